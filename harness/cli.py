@@ -1,0 +1,140 @@
+"""The kafka-chaos command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from harness import paths
+from harness.clientlog import show_client_logs
+from harness.cluster import state as state_store
+from harness.cluster.distribution import DEFAULT_VERSION
+from harness.cluster.local import LocalCluster
+from harness.cluster.spec import ClusterSpec, NetworkMode
+from harness.errors import ExitCode, KafkaChaosError, UsageError
+
+err = Console(stderr=True, highlight=False)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the harness does.")
+def cli(verbose: bool) -> None:
+    """Chaos experiments against real Kafka clusters, judged message by message."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    show_client_logs(verbose)
+
+
+@cli.group()
+def cluster() -> None:
+    """Start, inspect and remove a local Kafka cluster."""
+
+
+name_option = click.option("--name", default="lab", show_default=True, help="Cluster name.")
+
+
+@cluster.command("up")
+@click.option("--nodes", type=click.IntRange(1, 9), default=3, show_default=True,
+              help="Brokers (each also a controller unless --controllers is given).")
+@click.option("--controllers", type=click.IntRange(0, 5), default=0, show_default=True,
+              help="Dedicated KRaft controllers (0: combined broker+controller nodes).")
+@click.option("--kafka-version", default=None, help=f"Kafka version [default: KAFKA_HOME's, else {DEFAULT_VERSION}].")
+@click.option("--network", type=click.Choice([m.value for m in NetworkMode]), default="auto", show_default=True)
+@click.option("--subnet", type=click.IntRange(0, 255), default=0, show_default=True,
+              help="Namespace network: nodes live in 198.18.<subnet>.0/24.")
+@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where node configs, data and logs go [default: the state folder].")
+@name_option
+def cluster_up(nodes: int, controllers: int, kafka_version: str | None, network: str, subnet: int,
+               workdir: Path | None, name: str) -> None:
+    """Start a cluster, wait until it is ready, leave it running and print its bootstrap servers."""
+    spec = _spec(name=name, nodes=nodes, controllers=controllers, kafka_version=kafka_version, network=network,
+                 subnet=subnet)
+    local = LocalCluster(spec, workdir or paths.state_dir() / name)
+    err.print(f"starting {spec.nodes} node(s) of Kafka {local.dist.version} ({local.network.value} network)...")
+    local.start()
+    if not local.supports_partitions:
+        err.print("note: nodes share loopback (no CAP_NET_ADMIN): network partitions are unavailable")
+    click.echo(local.bootstrap_servers)
+
+
+@cluster.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@name_option
+def cluster_status(as_json: bool, name: str) -> None:
+    """Nodes, addresses, pids, alive/paused and the active controller."""
+    info = LocalCluster.attach(name).describe()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    table = Table(title=f"cluster {info['name']}: Kafka {info['kafka_version']}, {info['network']} network, "
+                        f"controller {info['active_controller']}")
+    for column in ("node", "roles", "address", "pid", "status"):
+        table.add_column(column)
+    for node in info["nodes"]:
+        table.add_row(str(node["id"]), "+".join(node["roles"]), node["address"], str(node["pid"] or "-"),
+                      node["status"])
+    Console().print(table)
+    click.echo(f"bootstrap servers: {info['bootstrap_servers']}")
+
+
+@cluster.command("down")
+@click.option("--name", default=None, help="Only this cluster [default: every kafka-chaos cluster].")
+def cluster_down(name: str | None) -> None:
+    """Stop the cluster and remove its processes, namespaces, bridge and rules (also after a crash)."""
+    for each in [name] if name else state_store.known_clusters():
+        try:
+            LocalCluster.attach(each).destroy()
+        except UsageError:
+            pass  # no state: the sweep below still finds its processes and network
+    leftovers = state_store.sweep(name)
+    err.print("cluster down" + (f" (also removed: {', '.join(leftovers)})" if leftovers else ""))
+
+
+@cli.command()
+@click.option("--kafka-version", default=None, help="Kafka version.")
+@click.option("--messages", type=click.IntRange(100), default=20_000, show_default=True)
+def demo(kafka_version: str | None, messages: int) -> None:
+    """Bring up 3 nodes, produce through a leader kill, read everything back, tear down."""
+    from harness.demo import run_demo
+
+    ok = run_demo(kafka_version, messages, err)
+    sys.exit(ExitCode.OK if ok else ExitCode.VIOLATION)
+
+
+def _spec(**fields) -> ClusterSpec:
+    try:
+        return ClusterSpec(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"invalid cluster {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so every cleanup path runs
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("interrupted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except KafkaChaosError as exc:
+        err.print(f"kafka-chaos: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Cluster backends and obtaining a Kafka distribution."""

@@ -1,0 +1,157 @@
+"""Where each node lives and how it is configured: pure functions, no processes started.
+
+Node ids: combined mode numbers nodes 1..N, each broker and controller. Dedicated mode numbers
+the controllers 1..C and the brokers C+1..C+N.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from harness.cluster.spec import ClusterSpec, ConfigValue
+from harness.net.lab import Lab
+
+NAMESPACE_BROKER_PORT = 9092
+NAMESPACE_CONTROLLER_PORT = 9093
+
+
+class Role(StrEnum):
+    BROKER = "broker"
+    CONTROLLER = "controller"
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    id: int
+    roles: tuple[Role, ...]
+    host: str
+    broker_port: int
+    controller_port: int
+    namespace: str | None  # None in loopback mode
+
+    @property
+    def is_broker(self) -> bool:
+        return Role.BROKER in self.roles
+
+    @property
+    def is_controller(self) -> bool:
+        return Role.CONTROLLER in self.roles
+
+    @property
+    def broker_address(self) -> str:
+        return f"{self.host}:{self.broker_port}"
+
+    @property
+    def controller_address(self) -> str:
+        return f"{self.host}:{self.controller_port}"
+
+
+def plan(spec: ClusterSpec, lab: Lab | None) -> list[NodeLayout]:
+    """The nodes of `spec`: in `lab` namespaces when given, else on loopback ports."""
+    both = (Role.BROKER, Role.CONTROLLER)
+    if spec.controllers:
+        roles = [(Role.CONTROLLER,)] * spec.controllers + [(Role.BROKER,)] * spec.nodes
+    else:
+        roles = [both] * spec.nodes
+    return [_place(node_id, node_roles, spec, lab) for node_id, node_roles in enumerate(roles, start=1)]
+
+
+def _place(node_id: int, roles: tuple[Role, ...], spec: ClusterSpec, lab: Lab | None) -> NodeLayout:
+    if lab is not None:
+        return NodeLayout(node_id, roles, lab.address(node_id), NAMESPACE_BROKER_PORT,
+                          NAMESPACE_CONTROLLER_PORT, lab.namespace(node_id))
+    return NodeLayout(node_id, roles, "127.0.0.1", spec.port_base + node_id,
+                      spec.port_base + 100 + node_id, None)
+
+
+def lab_defaults(brokers: int) -> dict[str, ConfigValue]:
+    """Broker settings for a small lab: durable internal topics, threads sized for 2 cores."""
+    rf = min(3, brokers)
+    min_isr = min(2, rf)
+    return {
+        # Durability of the internal topics (offsets, transactions): RF 3, min ISR 2. The
+        # offsets topic takes the broker-wide min.insync.replicas, so that default is 2 too;
+        # experiments set their own topics' min ISR explicitly.
+        "default.replication.factor": rf,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": rf,
+        "offsets.topic.num.partitions": 12,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": min_isr,
+        "transaction.state.log.num.partitions": 12,
+        "unclean.leader.election.enable": False,
+        "auto.create.topics.enable": False,
+        "group.initial.rebalance.delay.ms": 0,
+        # Three JVMs and the workload share two cores: keep every pool small.
+        "num.network.threads": 2,
+        "num.io.threads": 2,
+        "num.replica.fetchers": 1,
+        "background.threads": 2,
+        "num.recovery.threads.per.data.dir": 1,
+        "log.cleaner.threads": 1,
+        "log.cleaner.dedupe.buffer.size": 8 * 1024 * 1024,
+    }
+
+
+def server_properties(node: NodeLayout, nodes: list[NodeLayout], spec: ClusterSpec,
+                      data_dir: Path) -> dict[str, str]:
+    """server.properties for `node`: listeners, quorum, lab defaults, then the spec's overrides."""
+    voters = ",".join(f"{n.id}@{n.controller_address}" for n in nodes if n.is_controller)
+    listeners = []
+    if node.is_broker:
+        listeners.append(f"PLAINTEXT://{node.broker_address}")
+    if node.is_controller:
+        listeners.append(f"CONTROLLER://{node.controller_address}")
+    props: dict[str, ConfigValue] = {
+        "node.id": node.id,
+        "process.roles": ",".join(node.roles),
+        "listeners": ",".join(listeners),
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.quorum.voters": voters,
+        "log.dirs": str(data_dir),
+    }
+    if node.is_broker:
+        props["advertised.listeners"] = f"PLAINTEXT://{node.broker_address}"
+        props["inter.broker.listener.name"] = "PLAINTEXT"
+    props |= lab_defaults(spec.brokers)
+    props |= spec.broker_config
+    return {key: _kafka_value(value) for key, value in props.items()}
+
+
+def _kafka_value(value: ConfigValue) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def render_properties(props: dict[str, str]) -> str:
+    return "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+LOG4J2 = """status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+"""
+
+LOG4J = """log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+"""
+
+
+def logging_config(backend: str) -> tuple[str, str, str]:
+    """(file name, contents, JVM property) for the logging backend of a distribution."""
+    if backend == "log4j2":
+        return "log4j2.properties", LOG4J2, "-Dlog4j2.configurationFile="
+    return "log4j.properties", LOG4J, "-Dlog4j.configuration=file:"

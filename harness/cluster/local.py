@@ -1,0 +1,446 @@
+"""The local backend: N KRaft nodes, each its own JVM, in their own namespaces when we may.
+
+    with LocalCluster(ClusterSpec(nodes=3), workdir) as cluster:   # ready on entry
+        cluster.node(2).kill()
+        cluster.partition("orders", 0).isr
+
+Everything the cluster creates is recorded in its state file (harness.cluster.state) before it
+can outlive us; `destroy()` and `kafka-chaos cluster down` remove all of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from harness.cluster import state as state_store
+from harness.cluster.admin import KafkaAdmin, PartitionState
+from harness.cluster.distribution import KafkaDistribution, obtain
+from harness.cluster.layout import NodeLayout, logging_config, plan, render_properties, server_properties
+from harness.cluster.process import ProcessRef
+from harness.cluster.spec import ClusterSpec, NetworkMode
+from harness.cluster.state import MARKER, ClusterState, ProcessRecord
+from harness.errors import EnvironmentProblem, UsageError
+from harness.net.lab import Lab, has_net_admin
+
+log = logging.getLogger(__name__)
+
+READY_TOPIC = "kafka-chaos-ready"
+STOP_TIMEOUT_S = 20.0
+
+
+class NotReady(Exception):
+    """A readiness condition does not hold yet (retried until the deadline)."""
+
+
+def jvm_options(spec: ClusterSpec) -> list[str]:
+    """Small fixed heap and the serial collector: three brokers and a workload share 2 cores."""
+    return [
+        f"-Xms{spec.heap_mb}m", f"-Xmx{spec.heap_mb}m",
+        "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-XX:CICompilerCount=2",
+        "-Djava.awt.headless=true",
+    ]
+
+
+class Node:
+    """One Kafka process: broker, controller or both."""
+
+    def __init__(self, layout: NodeLayout, cluster: "LocalCluster"):
+        self.layout = layout
+        self.cluster = cluster
+        self.dir = cluster.workdir / "nodes" / f"node-{layout.id}"
+        self.process: ProcessRef | None = None
+
+    def __repr__(self) -> str:
+        return f"Node({self.id}, {'+'.join(self.layout.roles)}, {self.address})"
+
+    @property
+    def id(self) -> int:
+        return self.layout.id
+
+    @property
+    def address(self) -> str:
+        """Where clients reach this node (its controller listener if it is no broker)."""
+        return self.layout.broker_address if self.layout.is_broker else self.layout.controller_address
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "server.log"
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / "server.properties"
+
+    @property
+    def status(self) -> str:
+        """'running', 'paused' or 'dead'."""
+        return self.process.status() if self.process else "dead"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.alive else None
+
+    def write_config(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        props = server_properties(self.layout, self.cluster.layout, self.cluster.spec, self.data_dir)
+        self.config_file.write_text(render_properties(props))
+        name, contents, _ = logging_config(self.cluster.dist.logging)
+        (self.dir / name).write_text(contents)
+
+    def command(self) -> list[str]:
+        dist, spec = self.cluster.dist, self.cluster.spec
+        name, _, jvm_property = logging_config(dist.logging)
+        options = (*jvm_options(spec), f"{MARKER}{spec.name}", f"-Dkafka.chaos.node={self.id}",
+                   f"{jvm_property}{self.dir / name}")
+        java = dist.java_command("kafka.Kafka", str(self.config_file), jvm_options=options)
+        ns = self.layout.namespace
+        return ["ip", "netns", "exec", ns, *java] if ns else java
+
+    def start(self) -> None:
+        if self.status != "dead":
+            raise UsageError(f"node {self.id} is already {self.status}")
+        with open(self.log_file, "ab") as out:
+            popen = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=self.dir, start_new_session=True)
+        self.process = ProcessRef.of(popen)
+        self.cluster.save_state()
+        log.info("node %s started (pid %s)", self.id, popen.pid)
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Graceful stop: SIGTERM (controlled shutdown), SIGKILL if it takes over `timeout`."""
+        if self.process:
+            self.process.terminate(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: no controlled shutdown, no flush."""
+        if self.process:
+            self.process.kill()
+
+    def pause(self) -> None:
+        """SIGSTOP: the process stays, silent, holding its sockets open."""
+        self._signal(signal.SIGSTOP, "paused")
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT, "running")
+
+    def restart(self, graceful: bool = True) -> None:
+        self.stop() if graceful else self.kill()
+        self.start()
+
+    def _signal(self, sig: signal.Signals, expected: str) -> None:
+        if not (self.process and self.process.send(sig) and self.process.wait_status(expected, 10)):
+            raise EnvironmentProblem(f"node {self.id} did not become {expected} on {sig.name}")
+
+    def quorum_view(self) -> tuple[int, int] | None:
+        """(leader epoch, leader id) as this controller last wrote it, -1 when it knows none."""
+        path = self.data_dir / "__cluster_metadata-0" / "quorum-state"
+        try:
+            view = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return view["leaderEpoch"], view["leaderId"]
+
+
+class LocalCluster:
+    def __init__(self, spec: ClusterSpec, workdir: Path, dist: KafkaDistribution | None = None,
+                 cluster_id: str | None = None):
+        self.spec = spec
+        self.workdir = Path(workdir).resolve()
+        self.network = _resolve_network(spec.network)
+        self.lab = Lab(spec.name, spec.subnet) if self.network == NetworkMode.NAMESPACES else None
+        self.layout = plan(spec, self.lab)
+        self.nodes = {layout.id: Node(layout, self) for layout in self.layout}
+        self._dist = dist
+        self.cluster_id = cluster_id or _new_cluster_id()
+        self._admin: KafkaAdmin | None = None
+        self._state_lock = threading.Lock()
+
+    # ---- describing the cluster -------------------------------------------------------------
+
+    @property
+    def dist(self) -> KafkaDistribution:
+        if self._dist is None:
+            self._dist = obtain(self.spec.kafka_version)
+        return self._dist
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def brokers(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.layout.is_broker]
+
+    @property
+    def controllers(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.layout.is_controller]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(n.layout.broker_address for n in self.brokers)
+
+    @property
+    def supports_partitions(self) -> bool:
+        """Network partitions need each node in its own namespace."""
+        return self.lab is not None
+
+    def node(self, node_id: int) -> Node:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise UsageError(f"cluster {self.name} has no node {node_id} (nodes: {sorted(self.nodes)})") from None
+
+    def admin(self) -> KafkaAdmin:
+        if self._admin is None:
+            self._admin = KafkaAdmin(self.bootstrap_servers)
+        return self._admin
+
+    def partition(self, topic: str, partition: int) -> PartitionState:
+        return self.admin().partition(topic, partition)
+
+    def leader(self, topic: str, partition: int) -> int | None:
+        return self.partition(topic, partition).leader
+
+    def isr(self, topic: str, partition: int) -> tuple[int, ...]:
+        return self.partition(topic, partition).isr
+
+    def active_controller(self) -> int | None:
+        """The KRaft quorum leader: the leader at the highest epoch any live controller has seen.
+
+        Read from the controllers' quorum-state files, because the Kafka protocol gives clients a
+        random broker as "controller" in KRaft mode.
+        """
+        views = [v for n in self.controllers if n.status != "dead" and (v := n.quorum_view())]
+        if not views:
+            return None
+        epoch = max(e for e, _ in views)
+        leaders = {leader for e, leader in views if e == epoch and leader >= 0}
+        if len(leaders) != 1:
+            return None
+        leader = leaders.pop()
+        return leader if self.nodes[leader].status != "dead" else None
+
+    def describe(self) -> dict:
+        """Nodes, addresses, pids and states, for `cluster status`."""
+        return {
+            "name": self.name,
+            "cluster_id": self.cluster_id,
+            "kafka_version": self.dist.version,
+            "network": self.network.value,
+            "partitions_supported": self.supports_partitions,
+            "bootstrap_servers": self.bootstrap_servers,
+            "workdir": str(self.workdir),
+            "active_controller": self.active_controller(),
+            "nodes": [
+                {"id": n.id, "roles": list(n.layout.roles), "address": n.address,
+                 "namespace": n.layout.namespace, "pid": n.pid, "status": n.status}
+                for n in self.nodes.values()
+            ],
+        }
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> "LocalCluster":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.destroy()
+
+    def start(self, timeout: float = 120) -> "LocalCluster":
+        """Provision, format and start every node, and wait until the cluster is ready.
+
+        Anything that fails on the way takes down what was already started.
+        """
+        self._refuse_if_running()
+        state_store.sweep(self.name)  # leftovers of a harness killed earlier
+        self.dist  # resolve Kafka (and Java) before creating anything
+        try:
+            self._provision()
+            for node in self.nodes.values():
+                node.start()
+            self.wait_ready(timeout)
+        except BaseException:
+            self.destroy(graceful=False)  # nothing worth a controlled shutdown yet
+            raise
+        return self
+
+    def _refuse_if_running(self) -> None:
+        previous = state_store.load(self.name)
+        if previous and any(ProcessRef(**p.model_dump()).alive for p in previous.processes.values()):
+            raise UsageError(f"cluster {self.name!r} is already running: `kafka-chaos cluster down` first")
+
+    def _provision(self) -> None:
+        shutil.rmtree(self.workdir / "nodes", ignore_errors=True)
+        self.save_state()
+        if self.lab:
+            self.lab.create_bridge()
+            for node_id in self.nodes:
+                self.lab.add_node(node_id)
+        for node in self.nodes.values():
+            node.write_config()
+        self._format_storage()
+
+    def _format_storage(self) -> None:
+        """kafka.tools.StorageTool on every node at once (a JVM start each)."""
+        formats = [
+            (node, subprocess.Popen(
+                self.dist.java_command("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
+                                       "-c", str(node.config_file)),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            for node in self.nodes.values()
+        ]
+        for node, proc in formats:
+            out, _ = proc.communicate(timeout=120)
+            (node.dir / "format.log").write_text(out)
+            if proc.returncode != 0:
+                raise EnvironmentProblem(f"formatting node {node.id} failed: {_java_error(out)}")
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Every broker registered, a quorum leader, and an RF=min(3,N) topic fully in sync."""
+        admin = self.admin()
+        rf = min(3, len(self.brokers))
+        expected = {n.id for n in self.brokers}
+
+        def check() -> None:
+            self._fail_if_any_died()
+            missing = expected - admin.broker_ids()
+            if missing:
+                raise NotReady(f"brokers {sorted(missing)} not registered")
+            if self.active_controller() is None:
+                raise NotReady("the metadata quorum has no leader")
+            admin.create_topic(READY_TOPIC, partitions=len(expected), replication_factor=rf)
+            lagging = [p.partition for p in admin.partitions(READY_TOPIC)
+                       if not p.fully_replicated or len(p.replicas) != rf]
+            if lagging:
+                raise NotReady(f"partitions {lagging} of {READY_TOPIC} lack a leader or full ISR")
+
+        self._wait("ready", check, timeout)
+        admin.delete_topic(READY_TOPIC)
+
+    def wait_in_sync(self, topics: list[str], timeout: float = 120) -> None:
+        """Wait until every partition of `topics` has a leader and its full replica set in ISR."""
+        def check() -> None:
+            lagging = [f"{p.topic}-{p.partition}" for t in topics for p in self.admin().partitions(t)
+                       if not p.fully_replicated]
+            if lagging:
+                raise NotReady(f"not fully in sync: {', '.join(lagging)}")
+
+        self._wait("in sync", check, timeout)
+
+    def _wait(self, what: str, check, timeout: float) -> None:
+        retrying = Retrying(
+            stop=stop_after_delay(timeout), wait=wait_exponential(multiplier=0.05, max=1), reraise=True,
+            retry=retry_if_exception_type((NotReady, KafkaException, FutureTimeout)),
+        )
+        try:
+            retrying(check)
+        except (NotReady, KafkaException, FutureTimeout) as exc:
+            raise EnvironmentProblem(f"cluster {self.name} not {what} after {timeout:.0f}s: {exc}") from None
+
+    def _fail_if_any_died(self) -> None:
+        for node in self.nodes.values():
+            if node.status == "dead":
+                raise EnvironmentProblem(
+                    f"node {node.id} exited while starting: {_java_error(_tail(node.log_file))} "
+                    f"(log: {node.log_file})")
+
+    def destroy(self, graceful: bool = True) -> None:
+        """Stop every node (brokers first), remove the lab network and forget the state.
+
+        Each step is best-effort so one failure does not leave the rest behind.
+        """
+        self._admin = None
+        try:
+            if graceful:
+                self._stop_all(self.brokers)
+                self._stop_all(self.controllers)
+        finally:
+            state_store.sweep(self.name)  # SIGKILLs what is left, removes namespaces, bridge, state
+            for node in self.nodes.values():
+                shutil.rmtree(node.data_dir, ignore_errors=True)
+
+    def _stop_all(self, nodes: list[Node]) -> None:
+        """SIGTERM the nodes together and give them STOP_TIMEOUT_S in all before SIGKILL."""
+        running = [n.process for n in nodes if n.process and n.process.alive]
+        for proc in running:
+            proc.send(signal.SIGTERM)
+            proc.send(signal.SIGCONT)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for proc in running:
+            if not proc.wait_gone(max(0.0, deadline - time.monotonic())):
+                proc.kill()
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def save_state(self) -> None:
+        with self._state_lock:
+            state_store.save(ClusterState(
+                spec=self.spec, network=self.network, workdir=self.workdir, cluster_id=self.cluster_id,
+                kafka_version=self.dist.version, kafka_libs=self.dist.libs, java=self.dist.java,
+                processes={n.id: ProcessRecord(pid=n.process.pid, create_time=n.process.create_time)
+                           for n in self.nodes.values() if n.process},
+            ))
+
+    @classmethod
+    def attach(cls, name: str) -> "LocalCluster":
+        """The running cluster `name`, as recorded by the process that started it."""
+        recorded = state_store.load(name)
+        if recorded is None:
+            raise UsageError(f"no cluster named {name!r} is running (see `kafka-chaos cluster status`)")
+        dist = KafkaDistribution(recorded.kafka_version, recorded.kafka_libs, recorded.java, "state")
+        cluster = cls(recorded.spec.model_copy(update={"network": recorded.network}), recorded.workdir,
+                      dist, recorded.cluster_id)
+        for node_id, proc in recorded.processes.items():
+            cluster.nodes[node_id].process = ProcessRef(proc.pid, proc.create_time)
+        return cluster
+
+
+def _resolve_network(mode: NetworkMode) -> NetworkMode:
+    capable = has_net_admin()
+    if mode == NetworkMode.AUTO:
+        return NetworkMode.NAMESPACES if capable else NetworkMode.LOOPBACK
+    if mode == NetworkMode.NAMESPACES and not capable:
+        raise EnvironmentProblem("network mode 'namespaces' needs CAP_NET_ADMIN (run as root) and iproute2")
+    return mode
+
+
+def _new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes in URL-safe base64, not starting with '-'."""
+    while (cid := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cid
+
+
+def _tail(path: Path, size: int = 4096) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - size))
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _java_error(output: str) -> str:
+    """The line of a JVM's output that says what went wrong: its exception, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r"\w(Exception|Error): ", line)]
+    return (errors[-1] if errors else lines[-1] if lines else "(no output)")[:300]

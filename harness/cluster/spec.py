@@ -1,0 +1,39 @@
+"""What cluster to run: the typed, validated description shared by the CLI and experiment files."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ConfigValue = str | int | float | bool
+
+
+class NetworkMode(StrEnum):
+    AUTO = "auto"  # namespaces when we hold CAP_NET_ADMIN, else loopback
+    NAMESPACES = "namespaces"  # one network namespace per node on a lab bridge
+    LOOPBACK = "loopback"  # every node on 127.0.0.1 with its own ports; no partitions
+
+
+class ClusterSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("lab", pattern=r"^[a-z][a-z0-9]{0,7}$",
+                      description="names the cluster's processes, namespaces and bridge")
+    nodes: int = Field(3, ge=1, le=9, description="brokers (combined broker+controller unless controllers > 0)")
+    controllers: int = Field(0, ge=0, le=5, description="dedicated KRaft controllers; 0 = combined nodes")
+    kafka_version: str | None = Field(None, description="e.g. 4.4.0; default: KAFKA_HOME's or the newest known")
+    network: NetworkMode = NetworkMode.AUTO
+    subnet: int = Field(0, ge=0, le=255, description="namespace mode: nodes live in 198.18.<subnet>.0/24")
+    port_base: int = Field(19000, ge=1024, le=65000, description="loopback mode: first port")
+    heap_mb: int = Field(384, ge=128, le=8192, description="JVM heap per node")
+    broker_config: dict[str, ConfigValue] = Field(
+        default_factory=dict, description="server.properties overrides applied to every node")
+
+    @property
+    def brokers(self) -> int:
+        return self.nodes
+
+    @property
+    def voters(self) -> int:
+        return self.controllers or self.nodes

@@ -1,0 +1,108 @@
+"""The record of what a local cluster created, kept outside the process that created it.
+
+`cluster up` leaves a cluster running after it exits, and a harness can be SIGKILLed, so the
+pids, namespaces and bridge live in a state file. Every JVM also carries a marker argument
+(`-Dkafka.chaos.cluster=<name>`), so even a process started just before a crash, too late to be
+written down, is found by a sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+from pathlib import Path
+
+import psutil
+from pydantic import BaseModel
+
+from harness import paths
+from harness.cluster.spec import ClusterSpec, NetworkMode
+from harness.net import lab
+
+MARKER = "-Dkafka.chaos.cluster="
+
+
+class ProcessRecord(BaseModel):
+    pid: int
+    create_time: float
+
+
+class ClusterState(BaseModel):
+    spec: ClusterSpec
+    network: NetworkMode  # resolved: namespaces or loopback
+    workdir: Path
+    cluster_id: str
+    kafka_version: str
+    kafka_libs: Path
+    java: Path
+    processes: dict[int, ProcessRecord] = {}
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def state_file(name: str) -> Path:
+    return paths.state_dir() / f"{name}.json"
+
+
+def save(state: ClusterState) -> None:
+    """Write atomically: a reader (or a crash) never sees half a file."""
+    path = state_file(state.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as out:
+        out.write(state.model_dump_json(indent=2))
+    os.replace(tmp, path)
+
+
+def load(name: str) -> ClusterState | None:
+    path = state_file(name)
+    try:
+        return ClusterState.model_validate(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def forget(name: str) -> None:
+    state_file(name).unlink(missing_ok=True)
+
+
+def known_clusters() -> list[str]:
+    directory = paths.state_dir()
+    return sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []
+
+
+def marked_processes(cluster: str | None = None) -> list[psutil.Process]:
+    """Running JVMs that carry the marker of `cluster` (or of any kafka-chaos cluster)."""
+    wanted = f"{MARKER}{cluster}" if cluster else MARKER
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if any(arg == wanted or (cluster is None and arg.startswith(MARKER)) for arg in cmdline):
+            found.append(proc)
+    return found
+
+
+def sweep(cluster: str | None = None) -> list[str]:
+    """SIGKILL marked processes, remove lab namespaces and bridges, forget state files.
+
+    For leftovers of a dead harness; a live cluster is better stopped gracefully first.
+    Returns a description of each thing removed.
+    """
+    removed = []
+    for proc in marked_processes(cluster):
+        try:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            removed.append(f"process {proc.pid}")
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            pass
+    removed += lab.sweep(cluster)
+    for name in [cluster] if cluster else known_clusters():
+        if state_file(name).exists():
+            forget(name)
+            removed.append(f"state {name}")
+    return removed

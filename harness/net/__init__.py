@@ -1,0 +1,1 @@
+"""The lab network: namespaces and bridge for the local backend, partitions, degraded links."""

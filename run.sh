@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# kafka-chaos on a fresh machine: installs what is missing, then runs the demo or the tests.
+#
+#   ./run.sh demo          bring up 3 Kafka nodes, produce through a broker kill, verify, tear down
+#   ./run.sh test [ARGS]   the test suite (pytest ARGS)
+#
+# Installs, only when missing: iproute2, iptables, a Java 17 runtime and Maven (Debian packages,
+# needs root), a Python virtual environment in .venv with the project and its test tools.
+# Kafka itself comes from Maven Central on first use (or from KAFKA_HOME).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v iptables >/dev/null || missing+=(iptables)
+command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "installing ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+  else
+    echo "missing: ${missing[*]} (install them, or run as root on Debian/Ubuntu)" >&2
+    exit 3
+  fi
+fi
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "Python 3.11+ is needed (found $(python3 --version))" >&2; exit 3; }
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+
+case "${1:-}" in
+  demo) shift; exec .venv/bin/kafka-chaos demo "$@" ;;
+  test) shift; exec .venv/bin/pytest "$@" ;;
+  *) echo "usage: ./run.sh demo | test [pytest args]" >&2; exit 2 ;;
+esac

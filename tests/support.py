@@ -1,0 +1,44 @@
+"""Helpers for tests: waiting on conditions, and plain clients for round trips."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from confluent_kafka import Consumer, TopicPartition
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from harness.clientlog import CLIENT_LOG
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 60) -> T:
+    """Retry `check` until it stops raising AssertionError (or Kafka/connection errors)."""
+    retrying = Retrying(stop=stop_after_delay(timeout), wait=wait_exponential(multiplier=0.05, max=1),
+                        retry=retry_if_exception_type(Exception), reraise=True)
+    return retrying(check)
+
+
+def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 60) -> list:
+    """Every record of `topic` from the earliest offset up to the high watermark at call time."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False,
+                         "logger": CLIENT_LOG})
+    try:
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(partitions)}
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        records, done = [], {p for p, end in ends.items() if end == 0}
+        deadline = time.monotonic() + timeout
+        while len(done) < partitions:
+            assert time.monotonic() < deadline, f"did not reach the end of {topic}: {ends}, done {done}"
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            records.append(msg)
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                done.add(msg.partition())
+        return records
+    finally:
+        consumer.close()
