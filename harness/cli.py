@@ -100,6 +100,21 @@ def cluster_down(name: str | None) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--worker", default=None, help="Only this worker (all its incarnations).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many lines.")
+def history(run_dir: Path, worker: str | None, limit: int | None) -> None:
+    """Print a run's history as text, one line per operation, in time order."""
+    from itertools import islice
+
+    from harness.history.load import load
+    from harness.history.text import timeline
+
+    for line in islice(timeline(load(run_dir), worker), limit):
+        click.echo(line)
+
+
+@cli.command()
 @click.option("--kafka-version", default=None, help="Kafka version.")
 @click.option("--messages", type=click.IntRange(100), default=20_000, show_default=True)
 def demo(kafka_version: str | None, messages: int) -> None:

@@ -14,11 +14,21 @@ from harness.clientlog import CLIENT_LOG
 T = TypeVar("T")
 
 
+class NotYet(AssertionError):
+    pass
+
+
 def eventually(check: Callable[[], T], timeout: float = 60) -> T:
-    """Retry `check` until it stops raising AssertionError (or Kafka/connection errors)."""
+    """Retry `check` until it stops raising and returns None or something true."""
+    def attempt() -> T:
+        result = check()
+        if result is not None and not result:
+            raise NotYet(f"{getattr(check, '__name__', check)} still false after {timeout}s")
+        return result
+
     retrying = Retrying(stop=stop_after_delay(timeout), wait=wait_exponential(multiplier=0.05, max=1),
                         retry=retry_if_exception_type(Exception), reraise=True)
-    return retrying(check)
+    return retrying(attempt)
 
 
 def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 60) -> list:

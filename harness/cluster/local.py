@@ -30,7 +30,7 @@ from harness.cluster import state as state_store
 from harness.cluster.admin import KafkaAdmin, PartitionState
 from harness.cluster.distribution import KafkaDistribution, obtain
 from harness.cluster.layout import NodeLayout, logging_config, plan, render_properties, server_properties
-from harness.cluster.process import ProcessRef
+from harness.process import ProcessRef
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
 from harness.errors import EnvironmentProblem, UsageError

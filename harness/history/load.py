@@ -1,0 +1,176 @@
+"""A run's history as pandas DataFrames (the schema is documented in docs/HISTORY.md).
+
+    history = load(run_dir)
+    history.sends          one row per send invocation, joined with its outcome
+    history.reads          one row per record a consumer, transformer or final reader saw
+    history.transactions   one row per transaction, with its outcome
+    history.events         client events: starts, stops, assignments, commits, final-read ends
+    history.processes      one row per worker incarnation
+
+A history file cut short by SIGKILL is read up to its last complete batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from harness.history.schema import SCHEMAS, Table, Outcome
+
+HISTORY_DIR = "history"
+_PRODUCER_SHIFT = 40  # vid = producer << 40 | seq: one int64 naming a send invocation
+
+
+@dataclass
+class History:
+    sends: pd.DataFrame
+    reads: pd.DataFrame
+    transactions: pd.DataFrame
+    events: pd.DataFrame
+    processes: pd.DataFrame
+
+
+def value_id(producer, seq):
+    """The int64 naming a send invocation (vectorised over arrays)."""
+    return (np.asarray(producer, dtype=np.int64) << _PRODUCER_SHIFT) | np.asarray(seq, dtype=np.int64)
+
+
+def read_stream(path: Path) -> pa.Table:
+    """Every complete record batch of one stream file (empty if the writer died before any)."""
+    schema = SCHEMAS[Table(path.stem)]
+    batches = []
+    try:
+        with pa.ipc.open_stream(pa.memory_map(str(path))) as reader:
+            while True:
+                batches.append(reader.read_next_batch())
+    except StopIteration:
+        pass
+    except (OSError, pa.ArrowInvalid):
+        pass  # a batch cut short by SIGKILL, or a file with not even its schema
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def worker_dirs(run_dir: Path) -> list[Path]:
+    root = Path(run_dir) / HISTORY_DIR
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def split_dir_name(directory: Path) -> tuple[str, int]:
+    worker, _, incarnation = directory.name.rpartition(".")
+    return worker, int(incarnation)
+
+
+def read_table(run_dir: Path, table: Table) -> pd.DataFrame:
+    """All workers' records of one table, with `worker` and `incarnation` columns."""
+    parts = []
+    for directory in worker_dirs(run_dir):
+        path = directory / f"{table}.arrows"
+        if not path.exists():
+            continue
+        data = read_stream(path)
+        worker, incarnation = split_dir_name(directory)
+        parts.append(data.append_column("worker", pa.array([worker] * len(data), pa.string()))
+                     .append_column("incarnation", pa.array([incarnation] * len(data), pa.int32())))
+    if not parts:
+        schema = SCHEMAS[table].append(pa.field("worker", pa.string())).append(pa.field("incarnation", pa.int32()))
+        return schema.empty_table().to_pandas(strings_to_categorical=True)
+    return pa.concat_tables(parts).to_pandas(strings_to_categorical=True)
+
+
+def load(run_dir: Path) -> History:
+    run_dir = Path(run_dir)
+    return History(
+        sends=_sends(read_table(run_dir, Table.INVOKES), read_table(run_dir, Table.COMPLETIONS)),
+        reads=_reads(read_table(run_dir, Table.READS)),
+        transactions=_transactions(read_table(run_dir, Table.TXNS)),
+        events=_events(read_table(run_dir, Table.EVENTS)),
+        processes=_processes(run_dir),
+    )
+
+
+def _sends(invokes: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
+    """Invocations joined with their completion by value id; -1 marks what a pending send lacks."""
+    sends = invokes.rename(columns={"mono": "invoke_mono", "wall": "invoke_wall"})
+    sends["source_producer"] = sends["source_producer"].fillna(-1).astype(np.int32)
+    sends["source_seq"] = sends["source_seq"].fillna(-1).astype(np.int64)
+    sends.insert(0, "vid", value_id(sends["producer"], sends["seq"]))
+    if not sends["vid"].is_monotonic_increasing:
+        sends = sends.sort_values("vid", kind="stable", ignore_index=True)
+    done = completions.drop_duplicates(["producer", "seq"])
+    at = pd.Index(sends["vid"]).get_indexer(value_id(done["producer"], done["seq"]))
+    done, at = done[at >= 0], at[at >= 0]
+
+    def joined(values, fill, dtype) -> np.ndarray:
+        out = np.full(len(sends), fill, dtype=dtype)
+        out[at] = np.asarray(values)
+        return out
+
+    sends["outcome"] = pd.Categorical(joined(done["outcome"].astype(str), Outcome.PENDING.value, object),
+                                      categories=[o.value for o in Outcome])
+    sends["partition"] = joined(done["partition"], -1, np.int32)
+    sends["offset"] = joined(done["offset"], -1, np.int64)
+    sends["error"] = pd.Categorical(joined(done["error"].astype(object), None, object))
+    sends["complete_mono"] = joined(done["mono"], -1, np.int64)
+    sends["complete_wall"] = joined(done["wall"], -1, np.int64)
+    sends["latency_ms"] = np.where(sends["complete_mono"] >= 0,
+                                   (sends["complete_mono"] - sends["invoke_mono"]) / 1e6, np.nan)
+    return sends
+
+
+def _reads(reads: pd.DataFrame) -> pd.DataFrame:
+    ours = reads["producer"].to_numpy() >= 0
+    vid = np.where(ours, value_id(reads["producer"], reads["seq"]), -1)
+    reads.insert(0, "vid", vid)
+    return reads
+
+
+def _events(events: pd.DataFrame) -> pd.DataFrame:
+    """Events carry a partition, offset or generation only sometimes: nullable integers."""
+    return events.astype({"partition": "Int32", "offset": "Int64", "generation": "Int32"})
+
+
+def _transactions(txns: pd.DataFrame) -> pd.DataFrame:
+    """One row per (producer, txn): begin time, the end asked for, and what came of it.
+
+    outcome: committed (commit ok) · aborted (abort ok) · indeterminate (commit asked, never
+    confirmed: it may have committed) · unfinished (neither asked: the coordinator aborts it).
+    """
+    columns = ["worker", "incarnation", "producer", "txn", "begin_mono", "end_mono", "intent", "outcome", "error"]
+    if txns.empty:
+        return pd.DataFrame(columns=columns)
+    action, phase = txns["action"].astype(str), txns["phase"].astype(str)
+    keys = ["producer", "txn"]
+    grouped = txns.groupby(keys, observed=True, sort=True)
+    out = grouped.agg(worker=("worker", "first"), incarnation=("incarnation", "first"),
+                      begin_mono=("mono", "min"), end_mono=("mono", "max")).reset_index()
+
+    def flagged(mask: pd.Series) -> pd.Series:
+        hit = txns.loc[mask, keys].drop_duplicates()
+        return pd.MultiIndex.from_frame(out[keys]).isin(pd.MultiIndex.from_frame(hit))
+
+    committed = flagged((action == "commit") & (phase == "ok"))
+    aborted = flagged((action == "abort") & (phase == "ok"))
+    commit_asked = flagged(action == "commit")
+    abort_asked = flagged(action == "abort")
+    out["intent"] = np.select([abort_asked, commit_asked], ["abort", "commit"], "none")
+    out["outcome"] = np.select([aborted, committed, commit_asked], ["aborted", "committed", "indeterminate"],
+                               "unfinished")
+    errors = txns[txns["error"].notna()].groupby(keys, observed=True)["error"].last()
+    out["error"] = out.set_index(keys).index.map(errors.to_dict()).astype(object)
+    return out[columns]
+
+
+def _processes(run_dir: Path) -> pd.DataFrame:
+    rows = []
+    for directory in worker_dirs(run_dir):
+        worker, incarnation = split_dir_name(directory)
+        info_file = directory / "process.json"
+        info = json.loads(info_file.read_text()) if info_file.exists() else {}
+        rows.append({"worker": worker, "incarnation": incarnation, "kind": info.get("kind"),
+                     "producer": info.get("producer"), "pid": info.get("pid"), "config": info.get("config")})
+    return pd.DataFrame(rows, columns=["worker", "incarnation", "kind", "producer", "pid", "config"])

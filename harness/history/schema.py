@@ -1,0 +1,79 @@
+"""Record layouts of the history files, one Arrow schema per table.
+
+Each worker incarnation writes its own directory `history/<worker>.<incarnation>/` holding one
+append-only Arrow IPC stream per table below, plus `process.json` describing the worker. Times
+are nanoseconds: `mono` from CLOCK_MONOTONIC (shared by every process on the machine, so the
+order of records across workers and faults is meaningful), `wall` since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import pyarrow as pa
+
+
+class Table(StrEnum):
+    INVOKES = "invokes"  # a send handed to the client: written before produce() is called
+    COMPLETIONS = "completions"  # a send's outcome from its delivery report
+    READS = "reads"  # a record a consumer processed (or the final read saw)
+    TXNS = "txns"  # transaction begin / commit / abort and their outcomes
+    EVENTS = "events"  # everything else a client did: start, stop, assignments, commits, ends
+
+
+class Outcome(StrEnum):
+    OK = "ok"  # acknowledged: partition and offset known
+    FAIL = "fail"  # definitely not written (never left the client, or rejected outright)
+    INFO = "info"  # indeterminate: may or may not have been written (timeouts, in-flight purges)
+    PENDING = "pending"  # (loader only) invoked, no completion recorded: the worker died
+
+
+class Phase(StrEnum):
+    INVOKE = "invoke"
+    OK = "ok"
+    FAIL = "fail"
+
+
+_TIMES = [("mono", pa.int64()), ("wall", pa.int64())]
+
+SCHEMAS: dict[Table, pa.Schema] = {
+    Table.INVOKES: pa.schema([
+        ("producer", pa.int32()), ("seq", pa.int64()), ("txn", pa.int64()),
+        ("topic", pa.string()), ("key", pa.string()), ("size", pa.int32()),
+        # transformer outputs: the input record this output derives from
+        ("source_producer", pa.int32()), ("source_seq", pa.int64()),
+        *_TIMES,
+    ]),
+    Table.COMPLETIONS: pa.schema([
+        ("producer", pa.int32()), ("seq", pa.int64()), ("outcome", pa.string()),
+        ("partition", pa.int32()), ("offset", pa.int64()), ("error", pa.string()),
+        *_TIMES,
+    ]),
+    Table.READS: pa.schema([
+        ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
+        ("key", pa.string()),
+        # decoded from the value header; producer -1 when the value is not one of ours
+        ("producer", pa.int32()), ("seq", pa.int64()), ("txn", pa.int64()),
+        ("head", pa.binary()),  # the value's first bytes, kept only when it is not ours
+        ("leader_epoch", pa.int32()),
+        ("generation", pa.int32()),  # the consumer's assignment generation at the time
+        ("in_txn", pa.int64()),  # transformer: the transaction it was processed in (0: none)
+        *_TIMES,
+    ]),
+    Table.TXNS: pa.schema([
+        ("producer", pa.int32()), ("txn", pa.int64()),
+        ("action", pa.string()),  # begin | commit | abort
+        ("phase", pa.string()),  # invoke | ok | fail
+        ("error", pa.string()),
+        *_TIMES,
+    ]),
+    Table.EVENTS: pa.schema([
+        # start | stop | assign | revoke | lost | commit | end | incomplete | error | fenced | seek
+        ("kind", pa.string()),
+        ("phase", pa.string()),
+        ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
+        ("generation", pa.int32()),
+        ("detail", pa.string()),
+        *_TIMES,
+    ]),
+}

@@ -1,0 +1,189 @@
+"""What each worker does: typed configurations, and the semantics presets that fill them in.
+
+A worker configuration says what to do (topics, rates, keys, transactions, commit strategy);
+`resolve(worker, semantics)` fills every field the user left out from the semantics preset,
+and the librdkafka properties from the preset with the user's `client` overrides on top, so a
+known-bad configuration (acks=1, idempotence off with retries) is one override away.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.history.values import HEADER_LEN
+
+ClientProperties = dict[str, str | int | float | bool]
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+
+
+class Semantics(StrEnum):
+    AT_MOST_ONCE = "at-most-once"
+    AT_LEAST_ONCE = "at-least-once"
+    EXACTLY_ONCE = "exactly-once"
+
+
+class Isolation(StrEnum):
+    READ_COMMITTED = "read_committed"
+    READ_UNCOMMITTED = "read_uncommitted"
+
+
+class CommitStrategy(StrEnum):
+    AUTO = "auto"  # librdkafka's own: offsets stored when polled, committed on a timer
+    BEFORE = "before-processing"  # commit, then process: a crash loses processing
+    AFTER = "after-processing"  # process, then commit: a crash repeats processing
+
+
+class CommitMode(StrEnum):
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class CommitScope(StrEnum):
+    MESSAGE = "per-message"
+    BATCH = "per-batch"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KeyDistribution(_Strict):
+    distribution: Literal["none", "uniform", "hot"] = "uniform"
+    count: int = Field(64, ge=1, description="distinct keys (besides the hot key)")
+    hot_share: float = Field(0.8, gt=0, le=1, description="share of sends carrying the hot key")
+
+
+class TransactionSpec(_Strict):
+    size: int = Field(100, ge=1, description="sends per transaction (spread over the topics)")
+    abort_ratio: float = Field(0.0, ge=0, le=1, description="share of transactions deliberately aborted")
+
+
+class _Worker(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    client: ClientProperties = Field(default_factory=dict, description="librdkafka properties, over the preset")
+
+
+class ProducerConfig(_Worker):
+    kind: Literal["producer"] = "producer"
+    topics: list[str] = Field(min_length=1)
+    rate: float | None = Field(None, gt=0, description="sends per second; unset: as fast as possible")
+    messages: int | None = Field(None, ge=0, description="stop after this many sends; unset: until stopped")
+    value_size: int = Field(100, ge=HEADER_LEN, le=64 * 2**20)
+    keys: KeyDistribution = Field(default_factory=KeyDistribution)
+    transactions: TransactionSpec | None = None
+
+
+class ConsumerConfig(_Worker):
+    kind: Literal["consumer"] = "consumer"
+    topics: list[str] = Field(min_length=1)
+    group: str | None = Field(None, description="consumer group; unset: assign every partition manually")
+    isolation: Isolation = Isolation.READ_UNCOMMITTED
+    commit: CommitStrategy = CommitStrategy.AFTER
+    commit_mode: CommitMode = CommitMode.SYNC
+    commit_scope: CommitScope = CommitScope.BATCH
+    batch_size: int = Field(100, ge=1, le=100_000)
+    processing_ms: float = Field(0, ge=0, description="simulated processing time per record")
+
+    @model_validator(mode="after")
+    def _commits_need_a_group(self) -> "ConsumerConfig":
+        if self.group is None and "commit" in self.model_fields_set:
+            raise ValueError("a commit strategy needs a consumer group (set `group`)")
+        return self
+
+
+class TransformerConfig(_Worker):
+    """Consume-transform-produce: each input becomes `outputs_per_input` records on `output`,
+    written in a transaction that also commits the input offsets. `client` configures its
+    consumer, `producer_client` its producer."""
+
+    kind: Literal["transformer"] = "transformer"
+    producer_client: ClientProperties = Field(default_factory=dict)
+    input: str
+    output: str
+    group: str
+    outputs_per_input: int = Field(1, ge=1, le=100)
+    value_size: int = Field(100, ge=HEADER_LEN, le=64 * 2**20)
+    batch_size: int = Field(100, ge=1, le=100_000)
+    processing_ms: float = Field(0, ge=0)
+
+
+class FinalReadConfig(_Worker):
+    """Read every partition from its earliest offset to its end, recording the end it reached."""
+
+    kind: Literal["final-read"] = "final-read"
+    topics: list[str] = Field(min_length=1)
+    isolation: Isolation
+    timeout_s: float = Field(120, gt=0)
+
+
+WorkerConfig = Annotated[
+    Union[ProducerConfig, ConsumerConfig, TransformerConfig, FinalReadConfig], Field(discriminator="kind")]
+
+
+class Runtime(_Strict):
+    """Everything a worker process needs, written as JSON for `python -m harness.workload`."""
+
+    worker: WorkerConfig
+    semantics: Semantics
+    bootstrap_servers: str
+    history_dir: Path
+    incarnation: int = Field(ge=1)
+    producer_id: int | None = None
+    transactional_id: str | None = None
+    seed: int = 0
+    consumer_client: ClientProperties = Field(default_factory=dict, description="resolved librdkafka properties")
+    producer_client: ClientProperties = Field(default_factory=dict, description="resolved librdkafka properties")
+
+
+# ---- presets -------------------------------------------------------------------------------
+
+_PRODUCER_CLIENT: dict[Semantics, ClientProperties] = {
+    Semantics.AT_MOST_ONCE: {"acks": "1", "enable.idempotence": False, "retries": 0},
+    Semantics.AT_LEAST_ONCE: {"acks": "all", "enable.idempotence": True},
+    Semantics.EXACTLY_ONCE: {"acks": "all", "enable.idempotence": True},
+}
+_CONSUMER_FIELDS: dict[Semantics, dict] = {
+    Semantics.AT_MOST_ONCE: {"commit": CommitStrategy.BEFORE, "isolation": Isolation.READ_UNCOMMITTED},
+    Semantics.AT_LEAST_ONCE: {"commit": CommitStrategy.AFTER, "isolation": Isolation.READ_UNCOMMITTED},
+    Semantics.EXACTLY_ONCE: {"commit": CommitStrategy.AFTER, "isolation": Isolation.READ_COMMITTED},
+}
+_CONSUMER_CLIENT: ClientProperties = {
+    "auto.offset.reset": "earliest",
+    # Faster failure detection than Kafka's 45 s default, so crashes show within a short run.
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 2_000,
+}
+_TRANSACTIONAL_PRODUCER: ClientProperties = {
+    "acks": "all", "enable.idempotence": True, "transaction.timeout.ms": 30_000,
+}
+
+
+class Clients(BaseModel):
+    """Resolved librdkafka properties of a worker's consumer and producer (empty if it has none)."""
+
+    consumer: ClientProperties = {}
+    producer: ClientProperties = {}
+
+
+def resolve(worker: WorkerConfig, semantics: Semantics) -> tuple[WorkerConfig, Clients]:
+    """The worker with the preset's defaults for every field the user left out, and its
+    librdkafka properties (preset, then the user's overrides)."""
+    if isinstance(worker, ProducerConfig):
+        if semantics == Semantics.EXACTLY_ONCE and "transactions" not in worker.model_fields_set:
+            worker = worker.model_copy(update={"transactions": TransactionSpec()})
+        return worker, Clients(producer={**_PRODUCER_CLIENT[semantics], **worker.client})
+    if isinstance(worker, ConsumerConfig):
+        preset = {k: v for k, v in _CONSUMER_FIELDS[semantics].items() if k not in worker.model_fields_set}
+        worker = worker.model_copy(update=preset)
+        commit = {"enable.auto.commit": worker.commit == CommitStrategy.AUTO}
+        return worker, Clients(consumer={**_CONSUMER_CLIENT, **commit, "isolation.level": worker.isolation.value,
+                                         **worker.client})
+    if isinstance(worker, TransformerConfig):
+        consumer = {**_CONSUMER_CLIENT, "isolation.level": Isolation.READ_COMMITTED.value,
+                    "enable.auto.commit": False, **worker.client}
+        return worker, Clients(consumer=consumer, producer={**_TRANSACTIONAL_PRODUCER, **worker.producer_client})
+    return worker, Clients(consumer={"isolation.level": worker.isolation.value, **worker.client})

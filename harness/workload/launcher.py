@@ -1,0 +1,156 @@
+"""Starting and controlling worker processes: the API the orchestrator and faults use.
+
+    with Workload(run_dir, cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
+        producer = workload.start(ProducerConfig(name="p1", topics=["orders"], rate=1000))
+        ...
+        producer = producer.kill().restart()      # SIGKILL, then a new incarnation
+        workload.final_read(["orders"])
+
+Each start is a new incarnation of the named worker, in its own history directory
+`history/<name>.<incarnation>/`; producers get a fresh producer id per incarnation, and keep
+one transactional id across incarnations so a new one fences the old.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import uuid
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+from harness.process import ProcessRef
+from harness.history.load import HISTORY_DIR
+from harness.workload.config import (FinalReadConfig, Isolation, ProducerConfig, Runtime, Semantics,
+                                     TransformerConfig, WorkerConfig, resolve)
+
+STOP_TIMEOUT_S = 60.0
+
+
+class WorkerProcess:
+    def __init__(self, workload: "Workload", runtime: Runtime, popen: subprocess.Popen):
+        self.workload, self.runtime, self.popen = workload, runtime, popen
+        self.ref = ProcessRef.of(popen)
+
+    def __repr__(self) -> str:
+        return f"WorkerProcess({self.name}.{self.incarnation}, pid {self.pid}, {self.status})"
+
+    @property
+    def name(self) -> str:
+        return self.runtime.worker.name
+
+    @property
+    def incarnation(self) -> int:
+        return self.runtime.incarnation
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def status(self) -> str:
+        """'running', 'paused' or 'dead'."""
+        return "dead" if self.popen.poll() is not None else self.ref.status()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """SIGTERM: the worker finishes what it holds and records it; SIGKILL after `timeout`."""
+        if self.popen.poll() is None:
+            self.ref.terminate(timeout)
+        return self.popen.wait()
+
+    def kill(self) -> "WorkerProcess":
+        """SIGKILL: whatever it held in memory is lost, as in a crash."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait()
+        return self
+
+    def pause(self) -> None:
+        self._signal(signal.SIGSTOP, "paused")
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT, "running")
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.popen.wait(timeout)
+
+    def restart(self) -> "WorkerProcess":
+        """A new incarnation of the same worker (this one must be dead)."""
+        if self.popen.poll() is None:
+            raise RuntimeError(f"{self!r} is still running")
+        return self.workload.start(self.runtime.worker)
+
+    def _signal(self, sig: signal.Signals, expected: str) -> None:
+        if not (self.ref.send(sig) and self.ref.wait_status(expected, 10)):
+            raise RuntimeError(f"{self!r} did not become {expected} on {sig.name}")
+
+
+class Workload:
+    def __init__(self, run_dir: Path, bootstrap_servers: str, semantics: Semantics, seed: int = 0,
+                 tag: str | None = None):
+        self.run_dir = Path(run_dir)
+        self.bootstrap_servers, self.semantics, self.seed = bootstrap_servers, semantics, seed
+        self.tag = tag or uuid.uuid4().hex[:8]  # keeps transactional ids apart across runs
+        self.processes: list[WorkerProcess] = []
+        self._incarnations: dict[str, int] = defaultdict(int)
+        self._producer_ids = 0
+
+    def __enter__(self) -> "Workload":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
+
+    def start(self, worker: WorkerConfig) -> WorkerProcess:
+        worker, clients = resolve(worker, self.semantics)
+        self._incarnations[worker.name] += 1
+        incarnation = self._incarnations[worker.name]
+        producing = isinstance(worker, (ProducerConfig, TransformerConfig))
+        if producing:
+            self._producer_ids += 1
+        directory = self.run_dir / HISTORY_DIR / f"{worker.name}.{incarnation}"
+        directory.mkdir(parents=True, exist_ok=True)
+        runtime = Runtime(
+            worker=worker, semantics=self.semantics, bootstrap_servers=self.bootstrap_servers,
+            history_dir=directory, incarnation=incarnation,
+            producer_id=self._producer_ids if producing else None,
+            transactional_id=f"kafka-chaos-{self.tag}-{worker.name}",
+            seed=self.seed * 1_000_003 + zlib.crc32(worker.name.encode()) + incarnation,
+            consumer_client=clients.consumer, producer_client=clients.producer,
+        )
+        runtime_file = directory / "runtime.json"
+        runtime_file.write_text(runtime.model_dump_json(indent=2))
+        with open(directory / "worker.log", "ab") as log:
+            popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(runtime_file)],
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)  # the harness, not a terminal, stops it
+        process = WorkerProcess(self, runtime, popen)
+        self.processes.append(process)
+        return process
+
+    def final_read(self, topics: list[str], timeout_s: float = 120) -> list[WorkerProcess]:
+        """Read every partition to its end under both isolation levels; returns once both finish."""
+        readers = [self.start(FinalReadConfig(name=f"final-{isolation.value.replace('_', '-')}",
+                                              topics=topics, isolation=isolation, timeout_s=timeout_s))
+                   for isolation in Isolation]
+        for reader in readers:
+            reader.wait(timeout_s + 60)
+        return readers
+
+    def stop_all(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop every worker still running: SIGTERM together, SIGKILL stragglers."""
+        running = [p for p in self.processes if p.popen.poll() is None]
+        for process in running:
+            process.ref.send(signal.SIGTERM)
+            process.ref.send(signal.SIGCONT)
+        for process in running:
+            try:
+                process.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
