@@ -106,30 +106,33 @@ def kafka_home_version(home: Path) -> str:
     return versions.pop()
 
 
-def cached_libs(version: str) -> Path:
-    return paths.cache_dir() / "kafka" / version / "libs"
+def cached_libs(version: str, artifact: str = "kafka_2.13") -> Path:
+    folder = "kafka" if artifact == "kafka_2.13" else artifact
+    return paths.cache_dir() / folder / version / "libs"
 
 
-def maven_libs(version: str, env: dict[str, str]) -> Path:
-    """Jars of `version` from the cache, resolving them with Maven the first time."""
-    libs = cached_libs(version)
+def maven_libs(version: str, env: dict[str, str] | None = None, artifact: str = "kafka_2.13") -> Path:
+    """Jars of org.apache.kafka:`artifact`:`version` (with its runtime dependencies and the
+    logging binding) from the cache, resolving them with Maven the first time."""
+    env = os.environ if env is None else env
+    libs = cached_libs(version, artifact)
     if (libs / _COMPLETE).exists():
         return libs
     libs.parent.mkdir(parents=True, exist_ok=True)
     with open(libs.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be resolving the same version
         if not (libs / _COMPLETE).exists():
-            _resolve_with_maven(version, libs, env)
+            _resolve_with_maven(version, artifact, libs, env)
     return libs
 
 
-def pom_xml(version: str) -> str:
+def pom_xml(version: str, artifact: str = "kafka_2.13") -> str:
     major = parse_version(version)[0]
-    deps = [("org.apache.kafka", "kafka_2.13", version), _LOGGING_BINDING[major]]
+    deps = [("org.apache.kafka", artifact, version), _LOGGING_BINDING[major]]
     return _POM.format(version=version, dependencies="\n".join(_DEPENDENCY.format(*d) for d in deps))
 
 
-def _resolve_with_maven(version: str, libs: Path, env: dict[str, str]) -> None:
+def _resolve_with_maven(version: str, artifact: str, libs: Path, env: dict[str, str]) -> None:
     mvn = shutil.which("mvn", path=env.get("PATH"))
     if not mvn:
         raise EnvironmentProblem(
@@ -138,7 +141,7 @@ def _resolve_with_maven(version: str, libs: Path, env: dict[str, str]) -> None:
         )
     with tempfile.TemporaryDirectory(dir=libs.parent) as work:
         pom = Path(work) / "pom.xml"
-        pom.write_text(pom_xml(version))
+        pom.write_text(pom_xml(version, artifact))
         out = Path(work) / "libs"
         result = subprocess.run(
             [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
@@ -146,15 +149,15 @@ def _resolve_with_maven(version: str, libs: Path, env: dict[str, str]) -> None:
             capture_output=True, text=True, env=dict(env),
         )
         if result.returncode != 0:
-            raise _maven_failure(version, result.stdout + result.stderr)
+            raise _maven_failure(version, artifact, result.stdout + result.stderr)
         (out / _COMPLETE).write_text("\n".join(sorted(p.name for p in out.iterdir())) + "\n")
         shutil.rmtree(libs, ignore_errors=True)
         out.rename(libs)
 
 
-def _maven_failure(version: str, output: str) -> Exception:
-    if re.search(r"Could not find artifact org\.apache\.kafka:kafka_2\.13", output):
-        return UsageError(f"Kafka version {version} does not exist on Maven Central (org.apache.kafka:kafka_2.13)")
+def _maven_failure(version: str, artifact: str, output: str) -> Exception:
+    if f"Could not find artifact org.apache.kafka:{artifact}" in output:
+        return UsageError(f"Kafka version {version} does not exist on Maven Central (org.apache.kafka:{artifact})")
     errors = [line.removeprefix("[ERROR]").strip() for line in output.splitlines() if line.startswith("[ERROR]")]
     detail = next((e for e in errors if e), "mvn failed without an error line")
     return EnvironmentProblem(

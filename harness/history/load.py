@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from harness.history.schema import SCHEMAS, Table, Outcome
 
@@ -66,20 +67,28 @@ def split_dir_name(directory: Path) -> tuple[str, int]:
 
 
 def read_table(run_dir: Path, table: Table) -> pd.DataFrame:
-    """All workers' records of one table, with `worker` and `incarnation` columns."""
-    parts = []
+    """All workers' records of one table, with `worker` and `incarnation` columns.
+
+    Strings become categoricals (dictionary-encoded in Arrow, not in Python): a history has
+    millions of rows but few distinct topics, keys and outcomes.
+    """
+    parts, owners = [], []
     for directory in worker_dirs(run_dir):
         path = directory / f"{table}.arrows"
-        if not path.exists():
-            continue
-        data = read_stream(path)
-        worker, incarnation = split_dir_name(directory)
-        parts.append(data.append_column("worker", pa.array([worker] * len(data), pa.string()))
-                     .append_column("incarnation", pa.array([incarnation] * len(data), pa.int32())))
-    if not parts:
-        schema = SCHEMAS[table].append(pa.field("worker", pa.string())).append(pa.field("incarnation", pa.int32()))
-        return schema.empty_table().to_pandas(strings_to_categorical=True)
-    return pa.concat_tables(parts).to_pandas(strings_to_categorical=True)
+        if path.exists():
+            parts.append(read_stream(path))
+            owners.append(split_dir_name(directory))
+    data = pa.concat_tables(parts) if parts else SCHEMAS[table].empty_table()
+    for i, field in enumerate(data.schema):
+        if pa.types.is_string(field.type) or pa.types.is_binary(field.type):
+            data = data.set_column(i, field.name, pc.dictionary_encode(data.column(i)))
+    frame = data.to_pandas()
+    sizes = [len(part) for part in parts]
+    workers = sorted({worker for worker, _ in owners})
+    codes = np.repeat([workers.index(worker) for worker, _ in owners], sizes).astype(np.int32)
+    frame["worker"] = pd.Categorical.from_codes(codes, categories=workers)
+    frame["incarnation"] = np.repeat([incarnation for _, incarnation in owners], sizes).astype(np.int32)
+    return frame
 
 
 def load(run_dir: Path) -> History:
@@ -101,20 +110,24 @@ def _sends(invokes: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
     sends.insert(0, "vid", value_id(sends["producer"], sends["seq"]))
     if not sends["vid"].is_monotonic_increasing:
         sends = sends.sort_values("vid", kind="stable", ignore_index=True)
-    done = completions.drop_duplicates(["producer", "seq"])
-    at = pd.Index(sends["vid"]).get_indexer(value_id(done["producer"], done["seq"]))
-    done, at = done[at >= 0], at[at >= 0]
+    at = pd.Index(sends["vid"]).get_indexer(value_id(completions["producer"], completions["seq"]))
+    done, at = completions[at >= 0], at[at >= 0]
 
     def joined(values, fill, dtype) -> np.ndarray:
         out = np.full(len(sends), fill, dtype=dtype)
         out[at] = np.asarray(values)
         return out
 
-    sends["outcome"] = pd.Categorical(joined(done["outcome"].astype(str), Outcome.PENDING.value, object),
-                                      categories=[o.value for o in Outcome])
+    outcomes = [o.value for o in Outcome]
+    recoded = np.array([outcomes.index(c) for c in done["outcome"].cat.categories], dtype=np.int8)
+    outcome_codes = joined(recoded[done["outcome"].cat.codes.to_numpy()] if len(done) else [],
+                           outcomes.index(Outcome.PENDING.value), np.int8)
+    sends["outcome"] = pd.Categorical.from_codes(outcome_codes, categories=outcomes)
     sends["partition"] = joined(done["partition"], -1, np.int32)
     sends["offset"] = joined(done["offset"], -1, np.int64)
-    sends["error"] = pd.Categorical(joined(done["error"].astype(object), None, object))
+    errors = done["error"].cat
+    sends["error"] = pd.Categorical.from_codes(joined(errors.codes, -1, errors.codes.dtype),
+                                               categories=errors.categories)
     sends["complete_mono"] = joined(done["mono"], -1, np.int64)
     sends["complete_wall"] = joined(done["wall"], -1, np.int64)
     sends["latency_ms"] = np.where(sends["complete_mono"] >= 0,
