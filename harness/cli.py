@@ -20,6 +20,7 @@ from harness.cluster.distribution import DEFAULT_VERSION
 from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.errors import ExitCode, KafkaChaosError, UsageError
+from harness.semantics import Semantics
 
 err = Console(stderr=True, highlight=False)
 
@@ -112,6 +113,47 @@ def history(run_dir: Path, worker: str | None, limit: int | None) -> None:
 
     for line in islice(timeline(load(run_dir), worker), limit):
         click.echo(line)
+
+
+@cli.command("check")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict JSON.")
+@click.option("--semantics", type=click.Choice([s.value for s in Semantics]), default=None,
+              help="Judge against these semantics [default: the run's].")
+def check_command(run_dir: Path, as_json: bool, semantics: str | None) -> None:
+    """Re-run the checker on a stored run; writes RUN_DIR/verdict.json."""
+    from harness.checker import check, write_verdict
+    from harness.checker.check import to_json
+
+    result = check(run_dir, Semantics(semantics) if semantics else None)
+    write_verdict(run_dir, result)
+    if as_json:
+        click.echo(to_json(result), nl=False)
+    else:
+        print_verdict(result)
+    sys.exit(verdict_exit_code(result.verdict))
+
+
+def print_verdict(result) -> None:
+    table = Table(title=f"{result.verdict.value.upper()} ({result.semantics})")
+    for column in ("invariant", "status", "count", "policy", "note"):
+        table.add_column(column)
+    for inv in result.invariants:
+        table.add_row(inv.kind.value, inv.status, str(inv.count), inv.policy, inv.note)
+    Console().print(table)
+    for kind, found in result.anomalies.items():
+        click.echo(f"{kind}: {found[0].get('explanation', found[0])}")
+    stats = result.stats
+    click.echo(f"sends {stats.get('sends', 0)}: {stats.get('acked', 0)} acked, {stats.get('failed', 0)} failed, "
+               f"{stats.get('indeterminate', 0)} indeterminate")
+    for error in result.errors:
+        err.print(f"checker error: {error}", markup=False)
+
+
+def verdict_exit_code(verdict) -> ExitCode:
+    from harness.checker.model import Verdict
+
+    return {Verdict.PASS: ExitCode.OK, Verdict.VIOLATION: ExitCode.VIOLATION}.get(verdict, ExitCode.ENVIRONMENT)
 
 
 @cli.command()

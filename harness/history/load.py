@@ -185,5 +185,6 @@ def _processes(run_dir: Path) -> pd.DataFrame:
         info_file = directory / "process.json"
         info = json.loads(info_file.read_text()) if info_file.exists() else {}
         rows.append({"worker": worker, "incarnation": incarnation, "kind": info.get("kind"),
-                     "producer": info.get("producer"), "pid": info.get("pid"), "config": info.get("config")})
-    return pd.DataFrame(rows, columns=["worker", "incarnation", "kind", "producer", "pid", "config"])
+                     "producer": info.get("producer"), "pid": info.get("pid"),
+                     "semantics": info.get("semantics"), "config": info.get("config")})
+    return pd.DataFrame(rows, columns=["worker", "incarnation", "kind", "producer", "pid", "semantics", "config"])

@@ -56,7 +56,7 @@ SCHEMAS: dict[Table, pa.Schema] = {
         ("producer", pa.int32()), ("seq", pa.int64()), ("txn", pa.int64()),
         ("head", pa.binary()),  # the value's first bytes, kept only when it is not ours
         ("leader_epoch", pa.int32()),
-        ("generation", pa.int32()),  # the consumer's assignment generation at the time
+        ("generation", pa.int32()),  # position epoch: grows with each assignment and each rewind
         ("in_txn", pa.int64()),  # transformer: the transaction it was processed in (0: none)
         *_TIMES,
     ]),

@@ -15,15 +15,10 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.history.values import HEADER_LEN
+from harness.semantics import Semantics
 
 ClientProperties = dict[str, str | int | float | bool]
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
-
-
-class Semantics(StrEnum):
-    AT_MOST_ONCE = "at-most-once"
-    AT_LEAST_ONCE = "at-least-once"
-    EXACTLY_ONCE = "exactly-once"
 
 
 class Isolation(StrEnum):

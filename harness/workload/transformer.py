@@ -86,10 +86,12 @@ class TransformerWorker(Worker):
             self._rewind()
 
     def _rewind(self) -> None:
-        """Back to the committed offsets, so an aborted batch is processed again."""
+        """Back to the committed offsets, so an aborted batch is processed again. Reads after a
+        rewind belong to a new generation: going back is expected there, not an anomaly."""
         assignment = self.consumer.assignment()
         if not assignment:
             return
+        self.generation += 1
         for tp in self.consumer.committed(assignment, timeout=TIMEOUT_S):
             offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))

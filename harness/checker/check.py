@@ -1,0 +1,74 @@
+"""Running every registered invariant over a run and folding the results into a verdict."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import harness.checker.invariants  # noqa: F401  (registers the checks)
+from harness.checker import policy, stats
+from harness.checker.context import Context
+from harness.checker.evidence import plain
+from harness.checker.model import AnomalyKind, CheckResult, Invariant, PolicySetting, Status, Verdict
+from harness.checker.registry import CHECKS, EVIDENCE, Finding
+from harness.semantics import Semantics
+
+log = logging.getLogger(__name__)
+VERDICT_FILE = "verdict.json"
+
+
+def check(run_dir: Path, semantics: Semantics | None = None,
+          overrides: dict[AnomalyKind, PolicySetting] | None = None) -> CheckResult:
+    ctx = Context.from_run(run_dir, semantics)
+    settings = policy.policies(ctx.semantics, overrides)
+    findings, errors = _run_checks(ctx)
+    invariants, anomalies, worst = [], {}, Status.PASS
+    for kind in AnomalyKind:
+        finding = findings[kind]
+        state = (Status.NOT_APPLICABLE if not finding.applicable else Status.UNKNOWN if finding.unknown
+                 else policy.status(finding.count, settings[kind]))
+        worst = max(worst, state)
+        invariants.append(Invariant(kind=kind, status=state.label, count=finding.count,
+                                    policy=policy.describe(settings[kind]), note=finding.note))
+        if finding.count:
+            anomalies[kind.value] = _evidence(ctx, finding, errors)
+    verdict = {Status.FAIL: Verdict.VIOLATION, Status.UNKNOWN: Verdict.UNKNOWN}.get(worst, Verdict.PASS)
+    return CheckResult(verdict=verdict, semantics=ctx.semantics.value, invariants=invariants,
+                       anomalies=anomalies, stats=stats.summarize(ctx), errors=errors)
+
+
+def _run_checks(ctx: Context) -> tuple[dict[AnomalyKind, Finding], list[str]]:
+    """Every check; one that raises judges its kinds UNKNOWN, never PASS."""
+    findings: dict[AnomalyKind, Finding] = {}
+    errors = []
+    for kinds, run in CHECKS.items():
+        try:
+            result = run(ctx)
+            for finding in [result] if isinstance(result, Finding) else result:
+                findings[finding.kind] = finding
+        except Exception as exc:  # noqa: BLE001  (a broken check must not become a pass)
+            log.exception("check %s failed", run.__name__)
+            errors.append(f"{run.__name__}: {exc!r}")
+            for kind in kinds:
+                findings[kind] = Finding(kind, True, unknown=True, note=f"the check failed: {exc!r}")
+    return findings, errors
+
+
+def _evidence(ctx: Context, finding: Finding, errors: list[str]) -> list[dict]:
+    try:
+        return EVIDENCE[finding.kind](ctx, finding.rows)
+    except Exception as exc:  # noqa: BLE001  (evidence is a courtesy; the count stands)
+        log.exception("evidence for %s failed", finding.kind)
+        errors.append(f"evidence for {finding.kind}: {exc!r}")
+        return [{"error": f"no evidence: {exc!r}"}] + plain(finding.rows)
+
+
+def write_verdict(run_dir: Path, result: CheckResult) -> Path:
+    path = Path(run_dir) / VERDICT_FILE
+    path.write_text(to_json(result))
+    return path
+
+
+def to_json(result: CheckResult) -> str:
+    return json.dumps(result.model_dump(mode="json"), indent=1, sort_keys=True) + "\n"

@@ -1,0 +1,93 @@
+"""Turning anomaly rows into evidence a person can follow: who sent the value and when, where
+it was acknowledged, which reads saw what, and what happened to the cluster around that time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.checker.context import Context
+
+RICH_LIMIT = 200  # anomalies per kind given full evidence; the rest keep their plain facts
+CONTEXT_BEFORE_S = 30
+CONTEXT_AFTER_S = 10
+READS_PER_VALUE = 10
+
+
+def label(producer, seq) -> str:
+    return f"p{int(producer)}:{int(seq)}" if producer is not None and int(producer) >= 0 else "foreign"
+
+
+def vid_label(vid: int) -> str:
+    return label(int(vid) >> 40, int(vid) & ((1 << 40) - 1)) if vid >= 0 else "foreign"
+
+
+def send_facts(ctx: Context, row) -> dict:
+    """The send invocation behind an anomaly, from a sends row."""
+    facts = {
+        "value": label(row.producer, row.seq),
+        "topic": str(row.topic),
+        "key": None if pd.isna(row.key) else str(row.key),
+        "sender": f"{row.worker}.{row.incarnation}",
+        "sent_at_s": ctx.seconds(row.invoke_mono),
+        "txn": int(row.txn),
+        "outcome": str(row.outcome),
+    }
+    if int(row.offset) >= 0:
+        facts |= {"acked_partition": int(row.partition), "acked_offset": int(row.offset),
+                  "acked_at_s": ctx.seconds(row.complete_mono)}
+    return facts
+
+
+def reads_of(ctx: Context, vids, readers: list[str] | None = None) -> dict[int, list[dict]]:
+    """Who read each value (of `readers`, default any), where and when (READS_PER_VALUE each at most)."""
+    reads = ctx.history.reads
+    wanted = reads[reads["vid"].isin(list(vids))]
+    if readers is not None:
+        wanted = wanted[wanted["worker"].isin(readers)]
+    wanted = wanted.sort_values("mono")
+    out: dict[int, list[dict]] = {}
+    for r in wanted.itertuples(index=False):
+        seen = out.setdefault(int(r.vid), [])
+        if len(seen) < READS_PER_VALUE:
+            seen.append({"reader": f"{r.worker}.{r.incarnation}", "partition": int(r.partition),
+                         "offset": int(r.offset), "at_s": ctx.seconds(r.mono), "generation": int(r.generation)})
+    return out
+
+
+def cluster_context(ctx: Context, topic: str, partition: int | None, t0_mono: int, t1_mono: int) -> list[str]:
+    """What the event log says happened to the cluster and to this partition around the anomaly:
+    faults (cluster-wide) and leadership or ISR changes of the partition."""
+    lo, hi = t0_mono - CONTEXT_BEFORE_S * 10**9, t1_mono + CONTEXT_AFTER_S * 10**9
+    lines = []
+    for event in ctx.run_events:
+        if not lo <= event["mono"] <= hi:
+            continue
+        about = event.get("topic")
+        if about is not None and (about != topic or (partition is not None and event.get("partition") != partition)):
+            continue
+        text = event.get("text") or f"{event.get('source', '')} {event.get('kind', '')}".strip()
+        lines.append(f"{ctx.seconds(event['mono']):.2f}s {text}")
+    return lines
+
+
+def rich(ctx: Context, rows: pd.DataFrame, build) -> list[dict]:
+    """`build(row)` for the first RICH_LIMIT rows, plain column values for the rest."""
+    return [build(row) for row in rows.head(RICH_LIMIT).itertuples(index=False)] + plain(rows.iloc[RICH_LIMIT:])
+
+
+def plain(rows: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts of their own columns."""
+    return [{k: _plain(v) for k, v in zip(rows.columns, values)} for values in rows.itertuples(index=False)]
+
+
+def _plain(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
+        return None
+    return value if isinstance(value, (int, float, str, bool)) else str(value)

@@ -1,0 +1,120 @@
+"""Did order hold? nonmonotonic-send, nonmonotonic-poll, poll-skip.
+
+A reader's reads are judged within one generation of one partition (a generation ends at every
+assignment and every rewind), so going back after a rebalance is duplicate processing, not an
+ordering anomaly. A gap is a skip only when the final read (of the reader's isolation level)
+found records inside it: transaction markers and aborted records leave gaps legitimately.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.checker.context import READ_COMMITTED, READ_UNCOMMITTED, Context
+from harness.checker.evidence import cluster_context, rich, vid_label
+from harness.checker.invariants.log import position
+from harness.checker.model import AnomalyKind
+from harness.checker.registry import Finding, evidence, invariant, not_applicable
+
+
+def _pairs(keys: np.ndarray) -> np.ndarray:
+    """Positions i (in sorted order) whose predecessor i-1 has the same key."""
+    return np.flatnonzero(keys[1:] == keys[:-1]) + 1
+
+
+@invariant(AnomalyKind.NONMONOTONIC_SEND)
+def nonmonotonic_sends(ctx: Context) -> Finding:
+    sends = ctx.history.sends
+    acked = sends[sends["outcome"] == "ok"]
+    if acked.empty:
+        return not_applicable(AnomalyKind.NONMONOTONIC_SEND, "no acknowledged sends")
+    group = (acked["producer"].to_numpy(np.int64) << 24) | acked["tp"].to_numpy(np.int64)
+    order = np.argsort(group, kind="stable")  # sends are in (producer, seq) order: it stays within a group
+    offsets = acked["offset"].to_numpy()[order]
+    later = _pairs(group[order])
+    bad = later[offsets[later] < offsets[later - 1]]
+    rows = acked.iloc[order[bad]].copy()
+    rows["previous_vid"] = acked["vid"].to_numpy()[order[bad - 1]]
+    rows["previous_offset"] = offsets[bad - 1]
+    return Finding(AnomalyKind.NONMONOTONIC_SEND, True, rows)
+
+
+@invariant(AnomalyKind.NONMONOTONIC_POLL, AnomalyKind.POLL_SKIP)
+def polls(ctx: Context) -> list[Finding]:
+    readers = ctx.readers_with("consumer") + ctx.readers_with("transformer")
+    reads = ctx.reads_by(readers)
+    if reads.empty:
+        note = "no consumer or transformer read anything"
+        return [not_applicable(AnomalyKind.NONMONOTONIC_POLL, note), not_applicable(AnomalyKind.POLL_SKIP, note)]
+    dense = reads["tp"].to_numpy(np.int64)
+    process = reads["worker"].cat.codes.to_numpy(np.int64) * 4096 + reads["incarnation"].to_numpy(np.int64)
+    group = (process << 40) | (dense << 20) | reads["generation"].to_numpy(np.int64)
+    order = np.argsort(group, kind="stable")  # each process's reads are in time order already
+    offsets = reads["offset"].to_numpy()[order]
+    later = _pairs(group[order])
+    back = later[offsets[later] <= offsets[later - 1]]
+    nonmonotonic = _with_previous(reads, order, back, offsets)
+
+    gaps = later[offsets[later] > offsets[later - 1] + 1]
+    skipped = np.zeros(len(gaps), dtype=np.int64)
+    isolation = reads["worker"].map({r.worker: r.isolation for r in readers}).to_numpy()[order[gaps]]
+    for level in (READ_COMMITTED, READ_UNCOMMITTED):
+        finals = ctx.readers_with("final", level)
+        mine = isolation == level
+        if not finals or not mine.any():
+            continue
+        positions = position(ctx.reads_by(finals))
+        if (np.diff(positions) < 0).any():  # final reads come in log order: usually sorted already
+            positions = np.sort(positions)
+        lo = (dense[order[gaps[mine]]] << 40) | (offsets[gaps[mine] - 1] + 1)
+        hi = (dense[order[gaps[mine]]] << 40) | offsets[gaps[mine]]
+        skipped[mine] = np.searchsorted(positions, hi) - np.searchsorted(positions, lo)
+    skips = _with_previous(reads, order, gaps[skipped > 0], offsets)
+    skips["skipped"] = skipped[skipped > 0]
+    return [Finding(AnomalyKind.NONMONOTONIC_POLL, True, nonmonotonic), Finding(AnomalyKind.POLL_SKIP, True, skips)]
+
+
+def _with_previous(reads: pd.DataFrame, order: np.ndarray, at: np.ndarray, offsets: np.ndarray) -> pd.DataFrame:
+    rows = reads.iloc[order[at]].copy()
+    rows["previous_offset"] = offsets[at - 1]
+    rows["previous_vid"] = reads["vid"].to_numpy()[order[at - 1]]
+    return rows
+
+
+@evidence(AnomalyKind.NONMONOTONIC_SEND)
+def send_order_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    def build(row) -> dict:
+        return {"producer": f"p{row.producer}", "sender": f"{row.worker}.{row.incarnation}", "topic": str(row.topic),
+                "partition": int(row.partition), "earlier": vid_label(row.previous_vid),
+                "earlier_offset": int(row.previous_offset), "later": vid_label(row.vid), "later_offset": int(row.offset),
+                "explanation": f"{vid_label(row.vid)} was sent after {vid_label(row.previous_vid)} but landed at "
+                               f"offset {int(row.offset)}, before it ({int(row.previous_offset)})",
+                "cluster": cluster_context(ctx, str(row.topic), int(row.partition), int(row.invoke_mono),
+                                           int(row.complete_mono))}
+
+    return rich(ctx, rows, build)
+
+
+def _poll_evidence(ctx: Context, rows: pd.DataFrame, what: str) -> list[dict]:
+    def build(row) -> dict:
+        facts = {"reader": f"{row.worker}.{row.incarnation}", "topic": str(row.topic), "partition": int(row.partition),
+                 "generation": int(row.generation), "from_offset": int(row.previous_offset),
+                 "to_offset": int(row.offset), "at_s": ctx.seconds(row.mono),
+                 "cluster": cluster_context(ctx, str(row.topic), int(row.partition), int(row.mono), int(row.mono))}
+        skipped = f", skipping {int(row.skipped)} records the final read found" if hasattr(row, "skipped") else ""
+        facts["explanation"] = (f"{facts['reader']} {what} from offset {facts['from_offset']} to {facts['to_offset']} "
+                                f"of {row.topic}-{row.partition} with no rebalance or seek between{skipped}")
+        return facts
+
+    return rich(ctx, rows, build)
+
+
+@evidence(AnomalyKind.NONMONOTONIC_POLL)
+def back_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    return _poll_evidence(ctx, rows, "went back")
+
+
+@evidence(AnomalyKind.POLL_SKIP)
+def skip_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    return _poll_evidence(ctx, rows, "jumped")

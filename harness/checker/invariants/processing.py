@@ -1,0 +1,163 @@
+"""Was every acknowledged input processed the right number of times?
+
+Consumer groups: duplicate-processing (an input processed more than once) and lost-processing
+(an input the group passed over: below what it committed or beyond it processed, yet never
+processed). Transformers: output-not-exactly-once, judged on committed output in the log: each
+input must have its outputs in exactly one committed transaction, all of them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from harness.checker.context import READ_COMMITTED, Context, Reader
+from harness.checker.evidence import cluster_context, reads_of, rich, send_facts, vid_label
+from harness.checker.model import AnomalyKind
+from harness.checker.registry import Finding, evidence, invariant, not_applicable
+from harness.history.load import value_id
+
+
+def _groups(readers: list[Reader]) -> dict[str, list[Reader]]:
+    groups: dict[str, list[Reader]] = defaultdict(list)
+    for reader in readers:
+        groups[reader.group].append(reader)
+    return dict(sorted(groups.items()))
+
+
+@invariant(AnomalyKind.DUPLICATE_PROCESSING, AnomalyKind.LOST_PROCESSING)
+def consumer_groups(ctx: Context) -> list[Finding]:
+    groups = _groups(ctx.readers_with("consumer"))
+    if not groups:
+        note = "no consumers"
+        return [not_applicable(AnomalyKind.DUPLICATE_PROCESSING, note),
+                not_applicable(AnomalyKind.LOST_PROCESSING, note)]
+    duplicated, lost = [], []
+    sends = ctx.history.sends
+    for group, members in groups.items():
+        topics = {t for m in members for t in m.topics}
+        is_input = ctx.visible_mask & sends["topic"].isin(topics).to_numpy()
+        inputs = sends[is_input]
+        times = ctx.seen_by(ctx.reads_by(members))[is_input]
+        twice = inputs[times > 1].copy()
+        twice["times"] = times[times > 1]
+        twice["group"] = group
+        duplicated.append(twice)
+        missing = inputs[times == 0].copy()
+        missing = missing[missing["offset"].to_numpy() < _reach(ctx, members, missing)]
+        missing["group"] = group
+        lost.append(missing)
+    return [Finding(AnomalyKind.DUPLICATE_PROCESSING, True, pd.concat(duplicated, ignore_index=True)),
+            Finding(AnomalyKind.LOST_PROCESSING, True, pd.concat(lost, ignore_index=True))]
+
+
+def _reach(ctx: Context, members: list[Reader], rows: pd.DataFrame) -> np.ndarray:
+    """How far the group declared itself done in each row's partition: the highest offset it
+    committed, or one past the highest it processed."""
+    names = [m.worker for m in members]
+    events = ctx.history.events
+    commits = events[events["worker"].isin(names) & (events["kind"] == "commit") & (events["phase"] == "ok")]
+    reads = ctx.reads_by(members)
+    return _per_partition_max(
+        ctx, np.concatenate([commits["tp"].to_numpy(), reads["tp"].to_numpy()]),
+        np.concatenate([commits["offset"].to_numpy(np.int64), reads["offset"].to_numpy(np.int64) + 1]), rows)
+
+
+def _per_partition_max(ctx: Context, tp: np.ndarray, values: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    """For each row, the largest of `values` in the row's partition (-1 if none)."""
+    best = np.full(ctx.partitions + 1, -1, np.int64)
+    if len(tp):
+        maxima = pd.Series(values).groupby(tp, sort=False).max()
+        best[maxima.index.to_numpy()] = maxima.to_numpy()
+    return best[rows["tp"].to_numpy()]
+
+
+@invariant(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE)
+def transformer_output(ctx: Context) -> Finding:
+    groups = _groups(ctx.readers_with("transformer"))
+    if not groups:
+        return not_applicable(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE, "no transformers")
+    finals = ctx.readers_with("final", READ_COMMITTED)
+    if not finals:
+        return Finding(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE, True, unknown=True,
+                       note="no read_committed final read of the output")
+    visible_out = ctx.reads_by(finals)
+    rows = []
+    for group, members in groups.items():
+        sends = ctx.history.sends
+        outputs = sends[sends["worker"].isin([m.worker for m in members]) & sends["vid"].isin(visible_out["vid"])]
+        source = (outputs["source_producer"].to_numpy(np.int64) << 40) | outputs["source_seq"].to_numpy(np.int64)
+        per_input = pd.DataFrame({"source": source, "txn": outputs["txn"].to_numpy(),
+                                  "producer": outputs["producer"].to_numpy()})
+        found = per_input.groupby("source").agg(outputs=("txn", "size"),
+                                                transactions=("txn", lambda t: len(set(t))))
+        expected = members[0].outputs_per_input
+        inputs = ctx.must_be_visible[ctx.must_be_visible["topic"] == members[0].topics[0]]
+        judged = inputs[inputs["offset"].to_numpy() < _committed_reach(ctx, members, inputs)]
+        judged_vids = pd.Index(judged["vid"]).union(found.index.intersection(pd.Index(inputs["vid"])))
+        table = found.reindex(judged_vids).fillna(0).astype(np.int64)
+        bad = table[(table["outputs"] != expected) | (table["transactions"] != 1)].reset_index(names="vid")
+        bad["group"], bad["expected"] = group, expected
+        rows.append(bad)
+    return Finding(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE, True, pd.concat(rows, ignore_index=True))
+
+
+def _committed_reach(ctx: Context, members: list[Reader], rows: pd.DataFrame) -> np.ndarray:
+    """One past the highest input offset processed in a committed transaction, per partition."""
+    reads = ctx.reads_by(members)
+    reads = reads[reads["in_txn"] > 0]
+    producers = ctx.history.processes.set_index(["worker", "incarnation"])["producer"]
+    keys = pd.MultiIndex.from_arrays([reads["worker"].astype(str), reads["incarnation"]])
+    committed_in = pd.DataFrame({"producer": producers.reindex(keys).to_numpy(), "txn": reads["in_txn"].to_numpy()})
+    done = ctx.txn_states_of(committed_in) == "committed"
+    return _per_partition_max(ctx, reads["tp"].to_numpy()[done], reads["offset"].to_numpy(np.int64)[done] + 1, rows)
+
+
+def _processing_evidence(ctx: Context, rows: pd.DataFrame, what) -> list[dict]:
+    rows = rows.sort_values(["group", "vid"])
+    consumers = [r.worker for r in ctx.readers_with("consumer")]
+    seen = reads_of(ctx, rows["vid"].head(200), consumers)
+
+    def build(row) -> dict:
+        members = {r.worker for r in ctx.readers_with("consumer") if r.group == row.group}
+        reads = [r for r in seen.get(int(row.vid), []) if r["reader"].rpartition(".")[0] in members]
+        facts = send_facts(ctx, row) | {"group": row.group, "reads": reads}
+        facts["explanation"] = what(row, facts)
+        facts["cluster"] = cluster_context(ctx, str(row.topic), int(row.partition), int(row.invoke_mono),
+                                           int(row.complete_mono))
+        return facts
+
+    return rich(ctx, rows, build)
+
+
+@evidence(AnomalyKind.DUPLICATE_PROCESSING)
+def duplicate_processing_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    return _processing_evidence(ctx, rows, lambda row, f: (
+        f"group {row.group} processed {f['value']} {int(row.times)} times: "
+        + ", ".join(f"{r['reader']} at {r['at_s']} s (generation {r['generation']})" for r in f["reads"])))
+
+
+@evidence(AnomalyKind.LOST_PROCESSING)
+def lost_processing_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    return _processing_evidence(ctx, rows, lambda row, f: (
+        f"{f['value']} at {row.topic}-{row.partition}@{row.offset} was acknowledged, and group {row.group} "
+        "went past it (committed or processed later offsets) without ever processing it"))
+
+
+@evidence(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE)
+def output_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    sends = ctx.history.sends
+    rows = rows.sort_values("vid")
+
+    def build(row) -> dict:
+        derived = sends[value_id(sends["source_producer"], sends["source_seq"]) == row.vid]
+        outputs = [{"value": vid_label(v), "txn": int(t), "outcome": str(o)}
+                   for v, t, o in zip(derived["vid"], derived["txn"], derived["outcome"])]
+        return {"input": vid_label(row.vid), "group": row.group, "committed_outputs": int(row.outputs),
+                "in_transactions": int(row.transactions), "expected": int(row.expected), "outputs_sent": outputs,
+                "explanation": f"input {vid_label(row.vid)} has {int(row.outputs)} committed outputs in "
+                               f"{int(row.transactions)} transactions; exactly {int(row.expected)} in one expected"}
+
+    return rich(ctx, rows, build)

@@ -1,0 +1,96 @@
+"""What a check produces: anomaly kinds, statuses, policies and the verdict."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AnomalyKind(StrEnum):
+    LOST_WRITE = "lost-write"
+    UNSEEN = "unseen"
+    DUPLICATE = "duplicate"
+    INCONSISTENT_OFFSETS = "inconsistent-offsets"
+    NONMONOTONIC_SEND = "nonmonotonic-send"
+    POLL_SKIP = "poll-skip"
+    NONMONOTONIC_POLL = "nonmonotonic-poll"
+    ABORTED_READ = "aborted-read"
+    TORN_TRANSACTION = "torn-transaction"
+    DUPLICATE_PROCESSING = "duplicate-processing"
+    LOST_PROCESSING = "lost-processing"
+    OUTPUT_NOT_EXACTLY_ONCE = "output-not-exactly-once"
+    PHANTOM = "phantom"
+
+
+DESCRIPTIONS: dict[AnomalyKind, str] = {
+    AnomalyKind.LOST_WRITE: "acknowledged, below the end the final read proved it reached, never read",
+    AnomalyKind.UNSEEN: "acknowledged, not read by the end of the history (beyond what the final read proved)",
+    AnomalyKind.DUPLICATE: "one value at more than one offset",
+    AnomalyKind.INCONSISTENT_OFFSETS: "one topic-partition-offset seen with different values",
+    AnomalyKind.NONMONOTONIC_SEND: "a producer's later send to a partition landed at a lower offset",
+    AnomalyKind.POLL_SKIP: "a reader jumped over records it should have seen, with no rebalance or seek between",
+    AnomalyKind.NONMONOTONIC_POLL: "a reader went back to an earlier offset with no rebalance or seek between",
+    AnomalyKind.ABORTED_READ: "a read_committed reader saw a record of a transaction that never committed",
+    AnomalyKind.TORN_TRANSACTION: "a transaction partly visible to read_committed",
+    AnomalyKind.DUPLICATE_PROCESSING: "an acknowledged input processed more than once by a consumer group",
+    AnomalyKind.LOST_PROCESSING: "an acknowledged input a consumer group passed over without processing",
+    AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE: "a transformer's committed output does not match its input exactly once",
+    AnomalyKind.PHANTOM: "a record read that no producer invocation wrote",
+}
+
+
+class Status(IntEnum):
+    """Ordered by severity: the verdict is the worst status of any invariant."""
+
+    NOT_APPLICABLE = 0
+    PASS = 1
+    ALLOWED = 2
+    UNKNOWN = 3  # could not be judged (missing proof, or the check itself failed)
+    FAIL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+class Policy(StrEnum):
+    FAIL = "fail"  # any occurrence fails the run
+    ALLOWED = "allowed"  # counted and reported, never fails
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    VIOLATION = "violation"
+    UNKNOWN = "unknown"
+
+
+class Invariant(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: AnomalyKind
+    status: str
+    count: int
+    policy: str  # "fail", "allowed" or "at most N"
+    note: str = ""
+
+
+class CheckResult(BaseModel):
+    """The verdict JSON (`verdict.json`): a pure function of the run directory."""
+
+    verdict: Verdict
+    semantics: str
+    invariants: list[Invariant]
+    anomalies: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    stats: dict[str, Any] = Field(default_factory=dict)
+    errors: list[str] = Field(default_factory=list)
+
+    def invariant(self, kind: AnomalyKind) -> Invariant:
+        return next(i for i in self.invariants if i.kind == kind)
+
+    def failing(self) -> list[Invariant]:
+        return [i for i in self.invariants if i.status == Status.FAIL.label]
+
+
+PolicySetting = Policy | Literal["fail", "allowed"] | int

@@ -1,0 +1,10 @@
+"""The delivery semantics an experiment chooses (DESIGN.md's table): shared by the workload
+presets and the checker's policies."""
+
+from enum import StrEnum
+
+
+class Semantics(StrEnum):
+    AT_MOST_ONCE = "at-most-once"
+    AT_LEAST_ONCE = "at-least-once"
+    EXACTLY_ONCE = "exactly-once"
