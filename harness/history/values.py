@@ -19,6 +19,7 @@ MAX_TXN = 999_999_999
 
 
 def encode(producer: int, seq: int, txn: int, size: int) -> bytes:
+    """The value of a send (workers inline this format with a precomputed padding)."""
     header = _FORMAT % (producer, seq, txn)
     return header + b"." * (size - HEADER_LEN) if size > HEADER_LEN else header
 

@@ -14,7 +14,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from harness.history import values
 from harness.workload.config import TransformerConfig
-from harness.workload.producer import delivery_recorder, drain, produce, record_invocations, record_not_sent
+from harness.workload.producer import (delivery_recorder, drain, message, produce, record_invocations,
+                                       record_not_sent)
 from harness.workload.reading import next_offsets, record_read
 from harness.workload.transactions import TIMEOUT_S, Transactions
 from harness.workload.worker import Worker, register
@@ -65,14 +66,14 @@ class TransformerWorker(Worker):
         topics = [cfg.output] * len(keys)
         record_invocations(self.history, pid, first, txn, topics, keys, cfg.value_size, sources)
         self.seq += len(keys)
-        for i, key in enumerate(keys):
-            value = b"kc:%06d:%012d:%09d:%s" % (pid, first + i, txn, self.padding)
-            refused = produce(self.producer, cfg.output, value, key, self.on_delivery, lambda: self.stopping)
-            if refused:  # the transaction cannot be whole: abort it, the batch comes round again
-                record_not_sent(self.history, pid, range(first + i, first + len(keys)), refused)
-                self.transactions.end(txn, commit=False)
-                self._rewind()
-                return
+        messages = [message(pid, first + i, txn, self.padding, key) for i, key in enumerate(keys)]
+        refused = produce(self.producer, topics, messages, self.on_delivery, lambda: self.stopping)
+        if refused:  # the transaction cannot be whole: abort it, the batch comes round again
+            for seqs, error in refused:
+                record_not_sent(self.history, pid, seqs, error)
+            self.transactions.end(txn, commit=False)
+            self._rewind()
+            return
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets(records).items()]
         try:
             self.transactions.call(txn, "send-offsets", lambda: self.producer.send_offsets_to_transaction(
