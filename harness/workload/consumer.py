@@ -74,14 +74,15 @@ class ConsumerWorker(Worker):
     # ---- commits --------------------------------------------------------------------------
 
     def _commit(self, offsets: dict[tuple[str, int], int], asynchronous: bool | None = None) -> None:
-        """Commit `offsets`; the reads they cover reach the history file first."""
-        self.history.flush()
+        """Commit `offsets`: the reads they cover, and the commit's invocation, reach the history
+        file before the commit reaches the broker."""
         if asynchronous is None:
             asynchronous = self.config.commit_mode == CommitMode.ASYNC
         partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         for tp in partitions:
             self.event("commit", phase=Phase.INVOKE.value, topic=tp.topic, partition=tp.partition,
                        offset=tp.offset, generation=self.generation)
+        self.history.flush()
         if asynchronous:
             self.consumer.commit(offsets=partitions, asynchronous=True)  # outcome: _on_commit_result
             return

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -38,6 +39,7 @@ def leftovers(name: str) -> list[str]:
 
 def start_in_background(name: str, subnet: int, tmp_path) -> subprocess.Popen:
     """`cluster up` in a child process, returned once it has started all three JVMs."""
+    started = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "harness", "cluster", "up", "--name", name,
                              "--subnet", str(subnet), "--dir", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -45,6 +47,7 @@ def start_in_background(name: str, subnet: int, tmp_path) -> subprocess.Popen:
     def jvms_started():
         recorded = state_store.load(name)
         assert recorded is not None and len(recorded.processes) == 3
+        assert all(p.create_time >= started for p in recorded.processes.values()), "state of an earlier run"
 
     eventually(jvms_started, timeout=120)
     return proc
