@@ -21,6 +21,10 @@ class ProcessRef:
     def of(cls, popen: subprocess.Popen) -> "ProcessRef":
         return cls(popen.pid, psutil.Process(popen.pid).create_time())
 
+    @classmethod
+    def of_process(cls, process: psutil.Process) -> "ProcessRef":
+        return cls(process.pid, process.create_time())
+
     def _process(self) -> psutil.Process | None:
         try:
             proc = psutil.Process(self.pid)

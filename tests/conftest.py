@@ -7,10 +7,12 @@ import uuid
 import pytest
 
 from harness.cluster.local import LocalCluster
-from harness.cluster.spec import ClusterSpec
+from harness.cluster.spec import ClusterSpec, ProxySpec
 
 # Test clusters live on their own subnet and ports so a user's `cluster up` can run beside them.
-SESSION_CLUSTER = ClusterSpec(name="it", subnet=42, port_base=21000)
+# Clients may go through Toxiproxy (client_bootstrap_servers); replication goes direct, so that
+# network partitions between nodes cut it.
+SESSION_CLUSTER = ClusterSpec(name="it", subnet=42, port_base=21000, proxy=ProxySpec(clients=True))
 
 
 @pytest.fixture(scope="session")
@@ -21,13 +23,9 @@ def session_cluster(tmp_path_factory):
 
 @pytest.fixture
 def cluster(session_cluster):
-    """The session cluster; whatever a test killed or paused is brought back afterwards."""
+    """The session cluster; whatever a test broke (nodes, rules, toxics) is healed afterwards."""
     yield session_cluster
-    for node in session_cluster.nodes.values():
-        if node.status == "paused":
-            node.resume()
-        elif node.status == "dead":
-            node.start()
+    session_cluster.heal_leftovers()
     session_cluster.wait_ready()
 
 

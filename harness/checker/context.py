@@ -7,7 +7,6 @@ the whole committed); which acknowledged sends must therefore be visible.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import UsageError
+from harness.events import read_events
 from harness.history.load import History, load
 from harness.semantics import Semantics
 
@@ -85,17 +85,8 @@ class Context:
 
     @cached_property
     def run_events(self) -> list[dict]:
-        """The orchestrator's event log (phases, faults, observer events), when there is one."""
-        path = self.run_dir / "events.jsonl"
-        if not path.exists():
-            return []
-        events = []
-        for line in path.read_text().splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash
-        return sorted((e for e in events if "mono" in e), key=lambda e: e["mono"])
+        """The run's event log (phases, faults, observer events), when there is one."""
+        return read_events(self.run_dir)
 
     # ---- who read what --------------------------------------------------------------------
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import ElectionType, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from harness.clientlog import CLIENT_LOG
+
+PROPAGATION_S = 5.0
+
+
+def _unknown_topic(exc: BaseException) -> bool:
+    return isinstance(exc, KafkaException) and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
 
 
 
@@ -18,6 +25,7 @@ class PartitionState:
     leader: int | None
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
+    leader_epoch: int = -1
 
     @property
     def fully_replicated(self) -> bool:
@@ -38,6 +46,13 @@ class KafkaAdmin:
         return set(self._client.list_topics(timeout=self.timeout).brokers)
 
     def partitions(self, topic: str) -> list[PartitionState]:
+        """The topic's partitions as the answering broker knows them. A broker may not know a
+        topic just created elsewhere yet: that is retried for a few seconds."""
+        retrying = Retrying(stop=stop_after_delay(PROPAGATION_S), wait=wait_fixed(0.1), reraise=True,
+                            retry=retry_if_exception(_unknown_topic))
+        return retrying(self._partitions, topic)
+
+    def _partitions(self, topic: str) -> list[PartitionState]:
         metadata = self._client.list_topics(topic, timeout=self.timeout).topics[topic]
         if metadata.error is not None:
             raise KafkaException(metadata.error)
@@ -72,3 +87,15 @@ class KafkaAdmin:
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise
+
+    def add_partitions(self, topic: str, total: int) -> None:
+        future = self._client.create_partitions([NewPartitions(topic, total)], request_timeout=self.timeout)[topic]
+        future.result(self.timeout)
+
+    def elect_preferred(self, partitions: list[tuple[str, int]]) -> dict[str, str]:
+        """Preferred leader election; per partition 'elected' or the broker's reason."""
+        wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
+        # (no request_timeout: confluent-kafka 2.16 rejects keyword arguments to elect_leaders)
+        results = self._client.elect_leaders(ElectionType.PREFERRED, wanted)
+        return {f"{tp.topic}-{tp.partition}": (error.str() if error else "elected")
+                for tp, error in results.result(self.timeout).items()}

@@ -15,6 +15,8 @@ from harness.net.lab import Lab
 
 NAMESPACE_BROKER_PORT = 9092
 NAMESPACE_CONTROLLER_PORT = 9093
+NAMESPACE_CLIENT_PORT = 9094  # the listener clients reach through a proxy
+NAMESPACE_REPLICATION_PORT = 9095  # the listener followers reach through a proxy
 
 
 class Role(StrEnum):
@@ -30,6 +32,10 @@ class NodeLayout:
     broker_port: int
     controller_port: int
     namespace: str | None  # None in loopback mode
+    client_port: int = 0
+    replication_port: int = 0
+    client_proxy: str = ""  # host:port clients are told to use, when clients are proxied
+    replication_proxy: str = ""  # host:port followers are told to use, when replication is proxied
 
     @property
     def is_broker(self) -> bool:
@@ -59,11 +65,20 @@ def plan(spec: ClusterSpec, lab: Lab | None) -> list[NodeLayout]:
 
 
 def _place(node_id: int, roles: tuple[Role, ...], spec: ClusterSpec, lab: Lab | None) -> NodeLayout:
+    # Proxies live in the root namespace: client proxies on loopback, replication proxies where
+    # the nodes can reach them (the bridge address, or loopback without namespaces).
+    proxies = {"client_proxy": f"127.0.0.1:{toxiproxy_port(spec) + 100 + node_id}",
+               "replication_proxy": f"{lab.gateway if lab else '127.0.0.1'}:{toxiproxy_port(spec) + 200 + node_id}"}
     if lab is not None:
-        return NodeLayout(node_id, roles, lab.address(node_id), NAMESPACE_BROKER_PORT,
-                          NAMESPACE_CONTROLLER_PORT, lab.namespace(node_id))
-    return NodeLayout(node_id, roles, "127.0.0.1", spec.port_base + node_id,
-                      spec.port_base + 100 + node_id, None)
+        return NodeLayout(node_id, roles, lab.address(node_id), NAMESPACE_BROKER_PORT, NAMESPACE_CONTROLLER_PORT,
+                          lab.namespace(node_id), NAMESPACE_CLIENT_PORT, NAMESPACE_REPLICATION_PORT, **proxies)
+    return NodeLayout(node_id, roles, "127.0.0.1", spec.port_base + node_id, spec.port_base + 100 + node_id, None,
+                      spec.port_base + 200 + node_id, spec.port_base + 300 + node_id, **proxies)
+
+
+def toxiproxy_port(spec: ClusterSpec) -> int:
+    """The Toxiproxy API port; its proxies listen on the hundreds above it."""
+    return spec.port_base + 400
 
 
 def lab_defaults(brokers: int) -> dict[str, ConfigValue]:
@@ -99,9 +114,16 @@ def server_properties(node: NodeLayout, nodes: list[NodeLayout], spec: ClusterSp
                       data_dir: Path) -> dict[str, str]:
     """server.properties for `node`: listeners, quorum, lab defaults, then the spec's overrides."""
     voters = ",".join(f"{n.id}@{n.controller_address}" for n in nodes if n.is_controller)
-    listeners = []
+    listeners, advertised = [], []
     if node.is_broker:
         listeners.append(f"PLAINTEXT://{node.broker_address}")
+        advertised.append(f"PLAINTEXT://{node.broker_address}")
+        if spec.proxy.clients:
+            listeners.append(f"CLIENT://{node.host}:{node.client_port}")
+            advertised.append(f"CLIENT://{node.client_proxy}")
+        if spec.proxy.replication:
+            listeners.append(f"REPLICATION://{node.host}:{node.replication_port}")
+            advertised.append(f"REPLICATION://{node.replication_proxy}")
     if node.is_controller:
         listeners.append(f"CONTROLLER://{node.controller_address}")
     props: dict[str, ConfigValue] = {
@@ -109,13 +131,14 @@ def server_properties(node: NodeLayout, nodes: list[NodeLayout], spec: ClusterSp
         "process.roles": ",".join(node.roles),
         "listeners": ",".join(listeners),
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": ("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT,"
+                                           "REPLICATION:PLAINTEXT"),
         "controller.quorum.voters": voters,
         "log.dirs": str(data_dir),
     }
     if node.is_broker:
-        props["advertised.listeners"] = f"PLAINTEXT://{node.broker_address}"
-        props["inter.broker.listener.name"] = "PLAINTEXT"
+        props["advertised.listeners"] = ",".join(advertised)
+        props["inter.broker.listener.name"] = "REPLICATION" if spec.proxy.replication else "PLAINTEXT"
     props |= lab_defaults(spec.brokers)
     props |= spec.broker_config
     return {key: _kafka_value(value) for key, value in props.items()}

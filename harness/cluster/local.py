@@ -20,26 +20,33 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from harness.cluster import metadata
 from harness.cluster import state as state_store
 from harness.cluster.admin import KafkaAdmin, PartitionState
 from harness.cluster.distribution import KafkaDistribution, obtain
-from harness.cluster.layout import NodeLayout, logging_config, plan, render_properties, server_properties
+from harness.cluster.layout import (NodeLayout, logging_config, plan, render_properties, server_properties,
+                                    toxiproxy_port)
 from harness.process import ProcessRef
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
 from harness.errors import EnvironmentProblem, UsageError
+from harness.mounts import mounts_under, unmount
+from harness.net import iptables
 from harness.net.lab import Lab, has_net_admin
+from harness.net.toxiproxy import Toxiproxy
 
 log = logging.getLogger(__name__)
 
 READY_TOPIC = "kafka-chaos-ready"
 STOP_TIMEOUT_S = 20.0
+METADATA_TIMEOUT_S = 1.5
 
 
 class NotReady(Exception):
@@ -171,6 +178,7 @@ class LocalCluster:
         self.cluster_id = cluster_id or _new_cluster_id()
         self._admin: KafkaAdmin | None = None
         self._state_lock = threading.Lock()
+        self.toxiproxy: Toxiproxy | None = Toxiproxy(toxiproxy_port(spec)) if spec.proxy.enabled else None
 
     # ---- describing the cluster -------------------------------------------------------------
 
@@ -194,7 +202,15 @@ class LocalCluster:
 
     @property
     def bootstrap_servers(self) -> str:
+        """Direct addresses: what the harness itself (admin, observer) uses."""
         return ",".join(n.layout.broker_address for n in self.brokers)
+
+    @property
+    def client_bootstrap_servers(self) -> str:
+        """What workers use: through the client proxies when clients are proxied."""
+        if self.spec.proxy.clients:
+            return ",".join(n.layout.client_proxy for n in self.brokers)
+        return self.bootstrap_servers
 
     @property
     def supports_partitions(self) -> bool:
@@ -212,8 +228,31 @@ class LocalCluster:
             self._admin = KafkaAdmin(self.bootstrap_servers)
         return self._admin
 
+    def partitions(self, topic: str) -> list[PartitionState]:
+        """The topic's partitions as the cluster really has them: every running broker is asked
+        directly, and per partition the view with the highest leader epoch wins (a majority
+        among those): an isolated broker's stale claim to lead is outvoted."""
+        views = self._broker_views([topic])
+        keys = sorted({key for view in views for key in view.partitions if key[0] == topic})
+        if not keys:
+            raise NotReady(f"no running broker knows topic {topic}")
+        return [_freshest([v.partitions[key] for v in views if key in v.partitions]) for key in keys]
+
     def partition(self, topic: str, partition: int) -> PartitionState:
-        return self.admin().partition(topic, partition)
+        found = [p for p in self.partitions(topic) if p.partition == partition]
+        if not found:
+            raise NotReady(f"{topic} has no partition {partition}")
+        return found[0]
+
+    def _broker_views(self, topics: list[str] | None) -> list[metadata.BrokerView]:
+        views = []
+        for node in self.brokers:
+            if node.status == "running":
+                try:
+                    views.append(metadata.fetch(node.layout.broker_address, topics, timeout=METADATA_TIMEOUT_S))
+                except (OSError, ValueError):
+                    continue  # unreachable (cut off, or mid-restart): the others answer
+        return views
 
     def leader(self, topic: str, partition: int) -> int | None:
         return self.partition(topic, partition).leader
@@ -294,9 +333,24 @@ class LocalCluster:
             self.lab.create_bridge()
             for node_id in self.nodes:
                 self.lab.add_node(node_id)
+        if self.toxiproxy:
+            self._start_proxies()
         for node in self.nodes.values():
             node.write_config()
         self._format_storage()
+
+    def _start_proxies(self) -> None:
+        """Toxiproxy with one proxy per broker and proxied path (clients, replication)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.toxiproxy.start(self.workdir / "toxiproxy.log")
+        self.save_state()
+        for node in self.brokers:
+            layout = node.layout
+            if self.spec.proxy.clients:
+                self.toxiproxy.add_proxy(f"client-{node.id}", layout.client_proxy, f"{layout.host}:{layout.client_port}")
+            if self.spec.proxy.replication:
+                self.toxiproxy.add_proxy(f"replication-{node.id}", layout.replication_proxy,
+                                         f"{layout.host}:{layout.replication_port}")
 
     def _format_storage(self) -> None:
         """kafka.tools.StorageTool on every node at once (a JVM start each)."""
@@ -327,7 +381,7 @@ class LocalCluster:
             if self.active_controller() is None:
                 raise NotReady("the metadata quorum has no leader")
             admin.create_topic(READY_TOPIC, partitions=len(expected), replication_factor=rf)
-            lagging = [p.partition for p in admin.partitions(READY_TOPIC)
+            lagging = [p.partition for p in self.partitions(READY_TOPIC)
                        if not p.fully_replicated or len(p.replicas) != rf]
             if lagging:
                 raise NotReady(f"partitions {lagging} of {READY_TOPIC} lack a leader or full ISR")
@@ -338,7 +392,7 @@ class LocalCluster:
     def wait_in_sync(self, topics: list[str], timeout: float = 120) -> None:
         """Wait until every partition of `topics` has a leader and its full replica set in ISR."""
         def check() -> None:
-            lagging = [f"{p.topic}-{p.partition}" for t in topics for p in self.admin().partitions(t)
+            lagging = [f"{p.topic}-{p.partition}" for t in topics for p in self.partitions(t)
                        if not p.fully_replicated]
             if lagging:
                 raise NotReady(f"not fully in sync: {', '.join(lagging)}")
@@ -372,10 +426,33 @@ class LocalCluster:
             if graceful:
                 self._stop_all(self.brokers)
                 self._stop_all(self.controllers)
+            if self.toxiproxy:
+                self.toxiproxy.stop()
         finally:
             state_store.sweep(self.name)  # SIGKILLs what is left, removes namespaces, bridge, state
             for node in self.nodes.values():
                 shutil.rmtree(node.data_dir, ignore_errors=True)
+
+    def heal_leftovers(self) -> list[str]:
+        """Undo what faults of a dead harness may have left on a running cluster: rules, toxics,
+        read-only mounts, paused and dead nodes. Returns what it did."""
+        done = iptables.sweep([self.lab.namespace(n) for n in self.nodes]) if self.lab else []
+        if self.toxiproxy and self.toxiproxy.process and self.toxiproxy.process.alive:
+            for proxy, toxics in self.toxiproxy.toxics().items():
+                for toxic in toxics:
+                    self.toxiproxy.remove_toxic(proxy, toxic)
+                    done.append(f"toxic {toxic} on {proxy}")
+        for node in self.nodes.values():
+            for mount in reversed(mounts_under(node.pid, str(node.data_dir)) if node.pid else []):
+                unmount(node.pid, mount)
+                done.append(f"unmounted {mount}")
+            if node.status == "paused":
+                node.resume()
+                done.append(f"resumed node {node.id}")
+            elif node.status == "dead":
+                node.start()
+                done.append(f"started node {node.id}")
+        return done
 
     def _stop_all(self, nodes: list[Node]) -> None:
         """SIGTERM the nodes together and give them STOP_TIMEOUT_S in all before SIGKILL."""
@@ -397,6 +474,8 @@ class LocalCluster:
                 kafka_version=self.dist.version, kafka_libs=self.dist.libs, java=self.dist.java,
                 processes={n.id: ProcessRecord(pid=n.process.pid, create_time=n.process.create_time)
                            for n in self.nodes.values() if n.process},
+                toxiproxy=ProcessRecord(pid=self.toxiproxy.process.pid, create_time=self.toxiproxy.process.create_time)
+                if self.toxiproxy and self.toxiproxy.process else None,
             ))
 
     @classmethod
@@ -410,7 +489,17 @@ class LocalCluster:
                       dist, recorded.cluster_id)
         for node_id, proc in recorded.processes.items():
             cluster.nodes[node_id].process = ProcessRef(proc.pid, proc.create_time)
+        if cluster.toxiproxy and recorded.toxiproxy:
+            cluster.toxiproxy.process = ProcessRef(recorded.toxiproxy.pid, recorded.toxiproxy.create_time)
         return cluster
+
+
+def _freshest(views: list[metadata.PartitionView]) -> PartitionState:
+    epoch = max(v.leader_epoch for v in views)
+    current = Counter((v.leader, v.replicas, v.isr) for v in views if v.leader_epoch == epoch)
+    (leader, replicas, isr), _ = current.most_common(1)[0]
+    first = views[0]
+    return PartitionState(first.topic, first.partition, leader, replicas, isr, epoch)
 
 
 def _resolve_network(mode: NetworkMode) -> NetworkMode:

@@ -15,6 +15,19 @@ class NetworkMode(StrEnum):
     LOOPBACK = "loopback"  # every node on 127.0.0.1 with its own ports; no partitions
 
 
+class ProxySpec(BaseModel):
+    """Which paths go through Toxiproxy, so degraded-network faults can act on them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clients: bool = Field(False, description="clients reach brokers through a proxy per broker")
+    replication: bool = Field(False, description="followers fetch from leaders through proxies")
+
+    @property
+    def enabled(self) -> bool:
+        return self.clients or self.replication
+
+
 class ClusterSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -29,6 +42,7 @@ class ClusterSpec(BaseModel):
     heap_mb: int = Field(384, ge=128, le=8192, description="JVM heap per node")
     broker_config: dict[str, ConfigValue] = Field(
         default_factory=dict, description="server.properties overrides applied to every node")
+    proxy: ProxySpec = Field(default_factory=ProxySpec)
 
     @property
     def brokers(self) -> int:

@@ -18,8 +18,10 @@ import psutil
 from pydantic import BaseModel
 
 from harness import paths
+from harness.cluster.layout import toxiproxy_port
 from harness.cluster.spec import ClusterSpec, NetworkMode
-from harness.net import lab
+from harness.net import lab, toxiproxy
+from harness.process import ProcessRef
 
 MARKER = "-Dkafka.chaos.cluster="
 
@@ -38,6 +40,7 @@ class ClusterState(BaseModel):
     kafka_libs: Path
     java: Path
     processes: dict[int, ProcessRecord] = {}
+    toxiproxy: ProcessRecord | None = None
 
     @property
     def name(self) -> str:
@@ -86,6 +89,18 @@ def marked_processes(cluster: str | None = None) -> list[psutil.Process]:
     return found
 
 
+def _our_toxiproxies(ports: set[int] | None) -> list[psutil.Process]:
+    """Toxiproxy servers running the binary this project built, on `ports` (None: any)."""
+    ours = str(toxiproxy.cached_binary())
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or [""]
+        port = int(cmdline[cmdline.index("-port") + 1]) if "-port" in cmdline[:-1] else None
+        if cmdline[0] == ours and (ports is None or port in ports):
+            found.append(proc)
+    return found
+
+
 def sweep(cluster: str | None = None) -> list[str]:
     """SIGKILL marked processes, remove lab namespaces and bridges, forget state files.
 
@@ -93,6 +108,19 @@ def sweep(cluster: str | None = None) -> list[str]:
     Returns a description of each thing removed.
     """
     removed = []
+    recorded = [r for r in (load(name) for name in ([cluster] if cluster else known_clusters())) if r]
+    strays = [ProcessRef(r.toxiproxy.pid, r.toxiproxy.create_time) for r in recorded if r.toxiproxy]
+    ports = None if cluster is None else {toxiproxy_port(r.spec) for r in recorded}
+    strays += [ProcessRef.of_process(p) for p in _our_toxiproxies(ports)]
+    for stray in strays:
+        if stray.alive:
+            stray.kill()
+            removed.append(f"toxiproxy {stray.pid}")
+    if cluster is None:  # workers left by a dead harness (a paused one never notices it died)
+        for proc in psutil.process_iter(["cmdline"]):
+            if "harness.workload" in (proc.info["cmdline"] or []):
+                proc.kill()
+                removed.append(f"worker {proc.pid}")
     for proc in marked_processes(cluster):
         try:
             proc.send_signal(signal.SIGKILL)

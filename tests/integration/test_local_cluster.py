@@ -74,13 +74,13 @@ def test_paused_node_is_fenced_from_isr_and_returns_on_resume(cluster, topic_nam
     assert cluster.node(paused).status == "paused"
 
     def fenced():
-        assert all(paused not in p.isr for p in cluster.admin().partitions(topic_name))
+        assert all(paused not in p.isr for p in cluster.partitions(topic_name))
 
     eventually(fenced, timeout=60)  # broker.session.timeout.ms (9 s) plus the ISR update
     cluster.node(paused).resume()
 
     def back_in_isr():
-        assert all(paused in p.isr for p in cluster.admin().partitions(topic_name))
+        assert all(paused in p.isr for p in cluster.partitions(topic_name))
 
     eventually(back_in_isr, timeout=90)
 

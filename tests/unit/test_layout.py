@@ -25,6 +25,7 @@ def test_combined_nodes_are_brokers_and_voters():
     assert props["controller.quorum.voters"] == "1@198.18.5.11:9093,2@198.18.5.12:9093,3@198.18.5.13:9093"
     assert props["listeners"] == "PLAINTEXT://198.18.5.12:9092,CONTROLLER://198.18.5.12:9093"
     assert props["advertised.listeners"] == "PLAINTEXT://198.18.5.12:9092"
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
 
 
 def test_dedicated_controllers_come_first_and_brokers_do_not_vote():
@@ -72,3 +73,15 @@ def test_overrides_win_and_are_rendered_as_kafka_strings():
     assert props["unclean.leader.election.enable"] == "true"
     assert props["num.io.threads"] == "4"
     assert props["log.retention.ms"] == "1000"
+
+
+def test_proxied_clients_and_replication_get_their_own_listeners():
+    from harness.cluster.spec import ProxySpec
+
+    spec = ClusterSpec(proxy=ProxySpec(clients=True, replication=True), port_base=19000)
+    props = props_of(spec, 2, Lab("lab", 5))
+    assert props["listeners"] == ("PLAINTEXT://198.18.5.12:9092,CLIENT://198.18.5.12:9094,"
+                                  "REPLICATION://198.18.5.12:9095,CONTROLLER://198.18.5.12:9093")
+    assert props["advertised.listeners"] == ("PLAINTEXT://198.18.5.12:9092,CLIENT://127.0.0.1:19502,"
+                                             "REPLICATION://198.18.5.1:19602")
+    assert props["inter.broker.listener.name"] == "REPLICATION"

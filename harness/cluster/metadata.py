@@ -1,0 +1,123 @@
+"""One broker's own view of the cluster: a Metadata request (v8) sent to that broker alone.
+
+librdkafka answers metadata queries from whichever broker it likes, and an isolated broker
+keeps claiming leadership it has lost. Asking each broker directly, and trusting the highest
+leader epoch, gives the cluster's real state, with the leader epochs the observer records.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+API_METADATA, VERSION = 3, 8
+CLIENT_ID = b"kafka-chaos"
+
+
+@dataclass(frozen=True)
+class PartitionView:
+    topic: str
+    partition: int
+    leader: int | None
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    error: int
+
+
+@dataclass(frozen=True)
+class BrokerView:
+    answered_by: int
+    brokers: dict[int, str]  # registered, unfenced brokers: id -> host:port
+    controller: int
+    partitions: dict[tuple[str, int], PartitionView]
+
+
+def fetch(address: str, topics: list[str] | None = None, timeout: float = 3.0) -> BrokerView:
+    """Ask the broker at host:port for its metadata (all topics when `topics` is None)."""
+    host, port = address.rsplit(":", 1)
+    body = _int32(-1) if topics is None else _int32(len(topics)) + b"".join(_string(t) for t in topics)
+    body += b"\x00\x00\x00"  # no auto-creation, no authorized operations
+    header = struct.pack(">hhi", API_METADATA, VERSION, 1) + _string(CLIENT_ID.decode())
+    request = header + body
+    with socket.create_connection((host, int(port)), timeout=timeout) as conn:
+        conn.sendall(_int32(len(request)) + request)
+        size = struct.unpack(">i", _recv(conn, 4))[0]
+        response = _Reader(_recv(conn, size))
+    response.int32()  # correlation id
+    return _parse(response)
+
+
+def _parse(r: "_Reader") -> BrokerView:
+    r.int32()  # throttle time
+    brokers = {}
+    for _ in range(r.int32()):
+        node, host, port = r.int32(), r.string(), r.int32()
+        r.string()  # rack
+        brokers[node] = f"{host}:{port}"
+    r.string()  # cluster id
+    controller = r.int32()
+    partitions = {}
+    for _ in range(r.int32()):
+        r.int16()  # topic error
+        topic = r.string()
+        r.int8()  # is internal
+        for _ in range(r.int32()):
+            error, index, leader, epoch = r.int16(), r.int32(), r.int32(), r.int32()
+            replicas, isr = tuple(r.int32s()), tuple(r.int32s())
+            r.int32s()  # offline replicas
+            partitions[(topic, index)] = PartitionView(topic, index, leader if leader >= 0 else None, epoch,
+                                                       replicas, isr, error)
+        r.int32()  # topic authorized operations
+    return BrokerView(-1, brokers, controller, partitions)
+
+
+def _int32(value: int) -> bytes:
+    return struct.pack(">i", value)
+
+
+def _string(value: str) -> bytes:
+    encoded = value.encode()
+    return struct.pack(">h", len(encoded)) + encoded
+
+
+def _recv(conn: socket.socket, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = conn.recv(min(left, 1 << 16))
+        if not chunk:
+            raise ConnectionError("broker closed the connection mid-response")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data, self.at = data, 0
+
+    def _take(self, fmt: str):
+        value = struct.unpack_from(fmt, self.data, self.at)[0]
+        self.at += struct.calcsize(fmt)
+        return value
+
+    def int8(self) -> int:
+        return self._take(">b")
+
+    def int16(self) -> int:
+        return self._take(">h")
+
+    def int32(self) -> int:
+        return self._take(">i")
+
+    def int32s(self) -> list[int]:
+        return [self.int32() for _ in range(self.int32())]
+
+    def string(self) -> str | None:
+        size = self.int16()
+        if size < 0:
+            return None
+        value = self.data[self.at:self.at + size].decode()
+        self.at += size
+        return value

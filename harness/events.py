@@ -1,0 +1,52 @@
+"""The run's event log, `events.jsonl`: phases, faults, and what the observer saw, one JSON
+object per line with monotonic and wall-clock times (nanoseconds), appended and flushed as
+they happen so a killed harness leaves every line it wrote."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+EVENTS_FILE = "events.jsonl"
+
+
+class EventLog:
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self.events: list[dict] = []
+        self._lock = threading.Lock()
+        self._file = open(path, "a", buffering=1) if path else None  # line-buffered
+
+    @classmethod
+    def in_run(cls, run_dir: Path) -> "EventLog":
+        return cls(Path(run_dir) / EVENTS_FILE)
+
+    def record(self, source: str, kind: str, text: str, **fields) -> dict:
+        """Append one event; `text` is the line a person reads ("node 2 isolated")."""
+        event = {"mono": time.monotonic_ns(), "wall": time.time_ns(), "source": source, "kind": kind, "text": text,
+                 **{k: v for k, v in fields.items() if v is not None}}
+        with self._lock:
+            self.events.append(event)
+            if self._file:
+                self._file.write(json.dumps(event, default=str) + "\n")
+        return event
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+            self._file = None
+
+
+def read_events(run_dir: Path) -> list[dict]:
+    """Every complete line of a run's event log, in time order."""
+    path = Path(run_dir) / EVENTS_FILE
+    events = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+    return sorted((e for e in events if "mono" in e), key=lambda e: e["mono"])

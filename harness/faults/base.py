@@ -1,0 +1,91 @@
+"""What a fault is: a small typed spec that knows how to inject itself and how to heal.
+
+    @fault
+    class Pause(FaultSpec):
+        fault: Literal["pause"] = "pause"
+        target: Target
+        def inject(self, env) -> Injected: ...
+
+Registering is the decorator; nothing else is edited to add a fault. A spec names the
+capabilities it needs (`requires`), so an experiment asking for one the environment lacks is
+refused before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.errors import KafkaChaosError
+
+if TYPE_CHECKING:
+    from harness.cluster.local import LocalCluster
+    from harness.events import EventLog
+    from harness.net.toxiproxy import Toxiproxy
+    from harness.workload.launcher import Workload
+
+FAULTS: dict[str, type["FaultSpec"]] = {}
+
+
+class FaultError(KafkaChaosError):
+    """A fault could not be applied (its target does not exist, the cluster has no leader...)."""
+
+
+@dataclass
+class Env:
+    """Everything faults may act on."""
+
+    cluster: "LocalCluster"
+    events: "EventLog"
+    rng: random.Random
+    workload: "Workload | None" = None
+    toxiproxy: "Toxiproxy | None" = None
+
+    def capabilities(self) -> set[str]:
+        found = {"processes"}
+        if os.geteuid() == 0:
+            found.add("mounts")
+        if self.cluster.supports_partitions:
+            found.add("partitions")
+        if self.workload is not None:
+            found.add("workload")
+        if self.toxiproxy is not None:
+            found.add("toxiproxy")
+        return found
+
+
+@dataclass
+class Injected:
+    """A fault in effect: what was done, to whom, and how to undo it."""
+
+    text: str  # "node 2 isolated (leader of orders-0)"
+    targets: list = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)  # the exact rules, signals, toxics
+    heal: Callable[[], str] = lambda: "nothing to heal"  # undoes it; returns what it did
+
+
+class FaultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requires: ClassVar[frozenset[str]] = frozenset({"processes"})  # capabilities of Env it needs
+
+    @property
+    def name(self) -> str:
+        return self.fault  # every registered spec has a `fault: Literal[...]` field
+
+    def inject(self, env: Env) -> Injected:
+        raise NotImplementedError
+
+
+def fault(cls: type[FaultSpec]) -> type[FaultSpec]:
+    """Register a fault spec under the literal value of its `fault` field."""
+    name = cls.model_fields["fault"].default
+    if name in FAULTS:
+        raise ValueError(f"fault {name!r} registered twice")
+    FAULTS[name] = cls
+    return cls

@@ -1,0 +1,41 @@
+"""Cluster operations during load: adding partitions (seed scenario 30: it breaks the
+key-to-partition mapping, and with it per-key order), preferred leader election."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from confluent_kafka import KafkaException
+from pydantic import Field
+
+from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
+from harness.faults.targets import TopicPartition
+
+
+@fault
+class AddPartitions(FaultSpec):
+    fault: Literal["add-partitions"] = "add-partitions"
+    topic: str
+    to: int = Field(ge=2, description="the topic's new partition count")
+
+    def inject(self, env: Env) -> Injected:
+        try:
+            env.cluster.admin().add_partitions(self.topic, self.to)
+        except KafkaException as exc:
+            raise FaultError(f"adding partitions to {self.topic}: {exc.args[0].str()}") from None
+        env.cluster.wait_in_sync([self.topic])
+        return Injected(f"{self.topic} now has {self.to} partitions (cannot be undone)", [self.topic],
+                        [f"CreatePartitions {self.topic} -> {self.to}"])
+
+
+@fault
+class ElectPreferredLeader(FaultSpec):
+    """Move leadership back to each partition's preferred (first) replica."""
+
+    fault: Literal["elect-preferred-leader"] = "elect-preferred-leader"
+    partitions: list[TopicPartition]
+
+    def inject(self, env: Env) -> Injected:
+        outcome = env.cluster.admin().elect_preferred([(p.topic, p.partition) for p in self.partitions])
+        return Injected(f"preferred leader election: {outcome}", [str(p) for p in self.partitions],
+                        [f"ElectLeaders PREFERRED {sorted(outcome)}"])

@@ -1,0 +1,128 @@
+"""Network partitions: DROP rules inside node namespaces, shaped like Jepsen's nemeses.
+
+A shape is a grudge: for each node, the nodes whose packets it drops. Dropping on input at both
+ends cuts a pair both ways; a one-way cut drops on one end only. Heal deletes exactly the rules
+this fault added (each tagged with its id), nothing else.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import ClassVar, Literal
+
+from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
+from harness.faults.targets import Target
+from harness.net import iptables
+
+Grudge = dict[int, set[int]]
+
+
+def split(components: list[set[int]]) -> Grudge:
+    """Nodes in different components cannot hear each other."""
+    everyone = set().union(*components)
+    return {n: everyone - part for part in components for n in part if everyone - part}
+
+
+def bridge(nodes: list[int], rng: random.Random) -> Grudge:
+    """Two halves that cannot talk, and one node in the middle that talks to both."""
+    shuffled = rng.sample(nodes, len(nodes))
+    middle = len(shuffled) // 2
+    left, right = set(shuffled[:middle]), set(shuffled[middle + 1:])
+    return {n: (right if n in left else left) for n in left | right}
+
+
+def majorities_ring(nodes: list[int], rng: random.Random) -> Grudge:
+    """Every node hears a majority, no two nodes the same majority (needs 5 or more nodes)."""
+    if len(nodes) < 5:
+        raise FaultError(f"a majorities ring needs at least 5 nodes, the cluster has {len(nodes)}")
+    ring = rng.sample(nodes, len(nodes))
+    majority = len(ring) // 2 + 1
+    left = (majority - 1) // 2
+    right = majority - 1 - left
+    grudge = {}
+    for i, node in enumerate(ring):
+        heard = {ring[(i + d) % len(ring)] for d in range(-left, right + 1)}
+        grudge[node] = set(ring) - heard
+    return grudge
+
+
+def one_way(grudge: Grudge, isolated: set[int]) -> Grudge:
+    """Only the isolated side drops: it hears nothing, but what it sends arrives."""
+    return {n: peers for n, peers in grudge.items() if n in isolated}
+
+
+@fault
+class Partition(FaultSpec):
+    """Cut the cluster's nodes from each other.
+
+    isolate: the target nodes from the rest · halves: a random split in two · minority: a
+    minority (the target, or chosen at random) from the majority · bridge · majorities-ring.
+    """
+
+    fault: Literal["partition"] = "partition"
+    shape: Literal["isolate", "halves", "minority", "bridge", "majorities-ring"] = "isolate"
+    target: Target | None = None
+    one_way: bool = False
+
+    requires: ClassVar[frozenset[str]] = frozenset({"partitions"})
+
+    def inject(self, env: Env) -> Injected:
+        nodes = sorted(env.cluster.nodes)
+        isolated: set[int] = set()
+        if self.shape in ("isolate", "minority"):
+            default = "random" if self.shape == "isolate" else "minority"
+            isolated = set((self.target or Target(pick=default)).resolve(env))
+            grudge = split([isolated, set(nodes) - isolated])
+        elif self.shape == "halves":
+            shuffled = env.rng.sample(nodes, len(nodes))
+            isolated = set(shuffled[: len(nodes) // 2])
+            grudge = split([isolated, set(nodes) - isolated])
+        elif self.shape == "bridge":
+            grudge = bridge(nodes, env.rng)
+        else:
+            grudge = majorities_ring(nodes, env.rng)
+        if self.one_way:
+            grudge = one_way(grudge, isolated or set(grudge))
+        lab = env.cluster.lab
+        rules = [iptables.Rule(lab.namespace(n), "INPUT", lab.address(peer), self._id())
+                 for n, peers in sorted(grudge.items()) for peer in sorted(peers)]
+        what = f"{self.shape} {sorted(isolated)}" if isolated else f"{self.shape} {dict(sorted(grudge.items()))}"
+        return _apply(rules, f"partition: {what}{' (one way)' if self.one_way else ''}", sorted(isolated or grudge))
+
+    def _id(self) -> str:
+        return f"{self.fault}-{uuid.uuid4().hex[:8]}"
+
+
+@fault
+class CutClients(FaultSpec):
+    """Cut clients (everything in the root namespace: workers, the harness) off the target nodes."""
+
+    fault: Literal["cut-clients"] = "cut-clients"
+    target: Target = Target(pick="all")
+
+    requires: ClassVar[frozenset[str]] = frozenset({"partitions"})
+
+    def inject(self, env: Env) -> Injected:
+        ids = self.target.resolve(env)
+        lab, tag = env.cluster.lab, f"{self.fault}-{uuid.uuid4().hex[:8]}"
+        rules = [iptables.Rule(lab.namespace(n), chain, lab.gateway, tag) for n in ids for chain in ("INPUT", "OUTPUT")]
+        return _apply(rules, f"clients cut off nodes {ids}", ids)
+
+
+def _apply(rules: list[iptables.Rule], text: str, targets: list[int]) -> Injected:
+    added = []
+    try:
+        for rule in rules:
+            iptables.add(rule)
+            added.append(rule)
+    except Exception:
+        for rule in reversed(added):
+            iptables.delete(rule)
+        raise
+
+    def heal() -> str:
+        left = [str(rule) for rule in reversed(added) if not iptables.delete(rule)]
+        return f"removed {len(added) - len(left)} rules" + (f"; could not remove {left}" if left else "")
+
+    return Injected(text, targets, [str(r) for r in rules], heal)

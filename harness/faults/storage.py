@@ -1,0 +1,45 @@
+"""Storage faults: a node's log directory turns read-only (kafkatest's log_dir_failure).
+
+A read-only bind mount over the node's data directory, in the node's own mount namespace:
+files it creates from then on (checkpoints every few seconds, new segments) fail with EROFS,
+and Kafka takes the directory offline; with one log directory per node the broker shuts itself
+down. Root ignores file permissions, so a mount, not chmod, makes the directory unwritable.
+Healed by unmounting (the mount dies with the process anyway) and starting the node again.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from harness.faults.base import Env, FaultSpec, Injected, fault
+from harness.faults.targets import Target
+from harness.mounts import bind_read_only, mounts_under, unmount
+
+
+@fault
+class ReadOnlyLogDir(FaultSpec):
+    fault: Literal["read-only-log-dir"] = "read-only-log-dir"
+    target: Target
+
+    requires: ClassVar[frozenset[str]] = frozenset({"processes", "mounts"})
+
+    def inject(self, env: Env) -> Injected:
+        ids = self.target.resolve(env)
+        mounted = []
+        for node_id in ids:
+            node = env.cluster.node(node_id)
+            mounted.append((node.pid, str(node.data_dir)))
+            bind_read_only(*mounted[-1])
+
+        def heal() -> str:
+            for pid, data in mounted:
+                while mounts_under(pid, data) and unmount(pid, data):
+                    pass
+            started = [i for i in ids if env.cluster.node(i).status == "dead"]
+            for node_id in started:
+                env.cluster.node(node_id).start()
+            return f"remounted read-write; started {started}" if started else "remounted read-write"
+
+        return Injected(f"log directory of nodes {ids} read-only", ids,
+                        [f"in the mount namespace of pid {p}: mount --bind -o ro {d} {d}" for p, d in mounted], heal)
+

@@ -1,0 +1,103 @@
+"""Whom a fault hits, resolved at inject time: a node, the leader or followers of a partition,
+the active controller, or a random one / minority / majority / all of the nodes.
+
+In experiment files a target is written `2`, `controller`, `random`, `minority`, `majority`,
+`all`, `{leader: {topic: orders, partition: 0}}` or `{followers: {topic: orders}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from harness.faults.base import Env, FaultError
+
+Pick = Literal["controller", "random", "minority", "majority", "all"]
+SETTLE_S = 30.0  # how long to wait for a leader or controller to exist
+
+
+class TopicPartition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    topic: str
+    partition: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node: int | None = None
+    leader: TopicPartition | None = None
+    followers: TopicPartition | None = None
+    pick: Pick | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        if isinstance(value, bool):
+            raise ValueError("a target is a node id, a pick or a mapping")
+        if isinstance(value, int):
+            return {"node": value}
+        if isinstance(value, str):
+            return {"pick": value}
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Target":
+        if sum(x is not None for x in (self.node, self.leader, self.followers, self.pick)) != 1:
+            raise ValueError("a target is exactly one of: a node id, leader, followers, or a pick")
+        return self
+
+    def __str__(self) -> str:
+        if self.node is not None:
+            return f"node {self.node}"
+        if self.leader:
+            return f"leader of {self.leader}"
+        if self.followers:
+            return f"followers of {self.followers}"
+        return str(self.pick)
+
+    def resolve(self, env: Env) -> list[int]:
+        """Node ids, chosen now (random picks from the seeded generator, in id order)."""
+        cluster = env.cluster
+        ids = sorted(cluster.nodes)
+        if self.node is not None:
+            cluster.node(self.node)  # a clear error for a node the cluster lacks
+            return [self.node]
+        if self.leader:
+            return [_settle(lambda: cluster.leader(self.leader.topic, self.leader.partition), f"a leader of {self.leader}")]
+        if self.followers:
+            state = cluster.partition(self.followers.topic, self.followers.partition)
+            return sorted(set(state.replicas) - {state.leader})
+        if self.pick == "controller":
+            return [_settle(cluster.active_controller, "an active controller")]
+        if self.pick == "random":
+            return [env.rng.choice(ids)]
+        if self.pick == "minority":
+            return sorted(env.rng.sample(ids, (len(ids) - 1) // 2 or 1))
+        if self.pick == "majority":
+            return sorted(env.rng.sample(ids, len(ids) // 2 + 1))
+        return ids
+
+
+def _settle(find, what: str) -> int:
+    retrying = Retrying(stop=stop_after_delay(SETTLE_S), wait=wait_fixed(0.25),
+                        retry=retry_if_result(lambda found: found is None))
+    try:
+        return retrying(_quiet(find))
+    except RetryError:
+        raise FaultError(f"no target: the cluster had no {what} for {SETTLE_S:.0f} s") from None
+
+
+def _quiet(find):
+    def attempt():
+        try:
+            return find()
+        except Exception:  # noqa: BLE001  (metadata unavailable mid-failover: try again)
+            return None
+
+    return attempt

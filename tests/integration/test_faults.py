@@ -1,0 +1,300 @@
+"""Each fault on a real cluster: its effect, and its heal. After every test nothing is left:
+no iptables rule, no toxic, no paused node or worker."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+
+import psutil
+import pytest
+from confluent_kafka import Producer
+
+from harness.clientlog import CLIENT_LOG
+from harness.events import EventLog
+from harness.faults import FAULTS, Env
+from harness.faults.runner import FaultRunner
+from harness.faults.schedule import Planned
+from harness.history.load import load
+from harness.mounts import mounts_under
+from harness.net import iptables
+from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics, TransactionSpec
+from harness.workload.launcher import Workload
+from tests.support import eventually, read_all
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def env(cluster, tmp_path):
+    events = EventLog(tmp_path / "events.jsonl")
+    yield Env(cluster=cluster, events=events, rng=random.Random(7), toxiproxy=cluster.toxiproxy)
+    events.close()
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(cluster):
+    yield
+    for node in cluster.nodes.values():
+        assert iptables.tagged(node.layout.namespace) == [], "a fault's rule survived its heal"
+        assert node.status != "paused"
+        assert node.pid is None or mounts_under(node.pid, str(node.data_dir)) == []
+    assert all(toxics == [] for toxics in cluster.toxiproxy.toxics().values()), "a toxic survived its heal"
+    workers = [p for p in psutil.process_iter(["cmdline"]) if "harness.workload" in (p.info["cmdline"] or [])]
+    assert workers == [], "a worker outlived its test"
+
+
+def run_fault(env: Env, spec: dict) -> FaultRunner:
+    """A runner with one fault injected now; leaving the `with` heals it."""
+    runner = FaultRunner(env, [])
+    planned = Planned(0, 0, 0, FAULTS[spec["fault"]].model_validate(spec))
+    assert runner.inject(planned) is not None, env.events.events[-1]
+    return runner
+
+
+def make_topic(cluster, name: str, partitions: int = 3) -> str:
+    cluster.admin().create_topic(name, partitions, 3, {"min.insync.replicas": "2"})
+    cluster.wait_in_sync([name])
+    return name
+
+
+def send(bootstrap: str, topic: str, count: int, partition: int | None = None, **config) -> tuple[list, list]:
+    """(acknowledged latencies in seconds, errors) of `count` sends with acks=all."""
+    acked, errors = [], []
+
+    def on_delivery(err, msg):
+        (errors.append(err) if err else acked.append(msg.latency()))
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0, "logger": CLIENT_LOG, **config})
+    for i in range(count):
+        kwargs = {} if partition is None else {"partition": partition}
+        producer.produce(topic, value=b"x" * 100, on_delivery=on_delivery, **kwargs)
+        producer.poll(0)
+    producer.flush(120)
+    return acked, errors
+
+
+def addresses(cluster, ids) -> str:
+    return ",".join(cluster.node(i).layout.broker_address for i in ids)
+
+
+# ---- network partitions ------------------------------------------------------------------------
+
+
+def test_isolated_leader_loses_leadership_and_rejoins_the_isr_when_healed(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name)
+    leader = cluster.leader(topic, 0)
+    others = sorted(set(cluster.nodes) - {leader})
+    with run_fault(env, {"fault": "partition", "shape": "isolate", "target": {"leader": {"topic": topic}}}):
+        eventually(lambda: leader not in cluster.isr(topic, 0) and cluster.leader(topic, 0) in others, timeout=90)
+        # Clients on the majority side: the isolated node, still claiming leadership, is out of their reach.
+        with run_fault(env, {"fault": "cut-clients", "target": leader}):
+            acked, errors = send(addresses(cluster, others), topic, 200)
+        assert errors == [] and len(acked) == 200, "the majority side keeps accepting acks=all writes"
+    eventually(lambda: leader in cluster.isr(topic, 0), timeout=120)
+
+
+def test_isolated_controller_is_replaced(cluster, env):
+    controller = eventually(cluster.active_controller)
+    with run_fault(env, {"fault": "partition", "shape": "isolate", "target": "controller"}):
+        eventually(lambda: cluster.active_controller() not in (None, controller), timeout=90)
+    eventually(lambda: cluster.active_controller() is not None, timeout=60)
+
+
+def test_minority_refuses_acks_all_writes_and_the_majority_takes_them(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name, partitions=1)
+    minority = cluster.leader(topic, 0)
+    majority = sorted(set(cluster.nodes) - {minority})
+    with run_fault(env, {"fault": "partition", "shape": "minority", "target": minority}):
+        acked, errors = send(addresses(cluster, [minority]), topic, 20, partition=0, **{"message.timeout.ms": 8000})
+        assert acked == [] and len(errors) == 20
+        assert {e.name() for e in errors} <= {"_MSG_TIMED_OUT", "NOT_ENOUGH_REPLICAS", "REQUEST_TIMED_OUT"}
+        # A client that can reach the minority node may keep trusting its stale claim to lead;
+        # a client on the majority side cannot reach it.
+        with run_fault(env, {"fault": "cut-clients", "target": minority}):
+            acked, errors = send(addresses(cluster, majority), topic, 20, partition=0)
+        assert errors == [] and len(acked) == 20
+
+
+def test_cut_clients_stops_the_path_and_heal_restores_it(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name, partitions=1)
+    with run_fault(env, {"fault": "cut-clients"}):
+        acked, errors = send(cluster.bootstrap_servers, topic, 5, **{"message.timeout.ms": 4000})
+        assert acked == [] and len(errors) == 5
+    acked, errors = send(cluster.bootstrap_servers, topic, 5)
+    assert errors == [] and len(acked) == 5
+
+
+# ---- degraded network through toxiproxy ---------------------------------------------------------
+
+
+def median_latency_ms(cluster, topic: str) -> float:
+    acked, errors = send(cluster.client_bootstrap_servers, topic, 60)
+    assert errors == []
+    return statistics.median(acked) * 1000
+
+
+def test_latency_on_the_client_path_adds_to_produce_latency(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name, partitions=1)
+    before = median_latency_ms(cluster, topic)
+    with run_fault(env, {"fault": "latency", "ms": 300}):
+        during = median_latency_ms(cluster, topic)
+    after = median_latency_ms(cluster, topic)
+    assert during >= before + 300, (before, during)
+    assert after < before + 150, (before, after)
+
+
+def test_bandwidth_limit_caps_throughput(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name, partitions=1)
+    with run_fault(env, {"fault": "bandwidth", "kb_per_s": 100, "stream": "upstream"}):
+        started = time.monotonic()
+        acked, errors = send(cluster.client_bootstrap_servers, topic, 3000)  # about 400 KB on the wire
+        elapsed = time.monotonic() - started
+    assert errors == [] and len(acked) == 3000
+    assert elapsed >= 3.0, f"{elapsed:.1f}s: the 100 KB/s cap did not hold"
+
+
+def test_reset_peer_breaks_connections_and_the_client_recovers(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name, partitions=1)
+    with run_fault(env, {"fault": "reset-peer", "after_ms": 0}):
+        acked, errors = send(cluster.client_bootstrap_servers, topic, 5, **{"message.timeout.ms": 4000})
+        assert acked == []
+    acked, errors = send(cluster.client_bootstrap_servers, topic, 5)
+    assert errors == [] and len(acked) == 5
+
+
+# ---- processes -------------------------------------------------------------------------------------
+
+
+def test_pause_freezes_a_node_and_heal_resumes_it(cluster, env):
+    with run_fault(env, {"fault": "pause", "target": 2}):
+        assert cluster.node(2).status == "paused"
+    assert cluster.node(2).status == "running"
+
+
+def test_kill_is_healed_by_a_restart(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name)
+    killed = cluster.node(3).process
+    with run_fault(env, {"fault": "kill", "target": 3}):
+        assert cluster.node(3).status == "dead" and not killed.alive
+    assert cluster.node(3).status == "running" and cluster.node(3).process != killed
+    cluster.wait_in_sync([topic])
+
+
+def test_bouncing_the_leader_twice_leaves_the_partition_in_sync(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name)
+    first = cluster.leader(topic, 0)
+    with run_fault(env, {"fault": "bounce-leader", "partition": {"topic": topic}, "times": 2}):
+        pass
+    bounced = env.events.events[0]["targets"]
+    assert bounced[0] == first and bounced[1] != first, "each bounce hits the leader of the moment"
+    assert cluster.partition(topic, 0).fully_replicated
+
+
+def test_rolling_restart_restarts_every_node_in_turn(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name)
+    pids = {n.id: n.pid for n in cluster.nodes.values()}
+    with run_fault(env, {"fault": "rolling-restart", "topics": [topic]}):
+        pass
+    assert all(cluster.node(i).pid != pid for i, pid in pids.items())
+    assert all(p.fully_replicated for p in cluster.partitions(topic))
+
+
+def test_read_only_log_dir_takes_the_broker_down_and_heal_brings_it_back(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name)
+    victim = cluster.leader(topic, 0)
+    with run_fault(env, {"fault": "read-only-log-dir", "target": victim}):
+        send(cluster.bootstrap_servers, topic, 50, **{"message.timeout.ms": 10000})  # writes hit the dead disk
+        eventually(lambda: cluster.node(victim).status == "dead", timeout=90)
+    eventually(lambda: victim in cluster.isr(topic, 0), timeout=120)
+
+
+# ---- cluster operations ----------------------------------------------------------------------------
+
+
+def test_add_partitions_and_preferred_leader_election(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name, partitions=2)
+    with run_fault(env, {"fault": "add-partitions", "topic": topic, "to": 4}):
+        assert len(cluster.partitions(topic)) == 4
+    preferred = cluster.partition(topic, 0).replicas[0]
+    with run_fault(env, {"fault": "kill", "target": preferred}):
+        eventually(lambda: cluster.leader(topic, 0) not in (None, preferred), timeout=60)
+    cluster.wait_in_sync([topic])
+    with run_fault(env, {"fault": "elect-preferred-leader", "partitions": [{"topic": topic, "partition": 0}]}):
+        pass
+    eventually(lambda: cluster.leader(topic, 0) == preferred, timeout=60)
+
+
+# ---- clients ----------------------------------------------------------------------------------------
+
+
+def test_killed_consumer_is_restarted_and_redelivers(cluster, env, topic_name, tmp_path):
+    topic = make_topic(cluster, topic_name)
+    with Workload(tmp_path / "run", cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
+        env.workload = workload
+        assert workload.start(ProducerConfig(name="p1", topics=[topic], messages=2000)).wait(60) == 0
+        workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=5))
+        eventually(lambda: len(load(workload.run_dir).reads) > 300, timeout=60)
+        with run_fault(env, {"fault": "kill-worker", "worker": "c1"}):
+            pass
+        acked = set(load(workload.run_dir).sends["vid"])
+        eventually(lambda: acked <= set(load(workload.run_dir).reads["vid"]), timeout=120)
+        workload.stop_all()
+    reads = load(workload.run_dir).reads
+    assert set(reads["incarnation"]) == {1, 2}
+    assert reads["vid"].duplicated().any(), "records processed before the kill but not committed come again"
+
+
+def test_consumer_paused_past_its_session_timeout_loses_its_partitions(cluster, env, topic_name, tmp_path):
+    topic = make_topic(cluster, topic_name, partitions=4)
+    with Workload(tmp_path / "run", cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
+        env.workload = workload
+        for name in ("c1", "c2"):
+            workload.start(ConsumerConfig(name=name, topics=[topic], group="g"))
+
+        def assigned(worker: str) -> set:
+            events = load(workload.run_dir).events
+            mine = events[(events["worker"] == worker) & (events["kind"] == "assign")]
+            latest = mine[mine["generation"] == mine["generation"].max()]
+            return set(latest["partition"])
+
+        eventually(lambda: assigned("c1") and assigned("c2"), timeout=60)
+        with run_fault(env, {"fault": "pause-worker", "worker": "c1"}):
+            eventually(lambda: assigned("c2") == {0, 1, 2, 3}, timeout=60)  # session timeout 10 s
+        workload.stop_all()
+
+
+def test_producer_killed_mid_transaction_leaves_it_unfinished_and_invisible(cluster, env, topic_name, tmp_path):
+    topic = make_topic(cluster, topic_name)
+    with Workload(tmp_path / "run", cluster.bootstrap_servers, Semantics.EXACTLY_ONCE) as workload:
+        env.workload = workload
+        workload.start(ProducerConfig(name="p1", topics=[topic], rate=500,
+                                      transactions=TransactionSpec(size=200)))
+        eventually(lambda: len(load(workload.run_dir).transactions) >= 2, timeout=60)
+        with run_fault(env, {"fault": "kill-worker", "worker": "p1", "in_transaction": True}):
+            pass  # healed: p1.2 starts with the same transactional id and fences p1.1's transaction
+        eventually(lambda: (load(workload.run_dir).transactions.query("incarnation == 2")["outcome"]
+                            == "committed").any(), timeout=60)
+        workload.stop_all()
+        workload.final_read([topic], timeout_s=60)
+    history = load(workload.run_dir)
+    killed = history.transactions.query("incarnation == 1 and outcome == 'unfinished'")
+    assert len(killed) == 1, history.transactions.query("incarnation == 1")
+    visible = history.reads[history.reads["worker"] == "final-read-committed"]
+    open_txn = (killed["producer"].iloc[0], killed["txn"].iloc[0])
+    assert not ((visible["producer"] == open_txn[0]) & (visible["txn"] == open_txn[1])).any()
+
+
+# ---- the event log -----------------------------------------------------------------------------------
+
+
+def test_every_inject_and_heal_is_recorded_with_what_was_applied(cluster, env):
+    with run_fault(env, {"fault": "partition", "shape": "isolate", "target": 1}):
+        pass
+    inject, heal = [e for e in env.events.events if e["source"] == "fault"]
+    assert inject["kind"] == "inject" and inject["targets"] == [1]
+    assert any("-j DROP" in rule and "kafka-chaos:partition-" in rule for rule in inject["applied"])
+    assert heal["kind"] == "heal" and "removed 4 rules" in heal["text"]  # 1 drops 2 and 3; 2 and 3 drop 1
+    lines = (env.events.path).read_text().splitlines()
+    assert len(lines) == 2

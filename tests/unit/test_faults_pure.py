@@ -1,0 +1,107 @@
+"""Fault specs, partition shapes and schedules (no cluster)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from harness.faults import FAULTS
+from harness.faults.base import FaultError
+from harness.faults.partition import bridge, majorities_ring, one_way, split
+from harness.faults.schedule import Nemesis, Schedule, Timeline, plan, requirements
+from harness.faults.targets import Target
+
+schedule = TypeAdapter(Schedule)
+
+
+def test_every_fault_is_registered_under_its_own_name():
+    assert {"kill", "stop", "pause", "rolling-restart", "bounce-leader", "partition", "cut-clients", "latency",
+            "bandwidth", "slow-close", "reset-peer", "blackhole", "kill-worker", "pause-worker", "stop-worker",
+            "read-only-log-dir", "add-partitions", "elect-preferred-leader"} <= set(FAULTS)
+    assert all(cls.model_fields["fault"].default == name for name, cls in FAULTS.items())
+
+
+@pytest.mark.parametrize("written, expected", [
+    (2, "node 2"), ("controller", "controller"), ("minority", "minority"),
+    ({"leader": {"topic": "orders", "partition": 3}}, "leader of orders-3"),
+    ({"followers": {"topic": "orders"}}, "followers of orders-0"),
+])
+def test_targets_are_written_briefly(written, expected):
+    assert str(Target.model_validate(written)) == expected
+
+
+@pytest.mark.parametrize("bad", ["everyone", True, {"node": 1, "pick": "all"}, {}])
+def test_bad_targets_are_refused(bad):
+    with pytest.raises(ValidationError):
+        Target.model_validate(bad)
+
+
+def test_split_cuts_every_pair_across_components_both_ways():
+    assert split([{1}, {2, 3}]) == {1: {2, 3}, 2: {1}, 3: {1}}
+
+
+def test_one_way_keeps_only_the_isolated_sides_drops():
+    assert one_way(split([{1}, {2, 3}]), {1}) == {1: {2, 3}}
+
+
+def test_bridge_node_hears_everyone_and_the_halves_nobody_across():
+    grudge = bridge([1, 2, 3, 4, 5], random.Random(3))
+    middle = ({1, 2, 3, 4, 5} - set(grudge)).pop()
+    assert all(middle not in peers for peers in grudge.values())
+    assert len(grudge) == 4 and all(len(peers) == 2 for peers in grudge.values())
+
+
+def test_majorities_ring_gives_every_node_a_different_majority():
+    nodes = [1, 2, 3, 4, 5]
+    grudge = majorities_ring(nodes, random.Random(1))
+    heard = {n: frozenset(set(nodes) - grudge[n]) for n in nodes}
+    assert all(len(h) == 3 for h in heard.values())
+    assert len(set(heard.values())) == 5
+
+
+def test_majorities_ring_needs_five_nodes():
+    with pytest.raises(FaultError, match="at least 5"):
+        majorities_ring([1, 2, 3], random.Random(1))
+
+
+def test_timeline_plans_each_step_with_its_heal():
+    timeline = schedule.validate_python({"kind": "timeline", "steps": [
+        {"at": 10, "duration": 5, "fault": {"fault": "kill", "target": "controller"}},
+        {"at": 2, "fault": {"fault": "latency", "ms": 100}}]})
+    planned = plan(timeline, seed=1, length_s=30)
+    assert [(p.start, p.end, p.fault.name) for p in planned] == [(2, 30, "latency"), (10, 15, "kill")]
+    assert requirements(timeline) == {"processes", "toxiproxy"}
+
+
+def test_same_seed_same_nemesis_plan_and_another_seed_another():
+    nemesis = Nemesis(faults=[{"fault": "kill", "target": "random"}, {"fault": "pause", "target": "minority"},
+                              {"fault": "partition", "shape": "halves"}])
+    first, again, other = plan(nemesis, 42, 300), plan(nemesis, 42, 300), plan(nemesis, 43, 300)
+    assert first == again and first != other
+    assert all(p.end <= 300 for p in first)
+    assert all(a.end <= b.start for a, b in zip(first, first[1:])), "no overlap unless asked"
+
+
+def test_overlapping_nemesis_may_start_before_the_last_heals():
+    nemesis = Nemesis(faults=[{"fault": "pause", "target": "random"}], duration_s=(20, 20), stable_s=(5, 5),
+                      overlap=True)
+    planned = plan(nemesis, 1, 60)
+    assert any(b.start < a.end for a, b in zip(planned, planned[1:]))
+
+
+@pytest.mark.parametrize("bad", [
+    {"kind": "timeline", "steps": []},
+    {"kind": "timeline", "steps": [{"at": -1, "fault": {"fault": "kill", "target": 1}}]},
+    {"kind": "timeline", "steps": [{"at": 1, "fault": {"fault": "explode"}}]},
+    {"kind": "nemesis", "faults": [{"fault": "kill", "target": 1}], "stable_s": [5, 1]},
+])
+def test_bad_schedules_are_refused(bad):
+    with pytest.raises(ValidationError):
+        schedule.validate_python(bad)
+
+
+def test_timeline_is_the_default_kind_written():
+    assert isinstance(schedule.validate_python({"kind": "timeline", "steps": [
+        {"at": 0, "fault": {"fault": "pause", "target": 1}}]}), Timeline)
