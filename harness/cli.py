@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.errors import ExitCode, KafkaChaosError, UsageError
 from harness.semantics import Semantics
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @click.group()
@@ -125,13 +126,24 @@ def check_command(run_dir: Path, as_json: bool, semantics: str | None) -> None:
     from harness.checker import check, write_verdict
     from harness.checker.check import to_json
 
-    result = check(run_dir, Semantics(semantics) if semantics else None)
+    recorded = run_settings(run_dir)
+    result = check(run_dir, Semantics(semantics) if semantics else recorded.get("semantics"),
+                   recorded.get("anomalies"))
     write_verdict(run_dir, result)
     if as_json:
         click.echo(to_json(result), nl=False)
     else:
         print_verdict(result)
     sys.exit(verdict_exit_code(result.verdict))
+
+
+def run_settings(run_dir: Path) -> dict:
+    """The semantics and anomaly overrides the run's experiment asked for, if it had one."""
+    path = run_dir / "experiment.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {"semantics": Semantics(data["semantics"]), "anomalies": data.get("anomalies") or {}}
 
 
 def print_verdict(result) -> None:
@@ -154,6 +166,109 @@ def verdict_exit_code(verdict) -> ExitCode:
     from harness.checker.model import Verdict
 
     return {Verdict.PASS: ExitCode.OK, Verdict.VIOLATION: ExitCode.VIOLATION}.get(verdict, ExitCode.ENVIRONMENT)
+
+
+@cli.command("run")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=None, help="Override every experiment's seed.")
+@click.option("--kafka-version", default=None, help="Override every experiment's Kafka version.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Where run directories go.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
+@click.option("--keep-cluster", is_flag=True, help="Leave the cluster running afterwards (`cluster down` removes it).")
+def run_command(files: tuple[Path, ...], seed: int | None, kafka_version: str | None, out: Path,
+                junit: Path | None, keep_cluster: bool) -> None:
+    """Run experiments one after another and print a one-line verdict for each."""
+    from harness.experiment.loader import check_environment, load
+    from harness.orchestrator.run import ClusterPool, Run, new_run_dir
+    from harness.report import junit as junit_xml
+
+    experiments = [(path, load(path)) for path in files]  # every file is valid before anything starts
+    for path, experiment in experiments:
+        check_environment(experiment, str(path))
+    pool, records = ClusterPool(out / ".cluster", keep=keep_cluster), []
+    try:
+        for path, experiment in experiments:
+            run_dir = new_run_dir(out, experiment.name)
+            with _progress(experiment.name) as progress:
+                record = Run(experiment, str(path), run_dir, pool, seed, kafka_version, progress).execute()
+            click.echo(record.summary_line())
+            records.append(record)
+            if record.outcome.value == "interrupted":
+                break
+    finally:
+        pool.close()
+        if junit:
+            junit_xml.write(records, junit)
+    sys.exit(_worst_exit(records))
+
+
+def _worst_exit(records) -> int:
+    codes = {r.exit_code for r in records}
+    for code in (130, ExitCode.ENVIRONMENT, ExitCode.VIOLATION):
+        if code in codes:
+            return code
+    return ExitCode.OK
+
+
+class _progress:
+    """The current phase on a terminal; silent when not a TTY or under CI."""
+
+    def __init__(self, name: str):
+        self.name = name
+        console = Console(stderr=True)
+        self.status = console.status(name) if console.is_terminal and not os.environ.get("CI") else None
+
+    def __enter__(self):
+        if self.status:
+            self.status.start()
+        return lambda phase: self.status and self.status.update(f"{self.name}: {phase}")
+
+    def __exit__(self, *exc) -> None:
+        if self.status:
+            self.status.stop()
+
+
+@cli.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate_command(files: tuple[Path, ...]) -> None:
+    """Check experiment files without running anything."""
+    from harness.experiment.loader import check_environment, load
+
+    failed = False
+    for path in files:
+        try:
+            experiment = load(path)
+            check_environment(experiment, str(path))
+            click.echo(f"ok  {path}: {experiment.name}")
+        except UsageError as exc:
+            err.print(f"kafka-chaos: {exc}", markup=False)
+            failed = True
+    sys.exit(ExitCode.USAGE if failed else ExitCode.OK)
+
+
+@cli.command("list")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Catalogue folder [default: the project's experiments/].")
+def list_command(directory: Path | None) -> None:
+    """The experiment catalogue: name, seed scenarios, expected verdict, what it tests."""
+    from harness.experiment.catalogue import catalogue
+
+    table = Table(title="kafka-chaos experiments")
+    for column in ("experiment", "scenarios", "expect", "what it tests"):
+        table.add_column(column)
+    for path, experiment in catalogue(directory):
+        table.add_row(experiment.name, ", ".join(map(str, experiment.scenarios)), experiment.expect.value,
+                      experiment.description.strip().splitlines()[0] if experiment.description else "")
+    Console(width=200).print(table)
+
+
+@cli.command("schema")
+def schema_command() -> None:
+    """The JSON Schema of experiment files (for editors)."""
+    from harness.experiment.model import Experiment
+
+    click.echo(json.dumps(Experiment.model_json_schema(), indent=2))
 
 
 @cli.command()

@@ -200,7 +200,8 @@ class Run:
         for r in reader.reads:
             ours = isinstance(r.value, int)
             send = by_vid.get(r.value) if ours else None
-            history.row(Table.READS, topic=r.topic, partition=r.partition, offset=r.offset, key=None,
+            history.row(Table.READS, topic=r.topic, partition=r.partition, offset=r.offset,
+                        key=send.key if send else None,
                         producer=r.value >> 40 if ours else -1, seq=r.value & (2**40 - 1) if ours else -1,
                         txn=send.txn if send else (0 if ours else -1), head=None if ours else r.value,
                         leader_epoch=0, generation=r.generation, in_txn=r.in_txn, mono=r.at, wall=r.at)
@@ -235,8 +236,9 @@ def simulate(rng: random.Random, semantics: str = "at-least-once") -> Run:
             txn = txn + 1 if transactional else 0
             for _ in range(rng.randint(1, 4) if transactional else rng.randint(3, 25)):
                 outcome = "ok" if transactional else rng.choices(["ok", "info", "pending", "fail"], [80, 8, 8, 4])[0]
-                run.send(producer, seq, rng.randrange(partitions), txn=txn, outcome=outcome,
-                         in_log=outcome == "ok" or rng.random() < 0.5)
+                key = f"k{rng.randrange(5)}"  # a key always goes to the same partition, as in Kafka
+                run.send(producer, seq, int(key[1:]) % partitions, txn=txn, outcome=outcome,
+                         in_log=outcome == "ok" or rng.random() < 0.5, key=key)
                 seq += 1
             if transactional:
                 run.end_txn(producer, txn, rng.choice(["committed", "committed", "aborted"]))
@@ -362,6 +364,14 @@ def _lost_processing(run: Run, rng: random.Random) -> None:
     run.final_reads()
 
 
+def _key_order(run: Run, rng: random.Random) -> None:
+    earlier = run.send(9, 0, topic=U, partition=0, key="k")
+    later = run.send(9, 1, topic=U, partition=1, key="k")  # the key moved partition (seed scenario 30)
+    consumer = run.reader("c9", "consumer", "read_uncommitted", group="g9", topics=(U,))
+    run.consume(consumer, [(U, 1, later.offset), (U, 0, earlier.offset)])
+    run.final_reads()
+
+
 def _output_not_exactly_once(run: Run, rng: random.Random) -> None:
     source = run.send(9, 0, topic=U)
     transformer = run.reader("x9", "transformer", "read_committed", group="gx", topics=(U,), output="o",
@@ -379,5 +389,5 @@ INJECT = {
     "phantom": _phantom, "aborted-read": _aborted_read, "torn-transaction": _torn_transaction,
     "poll-skip": _poll_skip, "nonmonotonic-poll": _nonmonotonic_poll,
     "duplicate-processing": _duplicate_processing, "lost-processing": _lost_processing,
-    "output-not-exactly-once": _output_not_exactly_once,
+    "output-not-exactly-once": _output_not_exactly_once, "key-order": _key_order,
 }

@@ -123,8 +123,8 @@ def _sends(invokes: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
     outcome_codes = joined(recoded[done["outcome"].cat.codes.to_numpy()] if len(done) else [],
                            outcomes.index(Outcome.PENDING.value), np.int8)
     sends["outcome"] = pd.Categorical.from_codes(outcome_codes, categories=outcomes)
-    sends["partition"] = joined(done["partition"], -1, np.int32)
-    sends["offset"] = joined(done["offset"], -1, np.int64)
+    sends["partition"] = joined(done["partition"].fillna(-1), -1, np.int32)
+    sends["offset"] = joined(done["offset"].fillna(-1), -1, np.int64)
     errors = done["error"].cat
     sends["error"] = pd.Categorical.from_codes(joined(errors.codes, -1, errors.codes.dtype),
                                                categories=errors.categories)

@@ -82,11 +82,17 @@ class ConsumerConfig(_Worker):
     commit_scope: CommitScope = CommitScope.BATCH
     batch_size: int = Field(100, ge=1, le=100_000)
     processing_ms: float = Field(0, ge=0, description="simulated processing time per record")
+    poison_every: int | None = Field(None, ge=2, description="records with seq % N == N-1 fail processing")
+    dead_letter_topic: str | None = Field(None, description="where poison records go; unset: they crash the consumer")
+    max_buffered: int | None = Field(None, ge=1, description="backpressure: pause fetching above this many "
+                                                               "records waiting, resume at half")
 
     @model_validator(mode="after")
     def _commits_need_a_group(self) -> "ConsumerConfig":
         if self.group is None and "commit" in self.model_fields_set:
             raise ValueError("a commit strategy needs a consumer group (set `group`)")
+        if self.dead_letter_topic and not self.poison_every:
+            raise ValueError("a dead letter topic needs poison_every")
         return self
 
 
@@ -175,8 +181,9 @@ def resolve(worker: WorkerConfig, semantics: Semantics) -> tuple[WorkerConfig, C
         preset = {k: v for k, v in _CONSUMER_FIELDS[semantics].items() if k not in worker.model_fields_set}
         worker = worker.model_copy(update=preset)
         commit = {"enable.auto.commit": worker.commit == CommitStrategy.AUTO}
+        dead_letters = {"acks": "all", "enable.idempotence": True} if worker.dead_letter_topic else {}
         return worker, Clients(consumer={**_CONSUMER_CLIENT, **commit, "isolation.level": worker.isolation.value,
-                                         **worker.client})
+                                         **worker.client}, producer=dead_letters)
     if isinstance(worker, TransformerConfig):
         consumer = {**_CONSUMER_CLIENT, "isolation.level": Isolation.READ_COMMITTED.value,
                     "enable.auto.commit": False, **worker.client}

@@ -1,18 +1,32 @@
 """The consumer worker: group-subscribed or manually assigned, committing before or after
-processing (or automatically), with simulated processing time. A read row means "processed"."""
+processing (or automatically), with simulated processing time. A read row means "processed".
+
+Optional: poison records (seed scenarios 4, 20, 36) that fail processing and either crash the
+consumer or go to a dead letter topic with the error in their headers; and backpressure (11):
+records wait in a bounded buffer, and fetching pauses while it is full.
+"""
 
 from __future__ import annotations
 
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from collections import deque
 
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+
+from harness.history import values
 from harness.history.schema import Phase
 from harness.workload.config import CommitMode, CommitScope, CommitStrategy, ConsumerConfig
+from harness.workload.producer import delivery_recorder, drain, record_invocations, record_not_sent
 from harness.workload.reading import next_offsets, record_read
 from harness.workload.worker import Worker, register
 
 POLL_S = 0.1
+DEAD_LETTER_FLUSH_S = 30.0
+
+
+class PoisonRecord(Exception):
+    """Processing this record fails, every time."""
 
 
 @register("consumer")
@@ -27,6 +41,11 @@ class ConsumerWorker(Worker):
             "group.id": cfg.group or f"kafka-chaos-unused-{cfg.name}",
             "on_commit": self._on_commit_result,
         }))
+        self.dead_letters = Producer(self.producer_config()) if cfg.dead_letter_topic else None
+        self.on_dead_letter = delivery_recorder(self.history, self.runtime.producer_id) if self.dead_letters else None
+        self.dead_letter_seq = 0
+        self.buffer: deque[Message] = deque()
+        self.paused = False
         if cfg.group:
             self.consumer.subscribe(cfg.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                     on_lost=self._on_lost)
@@ -35,11 +54,17 @@ class ConsumerWorker(Worker):
         try:
             while not self.stopping:
                 records = self._poll()
+                if cfg.max_buffered:
+                    self.buffer.extend(records)
+                    records = [self.buffer.popleft() for _ in range(min(cfg.batch_size, len(self.buffer)))]
+                    self._backpressure()
                 if records:
                     self._handle(records)
                 self.history.maybe_flush()
         finally:
             self.consumer.close()
+            if self.dead_letters:
+                drain(self.dead_letters)
 
     def _poll(self) -> list[Message]:
         records = []
@@ -67,9 +92,51 @@ class ConsumerWorker(Worker):
     def _process(self, msg: Message) -> None:
         if self.config.processing_ms:
             time.sleep(self.config.processing_ms / 1000)
+        if self._is_poison(msg):
+            if not self.dead_letters:
+                raise PoisonRecord(f"cannot process {msg.topic()}-{msg.partition()}@{msg.offset()}")
+            self._dead_letter(msg)
         record_read(self.history, msg, self.generation)
         self.processed[(msg.topic(), msg.partition())] = msg.offset() + 1
         self.history.maybe_flush()  # processing shows in the history even before its commit
+
+    # ---- poison records and backpressure ----------------------------------------------------
+
+    def _is_poison(self, msg: Message) -> bool:
+        every = self.config.poison_every
+        ids = values.decode(msg.value()) if every else None
+        return bool(ids) and ids[1] % every == every - 1
+
+    def _dead_letter(self, msg: Message) -> None:
+        """Send the poison record on, with why and whence in its headers; it counts as handled."""
+        cfg, pid = self.config, self.runtime.producer_id
+        key = msg.key().decode(errors="replace") if msg.key() is not None else None
+        source = values.decode(msg.value())
+        seq, self.dead_letter_seq = self.dead_letter_seq, self.dead_letter_seq + 1
+        record_invocations(self.history, pid, seq, 0, [cfg.dead_letter_topic], [key], values.HEADER_LEN + 64,
+                           [source[:2]])
+        value = b"kc:%06d:%012d:%09d:" % (pid, seq, 0) + f"poison from {msg.topic()}".encode().ljust(64, b".")
+        headers = [("error", b"PoisonRecord: processing failed"),
+                   ("source", f"{msg.topic()}-{msg.partition()}@{msg.offset()}".encode())]
+        try:
+            self.dead_letters.produce(cfg.dead_letter_topic, value, key, headers=headers,
+                                      on_delivery=self.on_dead_letter)
+        except (BufferError, KafkaException) as exc:
+            record_not_sent(self.history, pid, [seq], type(exc).__name__)
+            raise
+        self.dead_letters.poll(0)
+
+    def _backpressure(self) -> None:
+        """Pause fetching while the buffer is full; resume once it is half empty."""
+        limit = self.config.max_buffered
+        if not self.paused and len(self.buffer) >= limit:
+            self.consumer.pause(self.consumer.assignment())
+            self.paused = True
+            self.event("pause", detail=f"{len(self.buffer)} records waiting")
+        elif self.paused and len(self.buffer) <= limit // 2:
+            self.consumer.resume(self.consumer.assignment())
+            self.paused = False
+            self.event("resume", detail=f"{len(self.buffer)} records waiting")
 
     # ---- commits --------------------------------------------------------------------------
 
@@ -82,6 +149,8 @@ class ConsumerWorker(Worker):
         for tp in partitions:
             self.event("commit", phase=Phase.INVOKE.value, topic=tp.topic, partition=tp.partition,
                        offset=tp.offset, generation=self.generation)
+        if self.dead_letters:  # dead letters are acknowledged before the offsets that cover them
+            self.dead_letters.flush(DEAD_LETTER_FLUSH_S)
         self.history.flush()
         if asynchronous:
             self.consumer.commit(offsets=partitions, asynchronous=True)  # outcome: _on_commit_result
@@ -110,6 +179,8 @@ class ConsumerWorker(Worker):
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.generation += 1
+        if not partitions:  # an idle member: its generation is still worth recording
+            self.event("assign", generation=self.generation, detail="nothing assigned")
         for tp in partitions:
             self.event("assign", topic=tp.topic, partition=tp.partition, generation=self.generation)
 
@@ -125,6 +196,8 @@ class ConsumerWorker(Worker):
         self._release(partitions, "lost")
 
     def _release(self, partitions: list[TopicPartition], kind: str) -> None:
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self.buffer = deque(m for m in self.buffer if (m.topic(), m.partition()) not in gone)  # the next owner reads them
         for tp in partitions:
             self.processed.pop((tp.topic, tp.partition), None)
             self.event(kind, topic=tp.topic, partition=tp.partition, generation=self.generation)

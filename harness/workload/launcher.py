@@ -111,7 +111,8 @@ class Workload:
         worker, clients = resolve(worker, self.semantics)
         self._incarnations[worker.name] += 1
         incarnation = self._incarnations[worker.name]
-        producing = isinstance(worker, (ProducerConfig, TransformerConfig))
+        producing = isinstance(worker, (ProducerConfig, TransformerConfig)) or bool(
+            getattr(worker, "dead_letter_topic", None))
         if producing:
             self._producer_ids += 1
         directory = self.run_dir / HISTORY_DIR / f"{worker.name}.{incarnation}"

@@ -163,8 +163,9 @@ def delivery_recorder(history: HistoryWriter, pid: int):
 
     def on_delivery(err, msg) -> None:  # values first, then the appends: never half a row
         mono, wall, seq = time.monotonic_ns(), time.time_ns(), int(msg.value()[seq_slice])
-        if err is None:
-            outcome, partition, offset, error = ok, msg.partition(), msg.offset(), None
+        if err is None:  # acked; the offset is unknown (None) when a retry hit DUPLICATE_SEQUENCE_NUMBER
+            offset = msg.offset()
+            outcome, partition, offset, error = ok, msg.partition(), -1 if offset is None else offset, None
         else:
             partition = msg.partition()  # None for a send purged before it had one
             outcome = fail if err.code() in DEFINITE_FAILURES else info

@@ -448,3 +448,30 @@ def test_stats_summarise_outcomes_and_unavailability(tmp_path):
     stats = run_check(run, tmp_path).stats
     assert (stats["sends"], stats["acked"], stats["indeterminate"]) == (7, 6, 1)
     assert stats["longest_unavailability"]["seconds"] == pytest.approx(3.002, abs=0.01)
+
+
+# ---- per-key order -------------------------------------------------------------------------
+
+
+def test_key_processed_out_of_send_order_across_partitions(tmp_path):
+    run = Run()
+    earlier = run.send(1, 0, partition=0, key="acct-7")
+    later = run.send(1, 1, partition=1, key="acct-7")  # partitions were added: the key moved
+    consumer = run.reader("c1", "consumer", "read_uncommitted", group="g")
+    run.consume(consumer, [("t", 1, later.offset), ("t", 0, earlier.offset)])
+    run.final_reads()
+    result = run_check(run, tmp_path)
+    assert counts(result) == {"key-order": 1}
+    [bad] = evidence(result, "key-order")
+    assert (bad["key"], bad["value"], bad["overtaken_by"]) == ("acct-7", "p1:0", "p1:1")
+
+
+def test_reprocessing_a_key_after_a_rebalance_is_not_disorder(tmp_path):
+    run = Run()
+    run.send(1, 0, key="acct-7")
+    run.send(1, 1, key="acct-7")
+    consumer = run.reader("c1", "consumer", "read_uncommitted", group="g")
+    run.consume(consumer, [("t", 0, 0), ("t", 0, 1)], generation=1)
+    run.consume(consumer, [("t", 0, 0), ("t", 0, 1)], generation=2)
+    run.final_reads()
+    assert counts(run_check(run, tmp_path)) == {"duplicate-processing": 2}

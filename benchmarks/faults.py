@@ -1,0 +1,94 @@
+"""How long from a fault's scheduled moment to its effect, on a local 3-node cluster.
+
+    python benchmarks/faults.py [--runs 5]
+
+  kill_gone_ms        SIGKILL sent -> the process is gone
+  drop_first_ms       partition rule inserted -> its first dropped packet (iptables counters)
+  isr_shrink_s        leader isolated -> it is out of its partition's ISR
+  new_leader_s        leader isolated -> another node leads the partition
+  schedule_lag_ms     a timeline step's scheduled moment -> the fault in effect (runner's lag)
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from harness.cluster.local import LocalCluster
+from harness.cluster.spec import ClusterSpec
+from harness.events import EventLog
+from harness.faults import FAULTS, Env
+from harness.faults.runner import FaultRunner
+from harness.faults.schedule import Planned
+
+TOPIC = "bench-faults"
+
+
+def until(condition, timeout: float = 120, step: float = 0.005) -> float:
+    started = time.monotonic()
+    while not _safe(condition):
+        if time.monotonic() - started > timeout:
+            raise TimeoutError
+        time.sleep(step)
+    return time.monotonic() - started
+
+
+def _safe(condition) -> bool:
+    try:
+        return bool(condition())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def dropped_packets(namespace: str) -> int:
+    out = subprocess.run(["ip", "netns", "exec", namespace, "iptables", "-L", "INPUT", "-v", "-x", "-n"],
+                         capture_output=True, text=True).stdout
+    return sum(int(line.split()[0]) for line in out.splitlines()[2:] if "kafka-chaos" in line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    results = {k: [] for k in ("kill_gone_ms", "drop_first_ms", "isr_shrink_s", "new_leader_s", "schedule_lag_ms")}
+    spec = ClusterSpec(name="benchf", subnet=62, port_base=27000)
+    with tempfile.TemporaryDirectory() as scratch, LocalCluster(spec, Path(scratch)) as cluster:
+        cluster.admin().create_topic(TOPIC, 3, 3, {"min.insync.replicas": "2"})
+        cluster.wait_in_sync([TOPIC])
+        env = Env(cluster=cluster, events=EventLog(None), rng=random.Random(1))
+        for run in range(args.runs):
+            node = cluster.node(1 + run % 3)
+            process = node.process
+            started = time.monotonic()
+            node.kill()
+            results["kill_gone_ms"].append((time.monotonic() - started) * 1000 if not process.alive else float("nan"))
+            node.start()
+            cluster.wait_in_sync([TOPIC])
+
+            leader = cluster.leader(TOPIC, 0)
+            runner = FaultRunner(env, [])
+            isolate = FAULTS["partition"](shape="isolate", target=leader)
+            before = dropped_packets(cluster.lab.namespace(leader))
+            started = time.monotonic()
+            scheduled = time.monotonic_ns()
+            runner.inject(Planned(run, 0, 0, isolate), scheduled)
+            results["schedule_lag_ms"].append(env.events.events[-1]["lag_ms"])
+            results["drop_first_ms"].append(
+                until(lambda: dropped_packets(cluster.lab.namespace(leader)) > before, step=0.001) * 1000)
+            until(lambda: leader not in cluster.isr(TOPIC, 0))
+            results["isr_shrink_s"].append(time.monotonic() - started)
+            until(lambda: cluster.leader(TOPIC, 0) not in (None, leader))
+            results["new_leader_s"].append(time.monotonic() - started)
+            runner.heal_all()
+            cluster.wait_in_sync([TOPIC])
+            print(f"run {run + 1}: " + " ".join(f"{k}={v[-1]:.3f}" for k, v in results.items()), flush=True)
+    print(" ".join(f"{name}={statistics.median(values):.3f}" for name, values in results.items()))
+
+
+if __name__ == "__main__":
+    main()

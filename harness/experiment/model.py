@@ -1,0 +1,165 @@
+"""The experiment file format: one YAML document per experiment, validated strictly.
+
+    name: leader-kill-acks-all
+    description: RF 3, min ISR 2, acks=all, idempotence: a leader kill loses nothing.
+    scenarios: [3, 21]
+    semantics: at-least-once
+    expect: pass
+    topics: [{name: orders, partitions: 6}]
+    workload:
+      producers: [{name: p1, topics: [orders], rate: 500}]
+      consumers: [{name: c1, topics: [orders], group: g1}]
+    faults:
+      kind: timeline
+      steps: [{at: 5, duration: 10, fault: {fault: kill, target: {leader: {topic: orders}}}}]
+
+`kafka-chaos schema` prints the JSON Schema of this model.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.checker.model import AnomalyKind, PolicySetting
+from harness.cluster.spec import ConfigValue, ProxySpec
+from harness.faults.schedule import Nemesis, Schedule, Timeline
+from harness.semantics import Semantics
+from harness.workload.config import ConsumerConfig, ProducerConfig, TransformerConfig
+
+NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Expect(StrEnum):
+    PASS = "pass"
+    VIOLATION = "violation"  # a known-bad configuration: the harness must catch it
+
+
+class ClusterConfig(_Strict):
+    nodes: int = Field(3, ge=1, le=9)
+    controllers: int = Field(0, ge=0, le=5)
+    kafka_version: str | None = None
+    broker_config: dict[str, ConfigValue] = Field(default_factory=dict)
+    proxy: ProxySpec = Field(default_factory=ProxySpec, description="set on its own when a fault needs it")
+
+
+class TopicConfig(_Strict):
+    name: str = Field(pattern=r"^[a-zA-Z0-9._-]{1,200}$")
+    partitions: int = Field(3, ge=1, le=1000)
+    replication_factor: int = Field(3, ge=1, le=9)
+    config: dict[str, ConfigValue] = Field(default_factory=dict)
+
+
+class Workload(_Strict):
+    producers: list[ProducerConfig] = Field(default_factory=list)
+    consumers: list[ConsumerConfig] = Field(default_factory=list)
+    transformers: list[TransformerConfig] = Field(default_factory=list)
+
+    def workers(self) -> list:
+        return [*self.producers, *self.consumers, *self.transformers]
+
+
+class Phases(_Strict):
+    steady_s: float = Field(5, ge=0, description="load before the first fault (the baseline)")
+    faults_s: float = Field(30, ge=0, description="length of the fault phase")
+    recovery_s: float = Field(10, ge=0, description="load after every fault is healed")
+    drain_timeout_s: float = Field(120, gt=0, description="how long consumers get to catch up")
+    final_read_timeout_s: float = Field(120, gt=0)
+
+
+class ThroughputRecovery(_Strict):
+    percent: float = Field(50, gt=0, le=200, description="of the steady phase's acknowledged sends per second")
+    within_s: float = Field(30, gt=0, description="after the last heal")
+
+
+class SteadyState(_Strict):
+    throughput_recovers: ThroughputRecovery | None = None
+    no_under_replicated_at_end: bool = True
+    idle_consumers: int | None = Field(None, ge=0, description="consumers left without partitions at the end")
+    hot_partition_share_at_least: float | None = Field(None, gt=0, le=1)
+    dead_letters: bool = Field(False, description="every poison record reached its dead letter topic, with headers")
+    backpressure_engaged: bool = Field(False, description="consumers paused and resumed fetching")
+
+
+class Experiment(_Strict):
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    scenarios: list[int] = Field(default_factory=list, description="seed scenarios it covers")
+    semantics: Semantics = Semantics.AT_LEAST_ONCE
+    expect: Expect = Expect.PASS
+    seed: int = 0
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    topics: list[TopicConfig] = Field(min_length=1)
+    workload: Workload
+    phases: Phases = Field(default_factory=Phases)
+    faults: Schedule | None = None
+    anomalies: dict[AnomalyKind, PolicySetting] = Field(
+        default_factory=dict, description="per anomaly: fail, allowed, or how many are allowed")
+    steady_state: SteadyState = Field(default_factory=SteadyState)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Experiment":
+        brokers = self.cluster.nodes
+        topics = {t.name for t in self.topics}
+        for i, topic in enumerate(self.topics):
+            if topic.replication_factor > brokers:
+                raise _at(("topics", i, "replication_factor"),
+                          f"replication factor {topic.replication_factor} > {brokers} brokers")
+        names = [w.name for w in self.workload.workers()]
+        if len(set(names)) != len(names):
+            raise _at(("workload",), f"worker names repeat: {sorted(n for n in set(names) if names.count(n) > 1)}")
+        if not names:
+            raise _at(("workload",), "no producers, consumers or transformers")
+        for section in ("producers", "consumers", "transformers"):
+            for i, worker in enumerate(getattr(self.workload, section)):
+                used = worker.topics if hasattr(worker, "topics") else [worker.input, worker.output]
+                unknown = sorted(set(used) - topics)
+                if unknown:
+                    raise _at(("workload", section, i), f"topics {unknown} are not declared under topics")
+        for i, producer in enumerate(self.workload.producers):
+            if self.semantics == Semantics.EXACTLY_ONCE and str(producer.client.get("acks", "all")) in ("0", "1"):
+                raise _at(("workload", "producers", i, "client", "acks"),
+                          f"exactly-once needs acks=all, not acks={producer.client['acks']}")
+        for path, worker in self._fault_workers():
+            if worker not in names:
+                raise _at(path, f"no worker named {worker!r} in the workload")
+        return self
+
+    def _fault_workers(self):
+        if isinstance(self.faults, Timeline):
+            for i, step in enumerate(self.faults.steps):
+                if hasattr(step.fault, "worker"):
+                    yield ("faults", "steps", i, "fault", "worker"), step.fault.worker
+        elif isinstance(self.faults, Nemesis):
+            for i, fault in enumerate(self.faults.faults):
+                if hasattr(fault, "worker"):
+                    yield ("faults", "faults", i, "worker"), fault.worker
+
+    def fault_specs(self) -> list:
+        if isinstance(self.faults, Timeline):
+            return [s.fault for s in self.faults.steps]
+        return list(self.faults.faults) if self.faults else []
+
+    def needed_proxies(self) -> ProxySpec:
+        """The proxies the cluster must have: asked for, or needed by a degraded-network fault."""
+        paths = {getattr(f, "path", None) for f in self.fault_specs()}
+        proxy = self.cluster.proxy
+        return ProxySpec(clients=proxy.clients or "clients" in paths,
+                         replication=proxy.replication or "replication" in paths)
+
+
+class ExperimentError(ValueError):
+    """A consistency error that knows which field it is about."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
+def _at(loc: tuple, message: str) -> ExperimentError:
+    return ExperimentError(loc, message)
