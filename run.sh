@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# kafka-chaos on a fresh machine: installs what is missing, then runs the demo or the tests.
+# kafka-chaos on a fresh machine: installs what is missing, then runs experiments or the tests.
 #
-#   ./run.sh demo          bring up 3 Kafka nodes, produce through a broker kill, verify, tear down
+#   ./run.sh run [ARGS]    kafka-chaos run ARGS (default: the leader-kill experiment)
 #   ./run.sh test [ARGS]   the test suite (pytest ARGS)
 #
 # Installs, only when missing: iproute2, iptables, a Java 17 runtime and Maven (Debian packages,
@@ -39,7 +39,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 case "${1:-}" in
-  demo) shift; exec .venv/bin/kafka-chaos demo "$@" ;;
+  run) shift; [ $# -gt 0 ] || set -- experiments/leader-kill-acks-all.yaml
+       exec .venv/bin/kafka-chaos run "$@" ;;
   test) shift; exec .venv/bin/pytest "$@" ;;
-  *) echo "usage: ./run.sh demo | test [pytest args]" >&2; exit 2 ;;
+  *) echo "usage: ./run.sh run [kafka-chaos run args] | test [pytest args]" >&2; exit 2 ;;
 esac

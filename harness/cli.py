@@ -271,17 +271,6 @@ def schema_command() -> None:
     click.echo(json.dumps(Experiment.model_json_schema(), indent=2))
 
 
-@cli.command()
-@click.option("--kafka-version", default=None, help="Kafka version.")
-@click.option("--messages", type=click.IntRange(100), default=20_000, show_default=True)
-def demo(kafka_version: str | None, messages: int) -> None:
-    """Bring up 3 nodes, produce through a leader kill, read everything back, tear down."""
-    from harness.demo import run_demo
-
-    ok = run_demo(kafka_version, messages, err)
-    sys.exit(ExitCode.OK if ok else ExitCode.VIOLATION)
-
-
 def _spec(**fields) -> ClusterSpec:
     try:
         return ClusterSpec(**fields)

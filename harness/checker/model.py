@@ -38,7 +38,7 @@ DESCRIPTIONS: dict[AnomalyKind, str] = {
     AnomalyKind.DUPLICATE_PROCESSING: "an acknowledged input processed more than once by a consumer group",
     AnomalyKind.LOST_PROCESSING: "an acknowledged input a consumer group passed over without processing",
     AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE: "a transformer's committed output does not match its input exactly once",
-    AnomalyKind.KEY_ORDER: "a consumer group first processed a producer's records of one key out of send order",
+    AnomalyKind.KEY_ORDER: "a consumer group first processed a producer's records of one key (in one topic) out of send order",
     AnomalyKind.PHANTOM: "a record read that no producer invocation wrote",
 }
 

@@ -78,6 +78,7 @@ class ThroughputRecovery(_Strict):
 
 
 class SteadyState(_Strict):
+    caught_up: bool = Field(True, description="consumer groups process everything within drain_timeout_s")
     throughput_recovers: ThroughputRecovery | None = None
     no_under_replicated_at_end: bool = True
     idle_consumers: int | None = Field(None, ge=0, description="consumers left without partitions at the end")
@@ -118,6 +119,7 @@ class Experiment(_Strict):
         for section in ("producers", "consumers", "transformers"):
             for i, worker in enumerate(getattr(self.workload, section)):
                 used = worker.topics if hasattr(worker, "topics") else [worker.input, worker.output]
+                used = [*used, *([worker.dead_letter_topic] if getattr(worker, "dead_letter_topic", None) else [])]
                 unknown = sorted(set(used) - topics)
                 if unknown:
                     raise _at(("workload", section, i), f"topics {unknown} are not declared under topics")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-RENAMED_KEYS = {"topic", "topics", "input", "output"}
+RENAMED_KEYS = {"topic", "topics", "input", "output", "dead_letter_topic"}
 
 
 def run_tag(run_dir_name: str) -> str:

@@ -174,6 +174,11 @@ class Run:
         self.events.record("phase", "drained" if drained else "drain-timeout",
                            "consumers caught up" if drained else "consumers did not catch up in time")
         checks = self._steady_checks_on_cluster(cluster, topics)
+        if exp.steady_state.caught_up and (exp.workload.consumers or exp.workload.transformers):
+            checks.append(SteadyCheck(name="caught-up", passed=drained, detail=(
+                "consumer groups processed everything" if drained else
+                f"consumer groups had not processed everything {exp.phases.drain_timeout_s:.0f} s after the "
+                "producers stopped")))
         workload.stop_all()
 
         self.phase("final read")

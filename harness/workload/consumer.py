@@ -53,11 +53,13 @@ class ConsumerWorker(Worker):
             self._assign_everything()
         try:
             while not self.stopping:
-                records = self._poll()
-                if cfg.max_buffered:
-                    self.buffer.extend(records)
-                    records = [self.buffer.popleft() for _ in range(min(cfg.batch_size, len(self.buffer)))]
+                if cfg.max_buffered:  # fetch ahead of processing, up to the buffer's room
+                    self.buffer.extend(self._poll(max(1, cfg.max_buffered - len(self.buffer)),
+                                                  0 if self.buffer else POLL_S))
                     self._backpressure()
+                    records = [self.buffer.popleft() for _ in range(min(cfg.batch_size, len(self.buffer)))]
+                else:
+                    records = self._poll(cfg.batch_size, POLL_S)
                 if records:
                     self._handle(records)
                 self.history.maybe_flush()
@@ -66,9 +68,9 @@ class ConsumerWorker(Worker):
             if self.dead_letters:
                 drain(self.dead_letters)
 
-    def _poll(self) -> list[Message]:
+    def _poll(self, limit: int, timeout: float) -> list[Message]:
         records = []
-        for msg in self.consumer.consume(self.config.batch_size, POLL_S):
+        for msg in self.consumer.consume(limit, timeout):
             if msg.error():
                 self.event("error", topic=msg.topic(), partition=msg.partition(), detail=msg.error().name())
             else:

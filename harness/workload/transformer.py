@@ -79,9 +79,7 @@ class TransformerWorker(Worker):
             self.transactions.call(txn, "send-offsets", lambda: self.producer.send_offsets_to_transaction(
                 offsets, self.consumer.consumer_group_metadata(), TIMEOUT_S))
             committed = self.transactions.end(txn, commit=True)
-        except KafkaException as exc:
-            if not exc.args[0].txn_requires_abort():
-                raise
+        except KafkaException:  # not fatal (that raised Fenced): abort, and the batch comes round again
             committed = self.transactions.end(txn, commit=False)
         if not committed:
             self._rewind()

@@ -112,6 +112,15 @@ def processed_beyond_commit(history: History) -> bool:
     return bool((done > committed.reindex(done.index).fillna(0)).any())
 
 
+def caught_beyond_commit(worker, run_dir) -> bool:
+    """Freeze the worker and look: a frozen worker cannot commit between the look and the kill."""
+    worker.pause()
+    if processed_beyond_commit(load(run_dir)):
+        return True
+    worker.resume()
+    return False
+
+
 def test_killed_consumer_rereads_from_its_last_commit(cluster, topic_name, tmp_path):
     topic = make_topic(cluster, topic_name)
     with Workload(tmp_path, cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
@@ -119,7 +128,7 @@ def test_killed_consumer_rereads_from_its_last_commit(cluster, topic_name, tmp_p
         sent = acked(load(tmp_path))
         slow = ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=10)
         first = workload.start(slow)
-        eventually(lambda: processed_beyond_commit(load(tmp_path)), timeout=60)
+        eventually(lambda: caught_beyond_commit(first, tmp_path), timeout=60)
         first.kill()
         second = first.restart()
         eventually(lambda: sent <= set(processed(workload, "c1")["vid"]), timeout=120)

@@ -475,3 +475,13 @@ def test_reprocessing_a_key_after_a_rebalance_is_not_disorder(tmp_path):
     run.consume(consumer, [("t", 0, 0), ("t", 0, 1)], generation=2)
     run.final_reads()
     assert counts(run_check(run, tmp_path)) == {"duplicate-processing": 2}
+
+
+def test_one_key_in_two_topics_has_no_order_between_them(tmp_path):
+    run = Run()
+    first = run.send(1, 0, topic="payments", key="acct-7")
+    second = run.send(1, 1, topic="audit", key="acct-7")
+    consumer = run.reader("c1", "consumer", "read_uncommitted", group="g", topics=("payments", "audit"))
+    run.consume(consumer, [("audit", 0, second.offset), ("payments", 0, first.offset)])
+    run.final_reads()
+    assert counts(run_check(run, tmp_path)) == {}

@@ -166,8 +166,9 @@ def output_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
 @invariant(AnomalyKind.KEY_ORDER)
 def key_order(ctx: Context) -> Finding:
     """Per-key order (seed scenarios 8 and 30): each group must first process a producer's
-    records of one key in the order they were sent. Re-processing after a rebalance is
-    duplicate processing, not disorder, so only each value's first processing counts."""
+    records of one key of one topic in the order they were sent. Re-processing after a
+    rebalance is duplicate processing, not disorder, so only each value's first processing
+    counts."""
     groups = _groups(ctx.readers_with("consumer"))
     if not groups:
         return not_applicable(AnomalyKind.KEY_ORDER, "no consumers")
@@ -178,7 +179,8 @@ def key_order(ctx: Context) -> Finding:
         first = reads.sort_values("mono", kind="stable").drop_duplicates("vid")
         key = first["key"].cat.codes.to_numpy(np.int64) if isinstance(first["key"].dtype, pd.CategoricalDtype) \
             else pd.factorize(first["key"])[0]
-        stream = (first["producer"].to_numpy(np.int64) << 32) | key
+        stream = (first["producer"].to_numpy(np.int64) << 40) | (first["tp"].to_numpy(np.int64)
+                                                                 // ctx.partition_width << 24) | key
         seq = first["seq"].to_numpy(np.int64)
         order = np.argsort(stream, kind="stable")  # time order kept within each (producer, key)
         stream, seq = stream[order], seq[order]
