@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confluent_kafka import ElectionType, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from confluent_kafka import (ConsumerGroupTopicPartitions, ElectionType, IsolationLevel, KafkaError, KafkaException,
+                             TopicPartition)
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic, OffsetSpec
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from harness.clientlog import CLIENT_LOG
 
 PROPAGATION_S = 5.0
+METADATA_REFRESH_MS = 2000  # partitions added mid-run become known quickly
 
 
 def _unknown_topic(exc: BaseException) -> bool:
     return isinstance(exc, KafkaException) and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
 
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """A consumer group as its coordinator describes it, with what it has committed."""
+    group: str
+    state: str
+    members: tuple[str, ...]  # client ids
+    assignment: tuple[tuple[str, int, str], ...]  # (topic, partition, client id)
+    committed: tuple[tuple[str, int, int], ...]  # (topic, partition, next offset to read)
 
 
 @dataclass(frozen=True)
@@ -39,7 +51,8 @@ class KafkaAdmin:
 
     def __init__(self, bootstrap_servers: str, timeout: float = 10.0):
         self.timeout = timeout
-        self._client = AdminClient({"bootstrap.servers": bootstrap_servers, "logger": CLIENT_LOG})
+        self._client = AdminClient({"bootstrap.servers": bootstrap_servers, "logger": CLIENT_LOG,
+                                    "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS})
 
     def broker_ids(self) -> set[int]:
         """Brokers registered and not fenced, as the answering broker knows them."""
@@ -99,3 +112,32 @@ class KafkaAdmin:
         results = self._client.elect_leaders(ElectionType.PREFERRED, wanted)
         return {f"{tp.topic}-{tp.partition}": (error.str() if error else "elected")
                 for tp, error in results.result(self.timeout).items()}
+
+    def group(self, group: str) -> GroupState:
+        """State, members, assignment and committed offsets of a consumer group."""
+        [description] = self._client.describe_consumer_groups([group], request_timeout=self.timeout).values()
+        description = description.result(self.timeout)
+        offsets = self._client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
+                                                           request_timeout=self.timeout)[group].result(self.timeout)
+        members = description.members or []
+        return GroupState(
+            group=group, state=description.state.name, members=tuple(sorted(m.client_id for m in members)),
+            assignment=tuple(sorted((tp.topic, tp.partition, m.client_id)
+                                    for m in members for tp in m.assignment.topic_partitions)),
+            committed=tuple(sorted((tp.topic, tp.partition, tp.offset)
+                                   for tp in offsets.topic_partitions or [] if tp.offset >= 0)))
+
+    def end_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The last stable offset of each partition (where a read_committed consumer's lag ends);
+        partitions the client cannot tell right now (e.g. just added) are left out."""
+        wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
+        futures = self._client.list_offsets(wanted, isolation_level=IsolationLevel.READ_COMMITTED,
+                                            request_timeout=self.timeout)
+        found = {}
+        for tp, future in futures.items():
+            try:
+                found[(tp.topic, tp.partition)] = future.result(self.timeout).offset
+            except KafkaException:
+                continue
+        return found
+

@@ -232,10 +232,16 @@ class LocalCluster:
         """The topic's partitions as the cluster really has them: every running broker is asked
         directly, and per partition the view with the highest leader epoch wins (a majority
         among those): an isolated broker's stale claim to lead is outvoted."""
-        views = self._broker_views([topic])
-        keys = sorted({key for view in views for key in view.partitions if key[0] == topic})
-        if not keys:
-            raise NotReady(f"no running broker knows topic {topic}")
+        return self.partition_states([topic])
+
+    def partition_states(self, topics: list[str]) -> list[PartitionState]:
+        """`partitions` of several topics, asking each broker once."""
+        views = self._broker_views(topics)
+        wanted = set(topics)
+        keys = sorted({key for view in views for key in view.partitions if key[0] in wanted})
+        missing = wanted - {topic for topic, _ in keys}
+        if missing:
+            raise NotReady(f"no running broker knows topic {', '.join(sorted(missing))}")
         return [_freshest([v.partitions[key] for v in views if key in v.partitions]) for key in keys]
 
     def partition(self, topic: str, partition: int) -> PartitionState:
