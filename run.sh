@@ -4,11 +4,24 @@
 #   ./run.sh run [ARGS]    kafka-chaos run ARGS (default: the leader-kill experiment)
 #   ./run.sh test [ARGS]   the test suite (pytest ARGS)
 #
-# Installs, only when missing: iproute2, iptables, a Java 17 runtime and Maven (Debian packages,
-# needs root), a Python virtual environment in .venv with the project and its test tools.
+# Installs, only when missing: iproute2, iptables, a Java 17 runtime and Maven (and for the tests
+# Chromium) from Debian packages (needs root), a Python virtual environment in .venv with the
+# project and its test tools.
 # Kafka itself comes from Maven Central on first use (or from KAFKA_HOME).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+install() {  # Debian packages, only when missing
+  [ $# -gt 0 ] || return 0
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "installing $*" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
+  else
+    echo "missing: $* (install them, or run as root on Debian/Ubuntu)" >&2
+    exit 3
+  fi
+}
 
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
@@ -16,16 +29,9 @@ command -v iptables >/dev/null || missing+=(iptables)
 command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "installing ${missing[*]}" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
-      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
-  else
-    echo "missing: ${missing[*]} (install them, or run as root on Debian/Ubuntu)" >&2
-    exit 3
-  fi
-fi
+# The report tests render pages in headless Chromium.
+[ "${1:-}" != test ] || command -v chromium >/dev/null || missing+=(chromium)
+install "${missing[@]}"
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || { echo "Python 3.11+ is needed (found $(python3 --version))" >&2; exit 3; }

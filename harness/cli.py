@@ -182,6 +182,7 @@ def run_command(files: tuple[Path, ...], seed: int | None, kafka_version: str | 
     from harness.experiment.loader import check_environment, load
     from harness.orchestrator.run import ClusterPool, Run, new_run_dir
     from harness.report import junit as junit_xml
+    from harness.report.index import INDEX_FILE
 
     experiments = [(path, load(path)) for path in files]  # every file is valid before anything starts
     for path, experiment in experiments:
@@ -193,6 +194,8 @@ def run_command(files: tuple[Path, ...], seed: int | None, kafka_version: str | 
             with _progress(experiment.name) as progress:
                 record = Run(experiment, str(path), run_dir, pool, seed, kafka_version, progress).execute()
             click.echo(record.summary_line())
+            if record.report:
+                click.echo(f"  report: {record.report}")
             records.append(record)
             if record.outcome.value == "interrupted":
                 break
@@ -200,6 +203,8 @@ def run_command(files: tuple[Path, ...], seed: int | None, kafka_version: str | 
         pool.close()
         if junit:
             junit_xml.write(records, junit)
+    if any(r.report for r in records):
+        click.echo(f"all runs: {out / INDEX_FILE}")
     sys.exit(_worst_exit(records))
 
 
@@ -227,6 +232,18 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.status:
             self.status.stop()
+
+
+@cli.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report_command(run_dirs: tuple[Path, ...]) -> None:
+    """Write (again) the HTML report of stored runs, and their folder's index.html."""
+    from harness.report.html import write_report
+
+    for run_dir in run_dirs:
+        if not (run_dir / "run.json").exists() and not (run_dir / "history").exists():
+            raise UsageError(f"{run_dir}: not a run directory (no run.json, no history)")
+        click.echo(write_report(run_dir))
 
 
 @cli.command("validate")

@@ -73,12 +73,7 @@ class Context:
 
     @cached_property
     def start_mono(self) -> int:
-        """The first moment anything in the run happened: times in evidence count from here."""
-        candidates = [self.history.sends["invoke_mono"].min(), self.history.reads["mono"].min(),
-                      self.history.events["mono"].min()]
-        candidates += [e["mono"] for e in self.run_events[:1]]
-        candidates = [int(c) for c in candidates if pd.notna(c)]
-        return min(candidates) if candidates else 0
+        return run_start(self.history, self.run_events)
 
     def seconds(self, mono) -> float:
         return round((int(mono) - self.start_mono) / 1e9, 3)
@@ -278,3 +273,12 @@ def infer_semantics(history: History) -> Semantics:
         raise UsageError(f"cannot tell the run's semantics from its workers (found {sorted(found) or 'none'}): "
                          "give --semantics")
     return Semantics(found.pop())
+
+
+def run_start(history: History, run_events: list[dict]) -> int:
+    """The first moment anything in the run happened: times in evidence and reports count from here."""
+    candidates = [history.sends["invoke_mono"].min(), history.reads["mono"].min(), history.events["mono"].min()]
+    candidates += [e["mono"] for e in run_events[:1]]
+    candidates = [int(c) for c in candidates if pd.notna(c)]
+    return min(candidates) if candidates else 0
+

@@ -77,6 +77,10 @@ class ThroughputRecovery(_Strict):
     within_s: float = Field(30, gt=0, description="after the last heal")
 
 
+class ObserverConfig(_Strict):
+    interval_s: float = Field(0.5, ge=0.1, le=60, description="how often the observer samples the cluster")
+
+
 class SteadyState(_Strict):
     caught_up: bool = Field(True, description="consumer groups process everything within drain_timeout_s")
     throughput_recovers: ThroughputRecovery | None = None
@@ -102,6 +106,7 @@ class Experiment(_Strict):
     anomalies: dict[AnomalyKind, PolicySetting] = Field(
         default_factory=dict, description="per anomaly: fail, allowed, or how many are allowed")
     steady_state: SteadyState = Field(default_factory=SteadyState)
+    observer: ObserverConfig = Field(default_factory=ObserverConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Experiment":

@@ -52,6 +52,7 @@ class RunRecord(BaseModel):
     started_wall: float = 0.0
     duration_s: float = 0.0
     workers: dict[str, int | None] = Field(default_factory=dict)  # exit code per worker incarnation
+    report: Path | None = Field(None, exclude=True)  # written after run.json
 
     @property
     def exit_code(self) -> int:

@@ -31,6 +31,9 @@ from harness.faults import Env
 from harness.faults.runner import FaultRunner
 from harness.faults.schedule import plan
 from harness.history.load import load
+from harness.observe.observer import Observer
+from harness.redact import redact
+from harness.report.html import write_report
 from harness.orchestrator import steady
 from harness.orchestrator.drain import drain
 from harness.orchestrator.naming import physical, rename_topics, run_tag
@@ -118,7 +121,15 @@ class Run:
                 self.record.workers = {f"{p.name}.{p.incarnation}": p.returncode for p in self.workload.processes}
             self.record.save()
             self.events.close()
+            self._write_report()
         return self.record
+
+    def _write_report(self) -> None:
+        """The HTML report; a report that fails to render never changes the run's outcome."""
+        try:
+            self.record.report = write_report(self.run_dir)
+        except Exception:  # noqa: BLE001
+            log.exception("could not write the report of %s", self.run_dir)
 
     def _harness_error(self, message: str) -> None:
         self.record.outcome, self.record.message = Outcome.HARNESS_ERROR, message
@@ -139,6 +150,8 @@ class Run:
                                          config)
         topics = [physical(t.name, self.tag) for t in exp.topics]
         cluster.wait_in_sync(topics)
+        observer = cleanup.enter_context(Observer(cluster, self.run_dir, self.events, topics, self._groups(),
+                                                  exp.observer.interval_s))
 
         self.phase("workers")
         workload = Workload(self.run_dir, cluster.client_bootstrap_servers, exp.semantics, self.seed, self.tag)
@@ -186,6 +199,8 @@ class Run:
         if any(r.returncode != 0 for r in readers):
             raise KafkaChaosError(f"the final read failed (see {readers[0].runtime.history_dir.parent})")
 
+        observer.stop()
+
         self.phase("check")
         result = check(self.run_dir, exp.semantics, dict(exp.anomalies))
         write_verdict(self.run_dir, result)
@@ -217,6 +232,16 @@ class Run:
                 TransformerConfig: TransformerConfig}[type(worker)]
         return kind.model_validate(data)
 
+    def _groups(self) -> dict[str, list[str]]:
+        """Consumer groups of the run (physical names) and the topics each consumes."""
+        workload, groups = self.exp.workload, {}
+        for worker in workload.consumers:
+            if worker.group:
+                groups.setdefault(physical(worker.group, self.tag), []).extend(worker.topics)
+        for worker in workload.transformers:
+            groups.setdefault(physical(worker.group, self.tag), []).append(worker.input)
+        return {group: sorted({physical(t, self.tag) for t in topics}) for group, topics in groups.items()}
+
     def _plan(self):
         if self.exp.faults is None:
             return []
@@ -234,7 +259,7 @@ class Run:
             return [SteadyCheck(name="no-under-replicated", passed=False, detail=str(exc))]
 
     def _save_experiment(self) -> None:
-        data = self.exp.model_dump(mode="json")
+        data = redact(self.exp.model_dump(mode="json"))
         (self.run_dir / "experiment.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         (self.run_dir / "experiment.json").write_text(json.dumps(
             {**data, "resolved": {"seed": self.seed, "tag": self.tag, "topics": {

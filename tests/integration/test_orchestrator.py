@@ -114,3 +114,16 @@ def test_catalogue_subset_gives_the_verdicts_its_files_expect(tmp_path):
     assert got == expected, result.stdout
     assert result.returncode == 0
     assert nothing_left() == []
+    # What the observer saw, and the reports that show it.
+    [kill_run] = out.glob("*-leader-kill-acks-all")
+    killed = [e for e in read_events(kill_run) if e["source"] == "fault" and e["kind"] == "inject"]
+    changes = [e for e in read_events(kill_run) if e["source"] == "observer" and e["kind"] == "leader-change"]
+    assert killed and any(e["partition"] == 0 and e["mono"] > killed[0]["mono"] for e in changes)
+    for run_dir in out.glob("*/"):
+        if run_dir.name.startswith("."):
+            continue
+        html = (run_dir / "report.html").read_text()
+        assert 'alt="Leaders and ISR"' in html and 'alt="Send throughput"' in html, run_dir
+        assert f"report: {run_dir / 'report.html'}" in result.stdout
+    index = (out / "index.html").read_text()
+    assert all(f'href="{d.name}/report.html"' in index for d in out.glob("*/") if not d.name.startswith("."))

@@ -1,0 +1,180 @@
+"""The HTML report of one run, from its run directory alone: `report.html`, one self-contained
+page (inline CSS, plots as embedded SVG, no script, nothing from the network). Every string
+that came from messages, configs or logs goes through Jinja2's autoescaping."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from harness.checker.context import run_start
+from harness.events import read_events
+from harness.history.load import History, load
+from harness.observe.sample import SAMPLES_FILE, read_samples
+from harness.orchestrator.outcome import load_record
+from harness.redact import redact
+from harness.report import plots
+from harness.report.index import write_index
+
+log = logging.getLogger(__name__)
+REPORT_FILE = "report.html"
+EXAMPLES_PER_KIND = 20
+LOST_WRITE_PLOTS = 4
+AROUND_LOSS_S = 5.0
+FINAL_READERS = ("final-read",)
+
+_env = Environment(loader=PackageLoader("harness.report"), autoescape=select_autoescape(default=True),
+                   trim_blocks=True, lstrip_blocks=True)
+
+
+@dataclass
+class Example:
+    explanation: str
+    details: list[tuple[str, object]] = field(default_factory=list)
+
+
+def write_report(run_dir: Path) -> Path:
+    """Render `RUN_DIR/report.html` and refresh the folder's index; returns the report's path."""
+    run_dir = Path(run_dir)
+    page = _env.get_template("report.html.j2").render(**collect(run_dir))
+    path = run_dir / REPORT_FILE
+    path.write_text(page)
+    write_index(run_dir.parent)
+    return path
+
+
+def collect(run_dir: Path) -> dict:
+    record = load_record(run_dir)
+    verdict = _json(run_dir / "verdict.json")
+    experiment = _json(run_dir / "experiment.json") or {}
+    events = read_events(run_dir)
+    history = _history(run_dir)
+    t0 = run_start(history, events) if history else (events[0]["mono"] if events else 0)
+    windows = fault_windows(events, t0)
+    anomalies = (verdict or {}).get("anomalies", {})
+    return {
+        "name": record.experiment if record else experiment.get("name", run_dir.name),
+        "record": record, "verdict": verdict, "stats": (verdict or {}).get("stats"),
+        "outcome": record.outcome.value if record else "unfinished",
+        "started": _date(record.started_wall) if record else "",
+        "experiment_yaml": yaml.safe_dump(redact({k: v for k, v in experiment.items()}), sort_keys=False),
+        "plots": _plots(run_dir, history, t0, windows) if history else [],
+        "examples": {kind: [example(e) for e in found[:EXAMPLES_PER_KIND]] for kind, found in anomalies.items()},
+        "loss_plots": _loss_plots(history, anomalies.get("lost-write", []), t0, windows) if history else [],
+        "events": [{"at": round((e["mono"] - t0) / 1e9, 2), "source": e.get("source", ""), "kind": e.get("kind", ""),
+                    "text": e.get("text", "")} for e in events],
+        "links": _links(run_dir),
+    }
+
+
+def fault_windows(events: list[dict], t0: int) -> list[plots.Window]:
+    """Each injected fault from inject to heal (or to the end of the log when never healed)."""
+    end = events[-1]["mono"] if events else t0
+    heals = {e.get("index"): e["mono"] for e in events if e.get("source") == "fault" and e.get("kind") == "heal"}
+    return [plots.Window((e["mono"] - t0) / 1e9, (heals.get(e.get("index"), end) - t0) / 1e9, e.get("text", "fault"))
+            for e in events if e.get("source") == "fault" and e.get("kind") == "inject"]
+
+
+def example(anomaly: dict) -> Example:
+    details = [(k, v) for k, v in anomaly.items() if k != "explanation"]
+    return Example(anomaly.get("explanation") or ", ".join(f"{k}={v}" for k, v in details[:6]), details)
+
+
+def _plots(run_dir: Path, history: History, t0: int, windows) -> list[tuple[str, str]]:
+    sends, samples = history.sends, read_samples(run_dir)
+    found = [("Send throughput", plots.send_throughput(_sends_per_second(sends, t0), windows)),
+             ("Send latency", plots.send_latency(sends, t0, windows))]
+    reads, lag = _reads_per_second(history, t0), _lag(samples, t0)
+    if reads or len(lag):
+        found.append(("Consumption and lag", plots.consumption(reads, lag, windows)))
+    leaders = _leaders(samples, t0)
+    if len(leaders):
+        found.append(("Leaders and ISR", plots.leadership(leaders, windows)))
+    return found
+
+
+def _sends_per_second(sends: pd.DataFrame, t0: int) -> dict[str, list[int]]:
+    done = sends[sends["complete_mono"] > 0]
+    second = ((done["complete_mono"] - t0) // 10**9).astype(int)
+    length = int(second.max()) + 1 if len(second) else 0
+    return {outcome: np.bincount(second[done["outcome"] == outcome], minlength=length).tolist()
+            for outcome in ("ok", "fail", "info")}
+
+
+def _reads_per_second(history: History, t0: int) -> dict[str, np.ndarray]:
+    reads = history.reads[~history.reads["worker"].str.startswith(FINAL_READERS)]
+    if reads.empty:
+        return {}
+    second = ((reads["mono"] - t0) // 10**9).astype(int)
+    length = int(second.max()) + 1
+    return {worker: np.bincount(second[reads["worker"] == worker], minlength=length)
+            for worker in sorted(reads["worker"].unique())}
+
+
+def _lag(samples, t0: int) -> pd.DataFrame:
+    rows = [{"at": (s.mono - t0) / 1e9, "group": g.group, "lag": sum(lag for *_, lag in g.lag)}
+            for s in samples for g in s.groups if g.lag]  # no lag known is not a lag of 0
+    return pd.DataFrame(rows, columns=["at", "group", "lag"])
+
+
+def _leaders(samples, t0: int) -> pd.DataFrame:
+    rows = [{"at": (s.mono - t0) / 1e9, "name": f"{p.topic}-{p.partition}", "leader": p.leader,
+             "short": len(p.isr) < len(p.replicas)}
+            for s in samples if s.partitions for p in s.partitions]
+    return pd.DataFrame(rows, columns=["at", "name", "leader", "short"])
+
+
+def _loss_plots(history: History, lost: list[dict], t0: int, windows) -> list[tuple[str, str]]:
+    """Per partition with lost writes (the first few): acked offsets over time around the losses."""
+    where = pd.DataFrame([{"topic": e.get("topic"), "partition": e.get("acked_partition", e.get("partition")),
+                           "offset": e.get("acked_offset", e.get("offset"))} for e in lost])
+    if where.empty:
+        return []
+    acked = history.sends[history.sends["outcome"] == "ok"].assign(at=lambda s: (s["complete_mono"] - t0) / 1e9)
+    ends = history.events[history.events["kind"] == "end"]
+    found = []
+    for (topic, partition), losses in list(where.groupby(["topic", "partition"]))[:LOST_WRITE_PLOTS]:
+        ours = acked[(acked["topic"] == topic) & (acked["partition"] == partition)]
+        span = ours.loc[ours["offset"].isin(losses["offset"]), "at"]
+        near = ours[ours["at"].between(span.min() - AROUND_LOSS_S, span.max() + AROUND_LOSS_S)]
+        in_loss = near["offset"].isin(losses["offset"])
+        proven = ends.loc[(ends["topic"] == topic) & (ends["partition"] == partition), "offset"]
+        title = f"{topic}-{partition}: {len(losses)} lost writes"
+        found.append((title, plots.offsets_around(near[~in_loss], near[in_loss], title,
+                                                  int(proven.max()) if len(proven) else None, windows)))
+    return found
+
+
+def _links(run_dir: Path) -> list[tuple[str, str]]:
+    wanted = ["run.json", "verdict.json", "events.jsonl", "experiment.yaml", str(SAMPLES_FILE)]
+    found = [(name, name) for name in wanted if (run_dir / name).exists()]
+    found += [(f"broker log {p.stem}", f"cluster/{p.name}") for p in sorted((run_dir / "cluster").glob("node-*.log"))]
+    found += [(f"history {p.name}", f"history/{p.name}/") for p in sorted((run_dir / "history").glob("*")) if p.is_dir()]
+    return found
+
+
+def _history(run_dir: Path) -> History | None:
+    try:
+        return load(run_dir)
+    except Exception as exc:  # noqa: BLE001  (a run cut short still gets a report of what it has)
+        log.warning("no history to plot in %s: %r", run_dir, exc)
+        return None
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _date(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if wall else ""
