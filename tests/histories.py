@@ -12,7 +12,6 @@ indeterminate writes); `INJECT[kind](run, rng)` adds exactly one anomaly of a ki
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,7 +274,7 @@ U = "u"
 
 
 def _lost_write(run: Run, rng: random.Random) -> None:
-    acked = run.send(9, 0, topic=U)
+    run.send(9, 0, topic=U)
     other = run.send(9, 1, topic=U, outcome="pending")
     run.log[(U, 0)] = [other.vid]  # the acked record was truncated and its offset re-used
     other.offset = 0

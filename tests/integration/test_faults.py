@@ -21,7 +21,7 @@ from harness.mounts import mounts_under
 from harness.net import iptables
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics, TransactionSpec
 from harness.workload.launcher import Workload
-from tests.support import eventually, read_all
+from tests.support import eventually
 
 pytestmark = pytest.mark.cluster
 
