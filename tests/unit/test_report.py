@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,14 @@ def test_chromium_renders_the_report_offline_without_errors(tmp_path):
     assert "VIOLATION" in banner.upper() and "rendered" in banner
     assert images and all(images), "every plot decodes"
     assert (tmp_path / "report.png").stat().st_size > 20_000
+
+
+def test_report_command_rewrites_a_report_and_refuses_a_non_run(tmp_path):
+    run_dir = stored_run(tmp_path, "again")
+    done = subprocess.run([sys.executable, "-m", "harness", "report", str(run_dir)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == str(run_dir / "report.html")
+    assert (run_dir / "report.html").exists() and (tmp_path / "index.html").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = subprocess.run([sys.executable, "-m", "harness", "report", str(empty)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "not a run directory" in refused.stderr and "Traceback" not in refused.stderr
