@@ -1,5 +1,5 @@
-"""The run's event log, `events.jsonl`: phases, faults, and what the observer saw, one JSON
-object per line with monotonic and wall-clock times (nanoseconds), appended and flushed as
+"""The run's event log, `events.jsonl` (phases, faults) and `observer/events.jsonl` (what the
+observer saw), one JSON object per line with monotonic and wall-clock times (nanoseconds), appended and flushed as
 they happen so a killed harness leaves every line it wrote."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 EVENTS_FILE = "events.jsonl"
+OBSERVER_EVENTS_FILE = "observer/events.jsonl"  # written by the observer's own process
 
 
 class EventLog:
@@ -40,13 +41,13 @@ class EventLog:
 
 
 def read_events(run_dir: Path) -> list[dict]:
-    """Every complete line of a run's event log, in time order."""
-    path = Path(run_dir) / EVENTS_FILE
+    """Every complete line of a run's event logs (the harness's and the observer's), in time order."""
     events = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash
+    for path in (Path(run_dir) / EVENTS_FILE, Path(run_dir) / OBSERVER_EVENTS_FILE):
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a crash
     return sorted((e for e in events if "mono" in e), key=lambda e: e["mono"])

@@ -31,6 +31,9 @@ class ProcessRecord(BaseModel):
     create_time: float
 
 
+HELPERS = {"harness.workload": "worker", "harness.observe": "observer"}  # `python -m` processes of a harness
+
+
 class ClusterState(BaseModel):
     spec: ClusterSpec
     network: NetworkMode  # resolved: namespaces or loopback
@@ -41,6 +44,7 @@ class ClusterState(BaseModel):
     java: Path
     processes: dict[int, ProcessRecord] = {}
     toxiproxy: ProcessRecord | None = None
+    owner: ProcessRecord | None = None  # the harness it dies with; None: left running on purpose
 
     @property
     def name(self) -> str:
@@ -116,11 +120,12 @@ def sweep(cluster: str | None = None) -> list[str]:
         if stray.alive:
             stray.kill()
             removed.append(f"toxiproxy {stray.pid}")
-    if cluster is None:  # workers left by a dead harness (a paused one never notices it died)
+    if cluster is None:  # workers and observers left by a dead harness (a paused one never notices it died)
         for proc in psutil.process_iter(["cmdline"]):
-            if "harness.workload" in (proc.info["cmdline"] or []):
+            module = next((m for m in HELPERS if m in (proc.info["cmdline"] or [])), None)
+            if module:
                 proc.kill()
-                removed.append(f"worker {proc.pid}")
+                removed.append(f"{HELPERS[module]} {proc.pid}")
     for proc in marked_processes(cluster):
         try:
             proc.send_signal(signal.SIGKILL)

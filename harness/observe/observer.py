@@ -1,102 +1,106 @@
-"""The observer: a background thread that samples the cluster every `interval_s` while a run
-goes on, appends each sample to the run directory and records what changed as events
-(source `observer`) in the event log, where the checker's evidence and the report find them.
+"""The observer: samples the cluster every `interval_s` while a run goes on, appends each sample
+to `observer/samples.jsonl` and records what changed as events in `observer/events.jsonl`
+(which `read_events` merges into the run's event log, where the checker's evidence and the
+report find them).
 
-It only reads: Metadata requests to each broker (the freshest leader epoch wins), the
-controllers' quorum state, and each consumer group's description, commits and the partitions'
-last stable offsets. A question the cluster cannot answer right now (a broker down, a
-coordinator moving) leaves that part of the sample empty; it never stops the observer.
+It runs as its own process (`ObserverProcess`): the admin client it needs has crashed the
+process it ran in (a librdkafka assertion), and a crashed observer must cost a run its
+samples, never its cleanup. It only reads: Metadata requests to each broker (the freshest
+leader epoch wins), the controllers' quorum state, and each consumer group's description,
+commits and the partitions' last stable offsets. A question the cluster cannot answer right now
+leaves that part of the sample empty.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from harness.cluster.admin import KafkaAdmin
 from harness.cluster.local import LocalCluster
-from harness.events import EventLog
+from harness.events import OBSERVER_EVENTS_FILE, EventLog
 from harness.observe.changes import changes
 from harness.observe.sample import SAMPLES_FILE, GroupSample, PartitionSample, Sample
+from harness.process import ProcessRef
 
 log = logging.getLogger(__name__)
 QUERY_TIMEOUT_S = 2.0
+STOP_TIMEOUT_S = 15.0
+CONFIG_FILE = Path("observer") / "config.json"
+
+
+class ObserverConfig(BaseModel):
+    cluster: str  # a running cluster's name (its state file tells the observer where the nodes are)
+    run_dir: Path
+    topics: list[str]
+    groups: dict[str, list[str]] = {}  # consumer group -> the topics it consumes
+    interval_s: float = 0.5
 
 
 class Observer:
-    def __init__(self, cluster: LocalCluster, run_dir: Path, events: EventLog, topics: list[str],
-                 groups: dict[str, list[str]], interval_s: float = 0.5):
-        """`groups`: each consumer group to watch, with the topics it consumes."""
-        self.cluster, self.events = cluster, events
-        self.topics, self.groups, self.interval_s = topics, groups, interval_s
-        self.path = Path(run_dir) / SAMPLES_FILE
-        self.admin = KafkaAdmin(cluster.bootstrap_servers, timeout=QUERY_TIMEOUT_S)  # not through Toxiproxy
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="observer", daemon=True)
-        self.taken = 0
+    def __init__(self, config: ObserverConfig):
+        self.config = config
+        self.path = config.run_dir / SAMPLES_FILE
+        self.events = EventLog(config.run_dir / OBSERVER_EVENTS_FILE)
+        self.admin: KafkaAdmin | None = None
 
-    def __enter__(self) -> "Observer":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
+    def run(self, stopping) -> None:
+        """Sample until `stopping()`; what changed between samples becomes events."""
         previous = None
         with open(self.path, "a", buffering=1) as out:
-            while not self._stop.is_set():
+            while not stopping():
                 started = time.monotonic()
                 try:
-                    sample = self.sample()
-                except Exception as exc:  # noqa: BLE001  (observing must never break the run)
-                    log.warning("observer sample failed: %r", exc)
+                    sample = self.sample(LocalCluster.attach(self.config.cluster))  # nodes restart: fresh pids
+                except Exception as exc:  # noqa: BLE001  (one failed look is not the end of observing)
+                    log.warning("sample failed: %r", exc)
                 else:
                     out.write(sample.to_json() + "\n")
-                    self.taken += 1
                     if previous is not None:
                         for change in changes(previous, sample):
                             self.events.record("observer", change.kind, change.text, topic=change.topic,
                                                partition=change.partition, group=change.group)
                     previous = sample
-                self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+                time.sleep(max(0.0, self.config.interval_s - (time.monotonic() - started)))
+        self.events.close()
 
-    def sample(self) -> Sample:
+    def sample(self, cluster: LocalCluster) -> Sample:
         mono, wall, errors = time.monotonic_ns(), time.time_ns(), []
-        partitions = self._partitions(errors)
-        quorum = [v for n in self.cluster.controllers if n.status != "dead" and (v := n.quorum_view())]
-        groups = self._groups(partitions, errors)
-        return Sample(mono=mono, wall=wall, controller=self.cluster.active_controller(),
+        partitions = self._partitions(cluster, errors)
+        quorum = [v for n in cluster.controllers if n.status != "dead" and (v := n.quorum_view())]
+        groups = self._groups(cluster, partitions, errors)
+        return Sample(mono=mono, wall=wall, controller=cluster.active_controller(),
                       quorum_epoch=max((epoch for epoch, _ in quorum), default=None),
                       partitions=partitions, groups=groups, errors=tuple(errors))
 
-    def _partitions(self, errors: list[str]) -> tuple[PartitionSample, ...] | None:
+    def _partitions(self, cluster: LocalCluster, errors: list[str]) -> tuple[PartitionSample, ...] | None:
         try:
-            states = self.cluster.partition_states(self.topics)
+            states = cluster.partition_states(self.config.topics)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"partitions: {exc}")
             return None
         return tuple(PartitionSample(s.topic, s.partition, s.leader, s.leader_epoch, s.isr, s.replicas)
                      for s in states)
 
-    def _groups(self, partitions, errors: list[str]) -> tuple[GroupSample, ...]:
-        if not self.groups:
+    def _groups(self, cluster: LocalCluster, partitions, errors: list[str]) -> tuple[GroupSample, ...]:
+        if not self.config.groups:
             return ()
+        if self.admin is None:  # direct to the brokers, not through Toxiproxy
+            self.admin = KafkaAdmin(cluster.bootstrap_servers, timeout=QUERY_TIMEOUT_S)
         try:
             ends = self.admin.end_offsets([p.key for p in partitions or ()])
         except Exception as exc:  # noqa: BLE001
             errors.append(f"end offsets: {exc}")
             ends = {}
         found = []
-        for group in self.groups:
+        for group, topics in self.config.groups.items():
             try:
                 state = self.admin.group(group)
             except Exception as exc:  # noqa: BLE001
@@ -104,6 +108,47 @@ class Observer:
                 continue
             committed = {(t, p): o for t, p, o in state.committed}
             lag = tuple((t, p, max(0, end - committed.get((t, p), 0))) for (t, p), end in sorted(ends.items())
-                        if t in self.groups[group])
+                        if t in topics)
             found.append(GroupSample(group, state.state, state.members, state.assignment, lag))
         return tuple(found)
+
+
+class ObserverProcess:
+    """`python -m harness.observe CONFIG` for the length of a `with` block."""
+
+    def __init__(self, cluster: LocalCluster, run_dir: Path, topics: list[str], groups: dict[str, list[str]],
+                 interval_s: float = 0.5):
+        self.config = ObserverConfig(cluster=cluster.name, run_dir=Path(run_dir).resolve(), topics=topics,
+                                     groups=groups, interval_s=interval_s)
+        self.process: ProcessRef | None = None
+        self.popen: subprocess.Popen | None = None
+
+    def __enter__(self) -> "ObserverProcess":
+        config = self.config.run_dir / CONFIG_FILE
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(self.config.model_dump_json(indent=2))
+        with open(config.parent / "observer.log", "ab") as out:
+            self.popen = subprocess.Popen([sys.executable, "-m", "harness.observe", str(config)], stdout=out,
+                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = ProcessRef.of(self.popen)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> int | None:
+        """SIGTERM (it finishes the sample in hand), SIGKILL after a while; its exit code."""
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            self.process.terminate(STOP_TIMEOUT_S)
+        return self.popen.wait()
+
+
+def main(config_path: str) -> None:
+    """The observer process: samples until SIGTERM, or until the harness that started it dies."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = ObserverConfig.model_validate_json(Path(config_path).read_text())
+    parent, stop = os.getppid(), []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    Observer(config).run(lambda: bool(stop) or os.getppid() != parent)

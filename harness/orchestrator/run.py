@@ -31,7 +31,7 @@ from harness.faults import Env
 from harness.faults.runner import FaultRunner
 from harness.faults.schedule import plan
 from harness.history.load import load
-from harness.observe.observer import Observer
+from harness.observe.observer import ObserverProcess
 from harness.redact import redact
 from harness.report.html import write_report
 from harness.orchestrator import steady
@@ -59,7 +59,7 @@ class ClusterPool:
             return self.cluster
         self.close(force=True)
         self.cluster = LocalCluster(spec, self.workdir / "cluster")
-        self.cluster.start()
+        self.cluster.start(owned=not self.keep)
         return self.cluster
 
     def close(self, force: bool = False) -> None:
@@ -150,8 +150,8 @@ class Run:
                                          config)
         topics = [physical(t.name, self.tag) for t in exp.topics]
         cluster.wait_in_sync(topics)
-        observer = cleanup.enter_context(Observer(cluster, self.run_dir, self.events, topics, self._groups(),
-                                                  exp.observer.interval_s))
+        observer = cleanup.enter_context(ObserverProcess(cluster, self.run_dir, topics, self._groups(),
+                                                         exp.observer.interval_s))
 
         self.phase("workers")
         workload = Workload(self.run_dir, cluster.client_bootstrap_servers, exp.semantics, self.seed, self.tag)
@@ -199,8 +199,9 @@ class Run:
         if any(r.returncode != 0 for r in readers):
             raise KafkaChaosError(f"the final read failed (see {readers[0].runtime.history_dir.parent})")
 
-        observer.stop()
-
+        code = observer.stop()
+        if code not in (0, None):
+            self.events.record("observer", "exited", f"the observer died (exit code {code}); its samples end early")
         self.phase("check")
         result = check(self.run_dir, exp.semantics, dict(exp.anomalies))
         write_verdict(self.run_dir, result)

@@ -1,12 +1,13 @@
-"""The observer on a real cluster: it sees a leader killed, the ISR shrink and grow back, and a
-consumer group rebalance, and records them as events the checker's evidence can use."""
+"""The observer (its own process) on a real cluster: it sees a leader killed, the ISR shrink and
+grow back, and a consumer group rebalance, and records them as events the checker's evidence
+can use."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.events import EventLog, read_events
-from harness.observe.observer import Observer
+from harness.events import read_events
+from harness.observe.observer import ObserverProcess
 from harness.observe.sample import read_samples
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics
 from harness.workload.launcher import Workload
@@ -24,15 +25,14 @@ def test_leader_kill_shows_as_leader_change_isr_shrink_and_expand(cluster, topic
     cluster.admin().create_topic(topic_name, 3, 3, {"min.insync.replicas": "2"})
     cluster.wait_in_sync([topic_name])
     leader = cluster.leader(topic_name, 0)
-    events = EventLog.in_run(tmp_path)
-    with Observer(cluster, tmp_path, events, [topic_name], {}, interval_s=0.2):
+    with ObserverProcess(cluster, tmp_path, [topic_name], {}, interval_s=0.2) as observer:
         eventually(lambda: len(read_samples(tmp_path)) >= 2)
         cluster.node(leader).kill()
         eventually(lambda: observed(tmp_path, "leader-change", topic=topic_name, partition=0), timeout=60)
         eventually(lambda: observed(tmp_path, "isr-shrink", topic=topic_name, partition=0), timeout=60)
         cluster.node(leader).start()
         eventually(lambda: observed(tmp_path, "isr-expand", topic=topic_name, partition=0), timeout=120)
-    events.close()
+    assert observer.popen.returncode == 0, "SIGTERM ends it cleanly"
 
     [change] = observed(tmp_path, "leader-change", topic=topic_name, partition=0)[:1]
     assert f"leader {leader} → " in change["text"]
@@ -46,10 +46,9 @@ def test_leader_kill_shows_as_leader_change_isr_shrink_and_expand(cluster, topic
 def test_consumer_group_members_assignment_and_lag_are_sampled(cluster, topic_name, tmp_path):
     cluster.admin().create_topic(topic_name, 3, 3, {"min.insync.replicas": "2"})
     cluster.wait_in_sync([topic_name])
-    events = EventLog.in_run(tmp_path)
     group = f"g-{topic_name}"
     with Workload(tmp_path, cluster.client_bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload, \
-            Observer(cluster, tmp_path, events, [topic_name], {group: [topic_name]}, interval_s=0.2):
+            ObserverProcess(cluster, tmp_path, [topic_name], {group: [topic_name]}, interval_s=0.2):
         assert workload.start(ProducerConfig(name="p1", topics=[topic_name], messages=3000)).wait(60) == 0
         consumer = workload.start(ConsumerConfig(name="c1", topics=[topic_name], group=group, processing_ms=1))
 
@@ -59,7 +58,6 @@ def test_consumer_group_members_assignment_and_lag_are_sampled(cluster, topic_na
 
         eventually(drained, timeout=120)
         consumer.stop()
-    events.close()
 
     groups = [g for s in read_samples(tmp_path) for g in s.groups]
     assert any(lag > 0 for g in groups for *_, lag in g.lag), "lag was seen before the consumer caught up"

@@ -39,8 +39,8 @@ def records(out: Path) -> dict[str, dict]:
 def nothing_left() -> list[str]:
     found = [f"process {p.pid}" for p in state_store.marked_processes("run")]
     found += lab.namespaces("run") + lab.bridges("run")
-    found += [f"worker {p.pid}" for p in psutil.process_iter(["cmdline"])
-              if "harness.workload" in (p.info["cmdline"] or [])]
+    found += [f"helper {p.pid}" for p in psutil.process_iter(["cmdline"])
+              if {"harness.workload", "harness.observe"} & set(p.info["cmdline"] or [])]
     return found
 
 

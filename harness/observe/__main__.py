@@ -1,0 +1,5 @@
+import sys
+
+from harness.observe.observer import main
+
+main(sys.argv[1])
