@@ -62,7 +62,7 @@ def cluster_up(nodes: int, controllers: int, kafka_version: str | None, network:
                  subnet=subnet)
     local = LocalCluster(spec, workdir or paths.state_dir() / name)
     err.print(f"starting {spec.nodes} node(s) of Kafka {local.dist.version} ({local.network.value} network)...")
-    local.start()
+    local.start(owned=False)  # it outlives this command
     if not local.supports_partitions:
         err.print("note: nodes share loopback (no CAP_NET_ADMIN): network partitions are unavailable")
     click.echo(local.bootstrap_servers)

@@ -24,6 +24,7 @@ from collections import Counter
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
+import psutil
 from confluent_kafka import KafkaException
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -178,6 +179,7 @@ class LocalCluster:
         self.cluster_id = cluster_id or _new_cluster_id()
         self._admin: KafkaAdmin | None = None
         self._state_lock = threading.Lock()
+        self.owner: ProcessRef | None = None
         self.toxiproxy: Toxiproxy | None = Toxiproxy(toxiproxy_port(spec)) if spec.proxy.enabled else None
 
     # ---- describing the cluster -------------------------------------------------------------
@@ -309,11 +311,14 @@ class LocalCluster:
     def __exit__(self, *exc) -> None:
         self.destroy()
 
-    def start(self, timeout: float = 120) -> "LocalCluster":
+    def start(self, timeout: float = 120, owned: bool = True) -> "LocalCluster":
         """Provision, format and start every node, and wait until the cluster is ready.
 
-        Anything that fails on the way takes down what was already started.
+        Anything that fails on the way takes down what was already started. Until it is ready,
+        and for good if `owned`, the cluster belongs to this process: once that is dead, the
+        next start of the same name sweeps what it left. `cluster up` leaves clusters running.
         """
+        self.owner = ProcessRef.of_process(psutil.Process())
         self._refuse_if_running()
         state_store.sweep(self.name)  # leftovers of a harness killed earlier
         self.dist  # resolve Kafka (and Java) before creating anything
@@ -325,12 +330,19 @@ class LocalCluster:
         except BaseException:
             self.destroy(graceful=False)  # nothing worth a controlled shutdown yet
             raise
+        if not owned:
+            self.owner = None
+            self.save_state()
         return self
 
     def _refuse_if_running(self) -> None:
         previous = state_store.load(self.name)
-        if previous and any(ProcessRef(**p.model_dump()).alive for p in previous.processes.values()):
-            raise UsageError(f"cluster {self.name!r} is already running: `kafka-chaos cluster down` first")
+        if not previous or not any(ProcessRef(**p.model_dump()).alive for p in previous.processes.values()):
+            return
+        if previous.owner and not ProcessRef(**previous.owner.model_dump()).alive:
+            log.warning("removing cluster %r left by a harness that died (pid %s)", self.name, previous.owner.pid)
+            return  # start() sweeps it
+        raise UsageError(f"cluster {self.name!r} is already running: `kafka-chaos cluster down` first")
 
     def _provision(self) -> None:
         shutil.rmtree(self.workdir / "nodes", ignore_errors=True)
@@ -482,6 +494,7 @@ class LocalCluster:
                            for n in self.nodes.values() if n.process},
                 toxiproxy=ProcessRecord(pid=self.toxiproxy.process.pid, create_time=self.toxiproxy.process.create_time)
                 if self.toxiproxy and self.toxiproxy.process else None,
+                owner=ProcessRecord(pid=self.owner.pid, create_time=self.owner.create_time) if self.owner else None,
             ))
 
     @classmethod

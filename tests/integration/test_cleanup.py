@@ -15,7 +15,7 @@ import pytest
 from harness.cluster import state as state_store
 from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec, NetworkMode
-from harness.errors import EnvironmentProblem
+from harness.errors import EnvironmentProblem, UsageError
 from harness.net import lab
 from tests.support import eventually
 
@@ -77,6 +77,26 @@ def test_down_cleans_up_after_harness_killed_with_sigkill(tmp_path):
     down = kafka_chaos("cluster", "down")
     assert down.returncode == 0, down.stderr
     assert leftovers("killed") == []
+
+
+def test_next_start_sweeps_a_cluster_whose_harness_died(tmp_path):
+    proc = start_in_background("orphan", 48, tmp_path)  # killed before the cluster was ready: still its own
+    proc.kill()
+    proc.wait()
+    assert leftovers("orphan")
+    with LocalCluster(ClusterSpec(name="orphan", subnet=48), tmp_path / "again") as cluster:
+        assert all(node.status == "running" for node in cluster.nodes.values())
+    assert leftovers("orphan") == []
+
+
+def test_a_running_cluster_someone_left_up_is_refused(tmp_path):
+    assert kafka_chaos("cluster", "up", "--name", "kept", "--subnet", "49", "--dir", str(tmp_path)).returncode == 0
+    try:
+        with pytest.raises(UsageError, match="already running"):
+            LocalCluster(ClusterSpec(name="kept", subnet=49), tmp_path / "again").start()
+    finally:
+        assert kafka_chaos("cluster", "down", "--name", "kept").returncode == 0
+    assert leftovers("kept") == []
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 130)])
