@@ -11,6 +11,7 @@ from harness.checker.context import Context
 RICH_LIMIT = 200  # anomalies per kind given full evidence; the rest keep their plain facts
 CONTEXT_BEFORE_S = 30
 CONTEXT_AFTER_S = 10
+PARTITION_AFTER_S = 120  # what later happened to the partition itself (a truncating leader change) explains a loss
 READS_PER_VALUE = 10
 
 
@@ -57,14 +58,16 @@ def reads_of(ctx: Context, vids, readers: list[str] | None = None) -> dict[int, 
 
 def cluster_context(ctx: Context, topic: str, partition: int | None, t0_mono: int, t1_mono: int) -> list[str]:
     """What the event log says happened to the cluster and to this partition around the anomaly:
-    faults (cluster-wide) and leadership or ISR changes of the partition."""
-    lo, hi = t0_mono - CONTEXT_BEFORE_S * 10**9, t1_mono + CONTEXT_AFTER_S * 10**9
+    faults (cluster-wide) and leadership or ISR changes of the partition, the latter until well
+    after it (the leader change that truncated a write can come long after its ack)."""
+    lo = t0_mono - CONTEXT_BEFORE_S * 10**9
     lines = []
     for event in ctx.run_events:
-        if not lo <= event["mono"] <= hi:
-            continue
         about = event.get("topic")
         if about is not None and (about != topic or (partition is not None and event.get("partition") != partition)):
+            continue
+        after = PARTITION_AFTER_S if about is not None else CONTEXT_AFTER_S
+        if not lo <= event["mono"] <= t1_mono + after * 10**9:
             continue
         text = event.get("text") or f"{event.get('source', '')} {event.get('kind', '')}".strip()
         lines.append(f"{ctx.seconds(event['mono']):.2f}s {text}")

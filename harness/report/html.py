@@ -65,7 +65,7 @@ def collect(run_dir: Path) -> dict:
         "record": record, "verdict": verdict, "stats": (verdict or {}).get("stats"),
         "outcome": record.outcome.value if record else "unfinished",
         "started": _date(record.started_wall) if record else "",
-        "experiment_yaml": yaml.safe_dump(redact({k: v for k, v in experiment.items()}), sort_keys=False),
+        "experiment_yaml": yaml.safe_dump(redact(experiment), sort_keys=False),
         "plots": _plots(run_dir, history, t0, windows) if history else [],
         "examples": {kind: [example(e) for e in found[:EXAMPLES_PER_KIND]] for kind, found in anomalies.items()},
         "loss_plots": _loss_plots(history, anomalies.get("lost-write", []), t0, windows) if history else [],

@@ -3,6 +3,8 @@ near misses that must not be reported."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.checker import check, write_verdict
@@ -47,6 +49,23 @@ def test_lost_write_is_found_with_its_evidence(tmp_path):
     assert {f["reader"]: f["proven_end"] for f in lost["final_reads"]} == {
         "final-read-committed": 3, "final-read-uncommitted": 3}
     assert "no reader ever saw it" in lost["explanation"]
+
+
+def test_lost_write_evidence_tells_what_happened_to_its_partition_long_after(tmp_path):
+    run = lost_write_run()
+    acked = run.sends[1].complete
+    events = [("fault", None, acked - 10**9, "node 1 isolated"),
+              ("observer", 1, acked + 10**9, "t-1 leader 1 → 2 (epoch 1)"),  # another partition
+              ("observer", 0, acked + 60 * 10**9, "t-0 leader 1 → 2 (epoch 1)"),  # the truncating failover
+              ("observer", 0, acked + 300 * 10**9, "t-0 leader 2 → 3 (epoch 2)")]  # long after: unrelated
+    run.write(tmp_path)
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(
+        {"mono": mono, "wall": mono, "source": source, "kind": "event", "text": text,
+         **({"topic": "t", "partition": partition} if partition is not None else {})}) + "\n"
+        for source, partition, mono, text in events))
+    [lost] = evidence(check(tmp_path), "lost-write")
+    told = [line.split(" ", 1)[1] for line in lost["cluster"]]
+    assert told == ["node 1 isolated", "t-0 leader 1 → 2 (epoch 1)"]
 
 
 def test_absent_indeterminate_write_is_not_lost(tmp_path):
