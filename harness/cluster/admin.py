@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import struct
+import warnings
 from dataclasses import dataclass
 
-from confluent_kafka import (ConsumerGroupTopicPartitions, ElectionType, IsolationLevel, KafkaError, KafkaException,
-                             TopicPartition)
+from confluent_kafka import Consumer, ElectionType, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic, OffsetSpec
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
@@ -50,7 +52,8 @@ class KafkaAdmin:
     one we just killed."""
 
     def __init__(self, bootstrap_servers: str, timeout: float = 10.0):
-        self.timeout = timeout
+        self.timeout, self.bootstrap_servers = timeout, bootstrap_servers
+        self._readers: dict[str, Consumer] = {}  # per group, for its committed offsets
         self._client = AdminClient({"bootstrap.servers": bootstrap_servers, "logger": CLIENT_LOG,
                                     "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS})
 
@@ -113,19 +116,32 @@ class KafkaAdmin:
         return {f"{tp.topic}-{tp.partition}": (error.str() if error else "elected")
                 for tp, error in results.result(self.timeout).items()}
 
-    def group(self, group: str) -> GroupState:
-        """State, members, assignment and committed offsets of a consumer group."""
-        [description] = self._client.describe_consumer_groups([group], request_timeout=self.timeout).values()
-        description = description.result(self.timeout)
-        offsets = self._client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
-                                                           request_timeout=self.timeout)[group].result(self.timeout)
-        members = description.members or []
+    def group(self, group: str, topics: list[str]) -> GroupState:
+        """State, members, assignment and committed offsets (in `topics`) of a consumer group.
+
+        Through the legacy group listing and a consumer's committed(), not describe_consumer_groups
+        / list_consumer_group_offsets: those abort the process (librdkafka assertion in
+        rd_kafka_enq_once_del_source_return) when a broker dies under them.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            [found] = self._client.list_groups(group, timeout=self.timeout) or [None]
+        if found is None or found.error is not None:
+            raise KafkaException(found.error if found else KafkaError(KafkaError.GROUP_ID_NOT_FOUND))
+        members = [(m.client_id, _assigned(m.assignment)) for m in found.members]
         return GroupState(
-            group=group, state=description.state.name, members=tuple(sorted(m.client_id for m in members)),
-            assignment=tuple(sorted((tp.topic, tp.partition, m.client_id)
-                                    for m in members for tp in m.assignment.topic_partitions)),
-            committed=tuple(sorted((tp.topic, tp.partition, tp.offset)
-                                   for tp in offsets.topic_partitions or [] if tp.offset >= 0)))
+            group=group, state=re.sub(r"(?<!^)(?=[A-Z])", "_", found.state).upper(), members=tuple(sorted(client for client, _ in members)),
+            assignment=tuple(sorted((t, p, client) for client, owned in members for t, p in owned)),
+            committed=tuple(sorted((tp.topic, tp.partition, tp.offset) for tp in self._committed(group, topics)
+                                   if tp.offset >= 0)))
+
+    def _committed(self, group: str, topics: list[str]) -> list[TopicPartition]:
+        if group not in self._readers:  # never subscribes: it only asks the coordinator
+            self._readers[group] = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": group,
+                                             "enable.auto.commit": False, "logger": CLIENT_LOG})
+        metadata = self._client.list_topics(timeout=self.timeout).topics
+        wanted = [TopicPartition(t, p) for t in topics if t in metadata for p in sorted(metadata[t].partitions)]
+        return self._readers[group].committed(wanted, timeout=self.timeout) if wanted else []
 
     def end_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The last stable offset of each partition (where a read_committed consumer's lag ends);
@@ -140,4 +156,20 @@ class KafkaAdmin:
             except KafkaException:
                 continue
         return found
+
+
+def _assigned(assignment: bytes) -> list[tuple[str, int]]:
+    """(topic, partition) pairs of a member's consumer-protocol assignment: int16 version, then
+    an array of topics, each a string and an array of int32 partitions (user data ignored)."""
+    if not assignment:
+        return []
+    found, at = [], 2
+    (topics,), at = struct.unpack_from(">i", assignment, at), at + 4
+    for _ in range(max(topics, 0)):
+        (length,), at = struct.unpack_from(">h", assignment, at), at + 2
+        topic, at = assignment[at:at + length].decode(), at + length
+        (count,), at = struct.unpack_from(">i", assignment, at), at + 4
+        found += [(topic, p) for p in struct.unpack_from(f">{count}i", assignment, at)]
+        at += 4 * count
+    return found
 

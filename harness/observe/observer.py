@@ -102,7 +102,7 @@ class Observer:
         found = []
         for group, topics in self.config.groups.items():
             try:
-                state = self.admin.group(group)
+                state = self.admin.group(group, topics)
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"group {group}: {exc}")
                 continue
