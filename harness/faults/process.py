@@ -34,6 +34,16 @@ def _restart_dead(env: Env, ids: list[int]) -> str:
     return f"started {_nodes(started)}" if started else "all running"
 
 
+def _take_down(env: Env, target: Target, signal_name: str, how) -> Injected:
+    """Stop the target nodes with `how(node)`; healed by starting the dead ones again."""
+    ids = target.resolve(env)
+    pids = [env.cluster.node(i).pid for i in ids]
+    for node_id in ids:
+        how(env.cluster.node(node_id))
+    return Injected(f"{signal_name} {_nodes(ids)} ({target})", ids, [f"{signal_name} pid {p}" for p in pids],
+                    lambda: _restart_dead(env, ids))
+
+
 @fault
 class Kill(FaultSpec):
     """SIGKILL: no controlled shutdown, no flush. Healed by starting the node again."""
@@ -42,12 +52,7 @@ class Kill(FaultSpec):
     target: Target
 
     def inject(self, env: Env) -> Injected:
-        ids = self.target.resolve(env)
-        pids = [env.cluster.node(i).pid for i in ids]
-        for node_id in ids:
-            env.cluster.node(node_id).kill()
-        return Injected(f"SIGKILL {_nodes(ids)} ({self.target})", ids, [f"SIGKILL pid {p}" for p in pids],
-                        lambda: _restart_dead(env, ids))
+        return _take_down(env, self.target, "SIGKILL", lambda node: node.kill())
 
 
 @fault
@@ -58,12 +63,7 @@ class Stop(FaultSpec):
     target: Target
 
     def inject(self, env: Env) -> Injected:
-        ids = self.target.resolve(env)
-        pids = [env.cluster.node(i).pid for i in ids]
-        for node_id in ids:
-            env.cluster.node(node_id).stop()
-        return Injected(f"SIGTERM {_nodes(ids)} ({self.target})", ids, [f"SIGTERM pid {p}" for p in pids],
-                        lambda: _restart_dead(env, ids))
+        return _take_down(env, self.target, "SIGTERM", lambda node: node.stop())
 
 
 @fault
