@@ -21,11 +21,8 @@ def summarize(ctx: Context) -> dict:
     if sends.empty:
         return result
     seconds = lambda mono: ((mono - ctx.start_mono) // 10**9).astype(np.int64)  # noqa: E731
-    done = sends["complete_mono"] >= 0
-    bucket = seconds(sends.loc[done, "complete_mono"].to_numpy())
-    width = int(bucket.max()) + 1 if len(bucket) else 0
-    per_second = {name: np.bincount(bucket[(outcome[done] == name).to_numpy()], minlength=width).tolist()
-                  for name in ("ok", "fail", "info")}
+    per_second = sends_per_second(sends, ctx.start_mono)
+    width = len(per_second["ok"])
     acked = sends[(outcome == "ok").to_numpy()]
     latency = pd.DataFrame({"second": seconds(acked["complete_mono"].to_numpy()), "ms": acked["latency_ms"]})
     quantiles = latency.groupby("second")["ms"].quantile([0.5, 0.95, 0.99]).unstack()
@@ -38,6 +35,15 @@ def summarize(ctx: Context) -> dict:
                             (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))} if len(acked) else {}
     result["longest_unavailability"] = _unavailability(ctx, sends, acked)
     return result
+
+
+def sends_per_second(sends: pd.DataFrame, start_mono: int) -> dict[str, list[int]]:
+    """Completed sends per second since `start_mono`, by outcome (ok, fail, info)."""
+    done = (sends["complete_mono"] >= 0).to_numpy()
+    bucket = ((sends["complete_mono"].to_numpy()[done] - start_mono) // 10**9).astype(np.int64)
+    width = int(bucket.max()) + 1 if len(bucket) else 0
+    return {name: np.bincount(bucket[(sends["outcome"] == name).to_numpy()[done]], minlength=width).tolist()
+            for name in ("ok", "fail", "info")}  # outcome is categorical: == compares codes
 
 
 def _unavailability(ctx: Context, sends: pd.DataFrame, acked: pd.DataFrame) -> dict | None:

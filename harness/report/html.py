@@ -16,6 +16,7 @@ import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harness.checker.context import run_start
+from harness.checker.stats import sends_per_second
 from harness.events import read_events
 from harness.history.load import History, load
 from harness.observe.sample import SAMPLES_FILE, read_samples
@@ -29,7 +30,6 @@ REPORT_FILE = "report.html"
 EXAMPLES_PER_KIND = 20
 LOST_WRITE_PLOTS = 4
 AROUND_LOSS_S = 5.0
-FINAL_READERS = ("final-read",)
 
 _env = Environment(loader=PackageLoader("harness.report"), autoescape=select_autoescape(default=True),
                    trim_blocks=True, lstrip_blocks=True)
@@ -90,7 +90,7 @@ def example(anomaly: dict) -> Example:
 
 def _plots(run_dir: Path, history: History, t0: int, windows) -> list[tuple[str, str]]:
     sends, samples = history.sends, read_samples(run_dir)
-    found = [("Send throughput", plots.send_throughput(_sends_per_second(sends, t0), windows)),
+    found = [("Send throughput", plots.send_throughput(sends_per_second(sends, t0), windows)),
              ("Send latency", plots.send_latency(sends, t0, windows))]
     reads, lag = _reads_per_second(history, t0), _lag(samples, t0)
     if reads or len(lag):
@@ -101,16 +101,10 @@ def _plots(run_dir: Path, history: History, t0: int, windows) -> list[tuple[str,
     return found
 
 
-def _sends_per_second(sends: pd.DataFrame, t0: int) -> dict[str, list[int]]:
-    done = sends[sends["complete_mono"] > 0]
-    second = ((done["complete_mono"] - t0) // 10**9).astype(int)
-    length = int(second.max()) + 1 if len(second) else 0
-    return {outcome: np.bincount(second[done["outcome"] == outcome], minlength=length).tolist()
-            for outcome in ("ok", "fail", "info")}
-
-
 def _reads_per_second(history: History, t0: int) -> dict[str, np.ndarray]:
-    reads = history.reads[~history.reads["worker"].str.startswith(FINAL_READERS)]
+    processes = history.processes
+    processors = processes.loc[processes["kind"].isin(["consumer", "transformer"]), "worker"]
+    reads = history.reads[history.reads["worker"].isin(set(processors))]  # not the final readers
     if reads.empty:
         return {}
     second = ((reads["mono"] - t0) // 10**9).astype(int)
