@@ -49,10 +49,11 @@ def write_history(run_dir: Path, records: int, anomalies: int = 0, producers: in
     sends = records // 3
     producer = np.repeat(np.arange(1, producers + 1, dtype=np.int32), np.diff(np.linspace(0, sends, producers + 1).astype(int)))
     seq = np.arange(sends, dtype=np.int64) - np.searchsorted(producer, producer, side="left")
-    partition = rng.integers(0, partitions, sends, dtype=np.int32)
+    key = rng.integers(0, 1000, sends)
+    partition = (key % partitions).astype(np.int32)  # a key always goes to the same partition, as in Kafka
     invoke = np.sort(rng.integers(0, 60 * 10**9, sends)) + 10**12
     complete = invoke + rng.integers(1_000_000, 50_000_000, sends)
-    keys = np.array([f"k{i}" for i in range(1000)])[rng.integers(0, 1000, sends)]
+    keys = np.array([f"k{i}" for i in range(1000)])[key]
     # The log: offsets in send order within each partition (as an idempotent producer keeps them).
     order = np.lexsort((invoke, partition))
     counts = np.bincount(partition, minlength=partitions)
