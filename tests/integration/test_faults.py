@@ -21,7 +21,7 @@ from harness.mounts import mounts_under
 from harness.net import iptables
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics, TransactionSpec
 from harness.workload.launcher import Workload
-from tests.support import eventually
+from tests.support import caught_beyond_commit, eventually
 
 pytestmark = pytest.mark.cluster
 
@@ -245,8 +245,9 @@ def test_killed_consumer_is_restarted_and_redelivers(cluster, env, topic_name, t
     with Workload(tmp_path / "run", cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
         env.workload = workload
         assert workload.start(ProducerConfig(name="p1", topics=[topic], messages=2000)).wait(60) == 0
-        workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=5))
-        eventually(lambda: len(load(workload.run_dir).reads) > 300, timeout=60)
+        c1 = workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=5))
+        # SIGKILL right after a commit would leave nothing to redeliver: kill it caught in between
+        eventually(lambda: caught_beyond_commit(c1, workload.run_dir), timeout=60)
         with run_fault(env, {"fault": "kill-worker", "worker": "c1"}):
             pass
         acked = set(load(workload.run_dir).sends["vid"])

@@ -9,7 +9,7 @@ from harness.history.load import History, load, value_id
 from harness.workload.config import (ConsumerConfig, KeyDistribution, ProducerConfig, Semantics, TransactionSpec,
                                      TransformerConfig)
 from harness.workload.launcher import Workload
-from tests.support import eventually
+from tests.support import caught_beyond_commit, eventually
 
 pytestmark = pytest.mark.cluster
 
@@ -99,26 +99,6 @@ def test_killed_producer_leaves_indeterminate_sends_not_unknown_ones(cluster, to
     assert acked(history) <= set(read["vid"])
     # Some in-flight sends did reach the log: recorded before they were handed to the client.
     print(f"pending {len(pending)}, of which in the log: {len(set(pending['vid']) & set(read['vid']))}")
-
-
-def processed_beyond_commit(history: History) -> bool:
-    """c1.1 has processed a record its commits do not cover yet (after at least one commit)."""
-    reads, events = history.reads, history.events
-    ours = events[(events["worker"] == "c1") & (events["kind"] == "commit")]
-    if ours.empty:
-        return False
-    committed = ours.groupby("partition")["offset"].max()
-    done = reads[reads["worker"] == "c1"].groupby("partition")["offset"].max() + 1
-    return bool((done > committed.reindex(done.index).fillna(0)).any())
-
-
-def caught_beyond_commit(worker, run_dir) -> bool:
-    """Freeze the worker and look: a frozen worker cannot commit between the look and the kill."""
-    worker.pause()
-    if processed_beyond_commit(load(run_dir)):
-        return True
-    worker.resume()
-    return False
 
 
 def test_killed_consumer_rereads_from_its_last_commit(cluster, topic_name, tmp_path):
