@@ -8,6 +8,8 @@ known-bad configuration (acks=1, idempotence off with retries) is one override a
 
 from __future__ import annotations
 
+import json
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -15,10 +17,12 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.history.values import HEADER_LEN
+from harness.redact import redact, restore, secrets
 from harness.semantics import Semantics
 
 ClientProperties = dict[str, str | int | float | bool]
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+SECRETS_ENV = "KAFKA_CHAOS_SECRETS"  # a worker's passwords and keys, kept out of runtime.json
 
 
 class Isolation(StrEnum):
@@ -138,6 +142,20 @@ class Runtime(_Strict):
     seed: int = 0
     consumer_client: ClientProperties = Field(default_factory=dict, description="resolved librdkafka properties")
     producer_client: ClientProperties = Field(default_factory=dict, description="resolved librdkafka properties")
+
+    def save(self, path: Path) -> dict[str, str]:
+        """Write the runtime with its secrets redacted, so no password rests in the run directory;
+        returns the environment variables that carry them to the worker instead."""
+        data = self.model_dump(mode="json")
+        path.write_text(json.dumps(redact(data), indent=2))
+        hidden = secrets(data)
+        return {SECRETS_ENV: json.dumps(hidden)} if hidden else {}
+
+    @classmethod
+    def load(cls, path: Path) -> "Runtime":
+        """Read a runtime written by `save`, its secrets restored from the environment."""
+        hidden = json.loads(os.environ.pop(SECRETS_ENV, "{}"))
+        return cls.model_validate(restore(json.loads(path.read_text()), hidden))
 
 
 # ---- presets -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ one transactional id across incarnations so a new one fences the old.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -126,9 +127,9 @@ class Workload:
             consumer_client=clients.consumer, producer_client=clients.producer,
         )
         runtime_file = directory / "runtime.json"
-        runtime_file.write_text(runtime.model_dump_json(indent=2))
+        env = {**os.environ, **runtime.save(runtime_file)}
         with open(directory / "worker.log", "ab") as log:
-            popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(runtime_file)],
+            popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(runtime_file)], env=env,
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)  # the harness, not a terminal, stops it
         process = WorkerProcess(self, runtime, popen)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness.history.schema import Table
 from harness.history.writer import HistoryWriter
+from harness.redact import redact
 from harness.workload.config import Runtime
 from harness.workload.transactions import Fenced
 
@@ -74,15 +75,15 @@ def main(argv: list[str]) -> int:
     import harness.workload.transformer  # noqa: F401
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runtime = Runtime.model_validate_json(Path(argv[0]).read_text())
+    runtime = Runtime.load(Path(argv[0]))
     worker = WORKERS[runtime.worker.kind](runtime)
     signal.signal(signal.SIGTERM, worker.request_stop)
     signal.signal(signal.SIGINT, worker.request_stop)
-    worker.history.describe({"kind": runtime.worker.kind, "name": runtime.worker.name,
+    worker.history.describe(redact({"kind": runtime.worker.kind, "name": runtime.worker.name,
                              "incarnation": runtime.incarnation, "producer": runtime.producer_id,
                              "pid": os.getpid(), "semantics": runtime.semantics.value,
                              "config": runtime.worker.model_dump(mode="json"),
-                             "consumer_client": runtime.consumer_client, "producer_client": runtime.producer_client})
+                             "consumer_client": runtime.consumer_client, "producer_client": runtime.producer_client}))
     worker.event("start")
     code = 0
     try:

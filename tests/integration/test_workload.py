@@ -162,3 +162,15 @@ def test_hot_key_puts_its_share_on_one_partition(cluster, topic_name, tmp_path):
     share = (sends["partition"] == hot["partition"].iloc[0]).mean()
     assert len(hot) / len(sends) == pytest.approx(0.8, abs=0.02)
     assert share >= 0.78, f"the hot partition holds {share:.0%}"
+
+
+def test_a_workers_password_stays_out_of_its_run_directory(cluster, topic_name, tmp_path):
+    topic = make_topic(cluster, topic_name)
+    secret = {"sasl.username": "chaos", "sasl.password": "hunter2-secret"}  # ignored on PLAINTEXT
+    with Workload(tmp_path, cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
+        producer = workload.start(ProducerConfig(name="p1", topics=[topic], messages=100, client=secret))
+        assert producer.wait(60) == 0
+        assert len(acked(load(tmp_path))) == 100
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "runtime.json" for p in written) and any(p.name == "process.json" for p in written)
+    assert not [p for p in written if b"hunter2-secret" in p.read_bytes()]
