@@ -175,7 +175,8 @@ def verdict_exit_code(verdict) -> ExitCode:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
               show_default=True, help="Where run directories go.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
-@click.option("--keep-cluster", is_flag=True, help="Leave the cluster running afterwards (`cluster down` removes it).")
+@click.option("--keep-cluster", is_flag=True,
+              help="Leave the cluster running afterwards: the next `run` reuses it, `cluster down` removes it.")
 def run_command(files: tuple[Path, ...], seed: int | None, kafka_version: str | None, out: Path,
                 junit: Path | None, keep_cluster: bool) -> None:
     """Run experiments one after another and print a one-line verdict for each."""

@@ -23,6 +23,7 @@ import yaml
 
 from harness.checker import check, write_verdict
 from harness.cluster.local import LocalCluster
+from harness.cluster import state as state_store
 from harness.cluster.spec import ClusterSpec
 from harness.errors import KafkaChaosError
 from harness.events import EventLog
@@ -46,26 +47,38 @@ RUN_CLUSTER = dict(name="run", subnet=10, port_base=22000)
 
 
 class ClusterPool:
-    """Keeps one cluster across experiments while their cluster specs agree."""
+    """Keeps one cluster across experiments while their cluster specs agree, and picks up the
+    cluster an earlier `run --keep-cluster` left running."""
 
     def __init__(self, workdir: Path, keep: bool = False):
         self.workdir, self.keep = workdir, keep
         self.cluster: LocalCluster | None = None
+        self.spec: ClusterSpec | None = None  # as requested: a started cluster's own spec is resolved
 
     def get(self, spec: ClusterSpec) -> LocalCluster:
-        if self.cluster and self.cluster.spec == spec and all(n.status != "dead" for n in self.cluster.nodes.values()):
+        if self.cluster is None:
+            self._adopt_kept(spec.name)
+        if self.cluster and self.spec == spec and all(n.status != "dead" for n in self.cluster.nodes.values()):
             self.cluster.heal_leftovers()
             self.cluster.wait_ready()
             return self.cluster
         self.close(force=True)
-        self.cluster = LocalCluster(spec, self.workdir / "cluster")
+        self.cluster, self.spec = LocalCluster(spec, self.workdir / "cluster"), spec
         self.cluster.start(owned=not self.keep)
         return self.cluster
+
+    def _adopt_kept(self, name: str) -> None:
+        """The harness's own run cluster, if one is left running: reused when the spec agrees,
+        replaced otherwise (`cluster up` clusters have other names and are never touched)."""
+        recorded = state_store.load(name)
+        if recorded and recorded.owner is None:
+            self.cluster, self.spec = LocalCluster.attach(name), recorded.spec
+            log.info("found cluster %r left running by an earlier run", name)
 
     def close(self, force: bool = False) -> None:
         if self.cluster and (force or not self.keep):
             self.cluster.destroy()
-            self.cluster = None
+            self.cluster = self.spec = None
 
 
 def cluster_spec(experiment: Experiment, kafka_version: str | None) -> ClusterSpec:
@@ -140,6 +153,8 @@ class Run:
         self.phase("provision")
         cluster = self.pool.get(cluster_spec(exp, self.kafka_version))
         self.record.kafka_version = cluster.dist.version
+        self.events.record("cluster", "ready", f"Kafka {cluster.dist.version}, cluster id {cluster.cluster_id}",
+                           cluster_id=cluster.cluster_id, pids={n.id: n.pid for n in cluster.nodes.values()})
         log_marks = {n.id: _size(n.log_file) for n in cluster.nodes.values()}
         cleanup.callback(self._collect_broker_logs, cluster, log_marks)
 

@@ -51,17 +51,26 @@ def experiment_file(tmp_path: Path, source: str, **changes) -> Path:
     return path
 
 
+def cluster_ids(run_dir: Path) -> list[str]:
+    return [e["cluster_id"] for e in read_events(run_dir) if e["source"] == "cluster" and e["kind"] == "ready"]
+
+
 def test_caught_known_bad_exits_0_and_the_same_unexpected_exits_1(tmp_path):
+    """Also: the second run reuses the cluster the first kept (`--keep-cluster`), then removes it."""
     known_bad = experiment_file(tmp_path, "consumer-commits-before-processing-crash")
     surprise = experiment_file(tmp_path, "consumer-commits-before-processing-crash",
                                name="commits-before-processing-expected-to-pass", expect="pass")
     out = tmp_path / "runs"
-    assert kafka_chaos("run", str(known_bad), "--out", str(out)).returncode == 0
+    assert kafka_chaos("run", str(known_bad), "--out", str(out), "--keep-cluster").returncode == 0
+    assert state_store.load("run") is not None, "--keep-cluster left the cluster running"
     result = kafka_chaos("run", str(surprise), "--out", str(out), "--junit", str(tmp_path / "junit.xml"))
     assert result.returncode == 1, result.stdout + result.stderr
     outcomes = {name: r["outcome"] for name, r in records(out).items()}
     assert outcomes == {"consumer-commits-before-processing-crash": "caught-as-expected",
                         "commits-before-processing-expected-to-pass": "violation"}
+    first, second = (cluster_ids(Path(r["run_dir"])) for r in sorted(records(out).values(),
+                                                                     key=lambda r: r["started_wall"]))
+    assert len(first) == 1 and first == second, "the second run used the kept cluster"
     junit = (tmp_path / "junit.xml").read_text()
     assert "lost-processing x" in junit and "run directory" in junit
     assert nothing_left() == []
