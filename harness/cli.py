@@ -54,12 +54,14 @@ name_option = click.option("--name", default="lab", show_default=True, help="Clu
               help="Namespace network: nodes live in 198.18.<subnet>.0/24.")
 @click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where node configs, data and logs go [default: the state folder].")
+@click.option("--disk-mb", type=int, default=None,
+              help="Give each node a disk of its own of this size (a tmpfs; the full-disk fault fills it).")
 @name_option
 def cluster_up(nodes: int, controllers: int, kafka_version: str | None, network: str, subnet: int,
-               workdir: Path | None, name: str) -> None:
+               workdir: Path | None, disk_mb: int | None, name: str) -> None:
     """Start a cluster, wait until it is ready, leave it running and print its bootstrap servers."""
     spec = _spec(name=name, nodes=nodes, controllers=controllers, kafka_version=kafka_version, network=network,
-                 subnet=subnet)
+                 subnet=subnet, disk_mb=disk_mb)
     local = LocalCluster(spec, workdir or paths.state_dir() / name)
     err.print(f"starting {spec.nodes} node(s) of Kafka {local.dist.version} ({local.network.value} network)...")
     local.start(owned=False)  # it outlives this command

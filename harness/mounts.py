@@ -1,11 +1,20 @@
-"""Bind mounts inside a process's own mount namespace (for the read-only log directory fault).
+"""Mounts for storage faults.
 
-`ip netns exec` gives each node a private mount namespace, so a mount made from the root
-namespace would not reach it: the mount is made with nsenter inside the node's namespace, and
-it vanishes with the process.
+Read-only log directory: a bind mount inside the node's own mount namespace. `ip netns exec`
+gives each node a private mount namespace, so a mount made from the root namespace after the
+node started would not reach it: the mount is made with nsenter inside the node's namespace,
+and it vanishes with the process.
+
+Full disk: each node's data directory is on its own small tmpfs, mounted in the root namespace
+before the node starts (so the node inherits it) and named after the cluster, so `cluster down`
+finds and removes the disks of a harness that died.
 """
 
 from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
 
 from harness.net.command import quietly, run
 
@@ -31,3 +40,65 @@ def mounts_under(pid: int, directory: str) -> list[str]:
     except OSError:
         return []
     return [p for p in points if p == directory or p.startswith(directory.rstrip("/") + "/")]
+
+
+def _disk_source(cluster: str) -> str:
+    return f"kafka-chaos-{cluster}"
+
+
+def mount_disk(directory: Path, size_mb: int, cluster: str) -> None:
+    """A tmpfs of `size_mb` at `directory`: a disk of its own that a fault can fill."""
+    directory.mkdir(parents=True, exist_ok=True)
+    run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", _disk_source(cluster), str(directory)])
+
+
+def disks(cluster: str | None = None) -> list[str]:
+    """Mount points of the node disks of `cluster` (or of every kafka-chaos cluster), deepest last."""
+    with open("/proc/self/mounts") as mounts:
+        entries = [line.split()[:2] for line in mounts]
+    ours = _disk_source(cluster) if cluster else _disk_source("")
+    return [point for source, point in entries
+            if (source == ours if cluster else source.startswith(ours))]
+
+
+def is_disk(directory: Path) -> bool:
+    return str(directory) in disks()
+
+
+def remove_disks(cluster: str | None = None) -> list[str]:
+    """Unmount the node disks of `cluster` (or all); returns what was removed."""
+    return [f"disk {point}" for point in reversed(disks(cluster)) if quietly(["umount", point])]
+
+
+FILLER = ".kafka-chaos-filler"  # at the disk's root, beside (not in) the node's data directory
+
+
+def fill_disk(directory: Path) -> int:
+    """Take every free byte of the disk at `directory` with one file; returns how many it took.
+
+    tmpfs undoes a whole fallocate that runs out of room (the node may write in between), so
+    the file grows in chunks, halving the chunk whenever it does not fit."""
+    free = os.statvfs(directory)
+    chunk, taken = free.f_bavail * free.f_frsize, 0
+    fd = os.open(directory / FILLER, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while chunk >= free.f_frsize:
+            try:
+                os.posix_fallocate(fd, taken, chunk)
+                taken += chunk
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                chunk //= 2
+    finally:
+        os.close(fd)
+    return taken
+
+
+def empty_disk(directory: Path) -> bool:
+    """Remove the filler; True if there was one."""
+    try:
+        (directory / FILLER).unlink()
+        return True
+    except FileNotFoundError:
+        return False

@@ -11,8 +11,8 @@ from harness.cluster.spec import ClusterSpec, ProxySpec
 
 # Test clusters live on their own subnet and ports so a user's `cluster up` can run beside them.
 # Clients may go through Toxiproxy (client_bootstrap_servers); replication goes direct, so that
-# network partitions between nodes cut it.
-SESSION_CLUSTER = ClusterSpec(name="it", subnet=42, port_base=21000, proxy=ProxySpec(clients=True))
+# network partitions between nodes cut it. Each node has a disk of its own, for the full-disk fault.
+SESSION_CLUSTER = ClusterSpec(name="it", subnet=42, port_base=21000, proxy=ProxySpec(clients=True), disk_mb=1024)
 
 
 @pytest.fixture(scope="session")

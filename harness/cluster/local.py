@@ -38,7 +38,7 @@ from harness.process import ProcessRef
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
 from harness.errors import EnvironmentProblem, UsageError
-from harness.mounts import mounts_under, unmount
+from harness.mounts import empty_disk, mount_disk, mounts_under, unmount
 from harness.net import iptables
 from harness.net.lab import Lab, has_net_admin
 from harness.net.toxiproxy import Toxiproxy
@@ -85,8 +85,13 @@ class Node:
         return self.layout.broker_address if self.layout.is_broker else self.layout.controller_address
 
     @property
+    def disk_dir(self) -> Path:
+        """Where the node's own disk is mounted, when the cluster gives it one (`disk_mb`)."""
+        return self.dir / "disk"
+
+    @property
     def data_dir(self) -> Path:
-        return self.dir / "data"
+        return (self.disk_dir if self.cluster.spec.disk_mb else self.dir) / "data"
 
     @property
     def log_file(self) -> Path:
@@ -354,6 +359,8 @@ class LocalCluster:
         if self.toxiproxy:
             self._start_proxies()
         for node in self.nodes.values():
+            if self.spec.disk_mb:
+                mount_disk(node.disk_dir, self.spec.disk_mb, self.name)
             node.write_config()
         self._format_storage()
 
@@ -453,7 +460,7 @@ class LocalCluster:
 
     def heal_leftovers(self) -> list[str]:
         """Undo what faults of a dead harness may have left on a running cluster: rules, toxics,
-        read-only mounts, paused and dead nodes. Returns what it did."""
+        read-only mounts, full disks, paused and dead nodes. Returns what it did."""
         done = iptables.sweep([self.lab.namespace(n) for n in self.nodes]) if self.lab else []
         if self.toxiproxy and self.toxiproxy.process and self.toxiproxy.process.alive:
             for proxy, toxics in self.toxiproxy.toxics().items():
@@ -461,6 +468,8 @@ class LocalCluster:
                     self.toxiproxy.remove_toxic(proxy, toxic)
                     done.append(f"toxic {toxic} on {proxy}")
         for node in self.nodes.values():
+            if empty_disk(node.disk_dir):
+                done.append(f"emptied the disk of node {node.id}")
             for mount in reversed(mounts_under(node.pid, str(node.data_dir)) if node.pid else []):
                 unmount(node.pid, mount)
                 done.append(f"unmounted {mount}")

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 ConfigValue = str | int | float | bool
+DEFAULT_DISK_MB = 256  # a node's own disk when a full-disk fault needs one: room for a short experiment
 
 
 class NetworkMode(StrEnum):
@@ -43,6 +44,9 @@ class ClusterSpec(BaseModel):
     broker_config: dict[str, ConfigValue] = Field(
         default_factory=dict, description="server.properties overrides applied to every node")
     proxy: ProxySpec = Field(default_factory=ProxySpec)
+    disk_mb: int | None = Field(None, ge=64, le=65536,
+                                description="each node's data directory on its own disk (a tmpfs) of this size, "
+                                            "so the full-disk fault can fill it; default: the machine's disk")
 
     @property
     def brokers(self) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel
 
-from harness import paths
+from harness import mounts, paths
 from harness.cluster.layout import toxiproxy_port
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.net import lab, toxiproxy
@@ -133,6 +133,7 @@ def sweep(cluster: str | None = None) -> list[str]:
             removed.append(f"process {proc.pid}")
         except (psutil.NoSuchProcess, psutil.TimeoutExpired):
             pass
+    removed += mounts.remove_disks(cluster)  # once no process holds them
     removed += lab.sweep(cluster)
     for name in [cluster] if cluster else known_clusters():
         if state_file(name).exists():

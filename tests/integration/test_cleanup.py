@@ -16,6 +16,7 @@ from harness.cluster import state as state_store
 from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.errors import EnvironmentProblem, UsageError
+from harness import mounts
 from harness.net import lab
 from tests.support import eventually
 
@@ -29,7 +30,7 @@ def kafka_chaos(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 def leftovers(name: str) -> list[str]:
     found = [f"process {p.pid}" for p in state_store.marked_processes(name)]
-    found += lab.namespaces(name) + lab.bridges(name)
+    found += lab.namespaces(name) + lab.bridges(name) + mounts.disks(name)
     if state_store.state_file(name).exists():
         found.append("state file")
     rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
@@ -37,11 +38,11 @@ def leftovers(name: str) -> list[str]:
     return found
 
 
-def start_in_background(name: str, subnet: int, tmp_path) -> subprocess.Popen:
+def start_in_background(name: str, subnet: int, tmp_path, *options: str) -> subprocess.Popen:
     """`cluster up` in a child process, returned once it has started all three JVMs."""
     started = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "harness", "cluster", "up", "--name", name,
-                             "--subnet", str(subnet), "--dir", str(tmp_path)],
+                             "--subnet", str(subnet), "--dir", str(tmp_path), *options],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def jvms_started():
@@ -69,9 +70,10 @@ def test_up_status_down_leaves_nothing(tmp_path):
 
 
 def test_down_cleans_up_after_harness_killed_with_sigkill(tmp_path):
-    proc = start_in_background("killed", 45, tmp_path)
+    proc = start_in_background("killed", 45, tmp_path, "--disk-mb", "128")
     proc.kill()
     proc.wait()
+    assert len(mounts.disks("killed")) == 3, "each node on a disk of its own"
     assert leftovers("killed"), "the killed harness should have left its cluster behind"
 
     down = kafka_chaos("cluster", "down")
