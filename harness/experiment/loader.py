@@ -3,6 +3,7 @@ which line and which field is wrong (a UsageError: exit 2, nothing started)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -86,3 +87,5 @@ def check_environment(experiment: Experiment, source: str) -> None:
     if "partitions" in needed and not has_net_admin():
         raise UsageError(f"{source}: faults: network partitions need CAP_NET_ADMIN (root) and iproute2, "
                          "which this environment lacks")
+    if "mounts" in needed and os.geteuid() != 0:
+        raise UsageError(f"{source}: faults: storage faults mount filesystems, which needs root")

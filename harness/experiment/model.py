@@ -23,7 +23,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.checker.model import AnomalyKind, PolicySetting
-from harness.cluster.spec import ConfigValue, ProxySpec
+from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, ProxySpec
 from harness.faults.schedule import Nemesis, Schedule, Timeline
 from harness.semantics import Semantics
 from harness.workload.config import ConsumerConfig, ProducerConfig, TransformerConfig
@@ -46,6 +46,9 @@ class ClusterConfig(_Strict):
     kafka_version: str | None = None
     broker_config: dict[str, ConfigValue] = Field(default_factory=dict)
     proxy: ProxySpec = Field(default_factory=ProxySpec, description="set on its own when a fault needs it")
+    disk_mb: int | None = Field(None, ge=64, le=65536,
+                                description="each node's own disk of this size (a tmpfs); a full-disk fault "
+                                            f"gets {DEFAULT_DISK_MB} MB when this is not set")
 
 
 class TopicConfig(_Strict):
@@ -151,6 +154,11 @@ class Experiment(_Strict):
         if isinstance(self.faults, Timeline):
             return [s.fault for s in self.faults.steps]
         return list(self.faults.faults) if self.faults else []
+
+    def needed_disk_mb(self) -> int | None:
+        """Each node's disk size: asked for, or the default a full-disk fault needs to fill."""
+        full_disk = any(getattr(f, "fault", None) == "full-disk" for f in self.fault_specs())
+        return self.cluster.disk_mb or (DEFAULT_DISK_MB if full_disk else None)
 
     def needed_proxies(self) -> ProxySpec:
         """The proxies the cluster must have: asked for, or needed by a degraded-network fault."""

@@ -13,7 +13,6 @@ refused before anything starts.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,18 +45,6 @@ class Env:
     workload: "Workload | None" = None
     toxiproxy: "Toxiproxy | None" = None
 
-    def capabilities(self) -> set[str]:
-        found = {"processes"}
-        if os.geteuid() == 0:
-            found.add("mounts")
-        if self.cluster.supports_partitions:
-            found.add("partitions")
-        if self.workload is not None:
-            found.add("workload")
-        if self.toxiproxy is not None:
-            found.add("toxiproxy")
-        return found
-
 
 @dataclass
 class Injected:
@@ -72,7 +59,7 @@ class Injected:
 class FaultSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    requires: ClassVar[frozenset[str]] = frozenset({"processes"})  # capabilities of Env it needs
+    requires: ClassVar[frozenset[str]] = frozenset({"processes"})  # checked by experiment.loader
 
     @property
     def name(self) -> str:

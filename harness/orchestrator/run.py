@@ -85,7 +85,7 @@ def cluster_spec(experiment: Experiment, kafka_version: str | None) -> ClusterSp
     c = experiment.cluster
     return ClusterSpec(**RUN_CLUSTER, nodes=c.nodes, controllers=c.controllers,
                        kafka_version=kafka_version or c.kafka_version, broker_config=c.broker_config,
-                       proxy=experiment.needed_proxies())
+                       proxy=experiment.needed_proxies(), disk_mb=experiment.needed_disk_mb())
 
 
 def new_run_dir(out: Path, name: str) -> Path:

@@ -4,6 +4,7 @@ no iptables rule, no toxic, no paused node or worker."""
 from __future__ import annotations
 
 import random
+import shutil
 import statistics
 import time
 
@@ -17,7 +18,7 @@ from harness.faults import FAULTS, Env
 from harness.faults.runner import FaultRunner
 from harness.faults.schedule import Planned
 from harness.history.load import load
-from harness.mounts import mounts_under
+from harness.mounts import FILLER, mounts_under
 from harness.net import iptables
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics, TransactionSpec
 from harness.workload.launcher import Workload
@@ -40,6 +41,7 @@ def nothing_left_behind(cluster):
         assert iptables.tagged(node.layout.namespace) == [], "a fault's rule survived its heal"
         assert node.status != "paused"
         assert node.pid is None or mounts_under(node.pid, str(node.data_dir)) == []
+        assert not (node.disk_dir / FILLER).exists(), "a full disk survived its heal"
     assert all(toxics == [] for toxics in cluster.toxiproxy.toxics().values()), "a toxic survived its heal"
     workers = [p for p in psutil.process_iter(["cmdline"]) if "harness.workload" in (p.info["cmdline"] or [])]
     assert workers == [], "a worker outlived its test"
@@ -218,6 +220,19 @@ def test_read_only_log_dir_takes_the_broker_down_and_heal_brings_it_back(cluster
     with run_fault(env, {"fault": "read-only-log-dir", "target": victim}):
         send(cluster.bootstrap_servers, topic, 50, **{"message.timeout.ms": 10000})  # writes hit the dead disk
         eventually(lambda: cluster.node(victim).status == "dead", timeout=90)
+    eventually(lambda: victim in cluster.isr(topic, 0), timeout=120)
+
+
+def test_full_disk_takes_the_broker_down_and_heal_brings_it_back(cluster, env, topic_name):
+    topic = make_topic(cluster, topic_name)
+    victim = cluster.leader(topic, 0)
+    disk = cluster.node(victim).disk_dir
+    with run_fault(env, {"fault": "full-disk", "target": victim}):
+        assert shutil.disk_usage(disk).free < 64 * 1024, "the filler took the disk"
+        send(cluster.bootstrap_servers, topic, 50, **{"message.timeout.ms": 10000})  # appends hit the full disk
+        eventually(lambda: cluster.node(victim).status == "dead", timeout=90)
+        assert "No space left on device" in cluster.node(victim).log_file.read_text(errors="replace")
+    assert shutil.disk_usage(disk).free > 512 * 1024 * 1024
     eventually(lambda: victim in cluster.isr(topic, 0), timeout=120)
 
 

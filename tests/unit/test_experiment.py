@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from harness.errors import UsageError
 from harness.experiment.catalogue import CATALOGUE, catalogue
-from harness.experiment.loader import parse
+from harness.cluster.spec import DEFAULT_DISK_MB
+from harness.experiment.loader import check_environment, parse
 from harness.orchestrator.naming import rename_topics
 from harness.orchestrator.outcome import Outcome, RunRecord, SteadyCheck, decide
 from harness.report import junit
@@ -103,6 +104,24 @@ def test_degraded_network_faults_turn_their_proxy_on():
     data["faults"]["steps"].append({"at": 2, "fault": {"fault": "latency", "ms": 50}})
     experiment = parse(yaml.safe_dump(data))
     assert experiment.needed_proxies().clients and not experiment.needed_proxies().replication
+
+
+def test_a_full_disk_fault_gives_each_node_a_disk_unless_one_is_sized():
+    data = yaml.safe_load(VALID)
+    assert parse(yaml.safe_dump(data)).needed_disk_mb() is None
+    data["faults"]["steps"].append({"at": 2, "fault": {"fault": "full-disk", "target": 1}})
+    assert parse(yaml.safe_dump(data)).needed_disk_mb() == DEFAULT_DISK_MB
+    data["cluster"] = {"disk_mb": 512}
+    assert parse(yaml.safe_dump(data)).needed_disk_mb() == 512
+
+
+def test_storage_faults_without_root_are_refused_before_anything_starts(monkeypatch):
+    data = yaml.safe_load(VALID)
+    data["faults"]["steps"].append({"at": 2, "fault": {"fault": "full-disk", "target": 1}})
+    experiment = parse(yaml.safe_dump(data))
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    with pytest.raises(UsageError, match=r"^disk.yaml: faults: storage faults mount filesystems, which needs root$"):
+        check_environment(experiment, "disk.yaml")
 
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=8))
