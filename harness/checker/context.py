@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.history.disk import read as read_disk
 from harness.errors import UsageError
 from harness.events import read_events
 from harness.history.load import History, load
@@ -127,6 +128,16 @@ class Context:
         frame["isolation"] = frame["worker"].map(lambda w: self.readers[w].isolation)
         frame["tp"] = self.tp(frame["topic"], frame["partition"])
         return frame
+
+    @cached_property
+    def disk(self) -> tuple[list[dict], pd.DataFrame] | None:
+        """The brokers' segment files as scanned after the run (`disk/`), values indexed by vid;
+        None when the run has none (the orchestrator scans only when writes went missing)."""
+        stored = read_disk(self.run_dir)
+        if stored is None:
+            return None
+        scanned, values = stored
+        return scanned, values.set_index("vid").sort_index()
 
     # ---- transactions and visibility ------------------------------------------------------
 

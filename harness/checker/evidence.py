@@ -56,6 +56,23 @@ def reads_of(ctx: Context, vids, readers: list[str] | None = None) -> dict[int, 
     return out
 
 
+def on_disk(ctx: Context, vid: int, topic: str, partition: int) -> tuple[list[str], list[str]] | None:
+    """(replicas whose segment files hold the value, replicas that do not), from the scan after
+    the run; None when there was none."""
+    if ctx.disk is None:
+        return None
+    scanned, values = ctx.disk
+    replicas = [s for s in scanned if s["topic"] == topic and s["partition"] == partition and s["replica"]]
+    if not replicas:
+        return None
+    copies = values.loc[[vid]] if vid in values.index else values.iloc[:0]
+    held = [f"node {r.node}: at offset {r.offset} (leader epoch {r.leader_epoch})" for r in copies.itertuples()]
+    absent = [f"node {r['node']}: absent from its {r['records']} records"
+              + (f" ({r['compressed_batches']} compressed batches not read)" if r["compressed_batches"] else "")
+              for r in replicas if r["node"] not in set(copies["node"])]
+    return held, absent
+
+
 def cluster_context(ctx: Context, topic: str, partition: int | None, t0_mono: int, t1_mono: int) -> list[str]:
     """What the event log says happened to the cluster and to this partition around the anomaly:
     faults (cluster-wide) and leadership or ISR changes of the partition, the latter until well

@@ -23,9 +23,11 @@ from tests.support import eventually
 pytestmark = pytest.mark.cluster
 
 # The catalogue subset CI runs in full (each takes 30-60 s): good and known-bad configurations,
-# producer, consumer and transformer faults. `kafka-chaos run experiments/*.yaml` runs them all.
+# producer, consumer and transformer faults, a partition that loses acknowledged writes.
+# `kafka-chaos run experiments/*.yaml` runs them all.
 CI_SUBSET = ["leader-kill-acks-all", "eos-transformer-crash", "atomic-multi-topic-txn", "poison-messages-dead-letter",
-             "consumer-commits-before-processing-crash", "add-partitions-breaks-key-order"]
+             "consumer-commits-before-processing-crash", "add-partitions-breaks-key-order",
+             "acks1-unclean-leader-isolation"]
 
 
 def kafka_chaos(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -128,6 +130,11 @@ def test_catalogue_subset_gives_the_verdicts_its_files_expect(tmp_path):
     killed = [e for e in read_events(kill_run) if e["source"] == "fault" and e["kind"] == "inject"]
     changes = [e for e in read_events(kill_run) if e["source"] == "observer" and e["kind"] == "leader-change"]
     assert killed and any(e["partition"] == 0 and e["mono"] > killed[0]["mono"] for e in changes)
+    # Lost writes: the brokers' segment files were read, and the evidence says what they hold.
+    [loss_run] = out.glob("*-acks1-unclean-leader-isolation")
+    lost = json.loads((loss_run / "verdict.json").read_text())["anomalies"]["lost-write"]
+    assert (loss_run / "disk" / "scanned.json").exists()
+    assert all(len(e["on_disk"]) == 3 and "disk" in e["explanation"] for e in lost if "explanation" in e)
     for run_dir in out.glob("*/"):
         if run_dir.name.startswith("."):
             continue

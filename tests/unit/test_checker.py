@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from harness.checker import check, write_verdict
 from harness.checker import registry
 from harness.checker.check import to_json
 from harness.checker.model import AnomalyKind, Verdict
+from harness.history import disk
 from tests.histories import MARKER, Read, Run
 
 
@@ -66,6 +68,35 @@ def test_lost_write_evidence_tells_what_happened_to_its_partition_long_after(tmp
     [lost] = evidence(check(tmp_path), "lost-write")
     told = [line.split(" ", 1)[1] for line in lost["cluster"]]
     assert told == ["node 1 isolated", "t-0 leader 1 → 2 (epoch 1)"]
+
+
+def disk_scan(tmp_path, copies: list[tuple[int, int, int]]) -> None:
+    """What a scan of nodes 1-3's segment files of t-0 found: (node, offset, vid) of each copy."""
+    scanned = [{"node": n, "topic": "t", "partition": 0, "replica": True, "records": 3, "compressed_batches": 0}
+               for n in (1, 2, 3)]
+    values = pd.DataFrame([(n, "t", 0, o, 1, v) for n, o, v in copies],
+                          columns=["node", "topic", "partition", "offset", "leader_epoch", "vid"])
+    disk.write(tmp_path, scanned, values)
+
+
+def test_a_lost_write_no_replica_stores_is_lost_on_disk(tmp_path):
+    run = lost_write_run()
+    run.write(tmp_path)
+    disk_scan(tmp_path, [(n, o, v) for n in (1, 2, 3) for o, v in enumerate(run.log[("t", 0)])])
+    [lost] = evidence(check(tmp_path), "lost-write")
+    assert lost["explanation"].endswith("no replica's log holds it any more (lost on disk)")
+    assert lost["on_disk"] == [f"node {n}: absent from its 3 records" for n in (1, 2, 3)]
+
+
+def test_a_lost_write_still_in_a_segment_file_is_lost_in_reading(tmp_path):
+    run = lost_write_run()
+    run.write(tmp_path)
+    lost_vid = run.sends[1].vid
+    disk_scan(tmp_path, [(3, 1, lost_vid)])
+    [lost] = evidence(check(tmp_path), "lost-write")
+    assert lost["explanation"].endswith("still on disk (node 3: at offset 1 (leader epoch 1))")
+    assert lost["on_disk"][1:] == ["node 1: absent from its 3 records", "node 2: absent from its 3 records"]
+    assert counts(check(tmp_path)) == {"lost-write": 1}, "the disk is evidence, not a verdict"
 
 
 def test_absent_indeterminate_write_is_not_lost(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.checker.context import READ_COMMITTED, Context
-from harness.checker.evidence import cluster_context, label, rich, send_facts, vid_label
+from harness.checker.evidence import cluster_context, label, on_disk, rich, send_facts, vid_label
 from harness.checker.model import AnomalyKind
 from harness.checker.registry import Finding, evidence, invariant, not_applicable
 
@@ -76,6 +76,12 @@ def _missing_write(ctx: Context, row, why: str) -> dict:
         {"reader": p.worker, "log_start": int(p.log_start), "proven_end": int(p.end)} for p in proofs.itertuples()]
     facts["explanation"] = (f"{facts['value']} acknowledged at {row.topic}-{row.partition}@{row.offset} "
                             f"({facts.get('acked_at_s')} s) {why}")
+    disk = on_disk(ctx, int(row.vid), str(row.topic), int(row.partition))
+    if disk is not None:
+        held, absent = disk
+        facts["on_disk"] = held + absent
+        facts["explanation"] += (f"; still on disk ({held[0]})" if held else
+                                 "; no replica's log holds it any more (lost on disk)")
     facts["cluster"] = cluster_context(ctx, str(row.topic), int(row.partition), int(row.invoke_mono),
                                        int(row.complete_mono))
     return facts
