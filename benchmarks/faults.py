@@ -7,6 +7,8 @@
   isr_shrink_s        leader isolated -> it is out of its partition's ISR
   new_leader_s        leader isolated -> another node leads the partition
   schedule_lag_ms     a timeline step's scheduled moment -> the fault in effect (runner's lag)
+  disk_fill_ms        full-disk fault: the node's 256 MB disk filled
+  disk_down_s         full-disk fault injected -> the node has taken itself down (ENOSPC), idle cluster
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    results = {k: [] for k in ("kill_gone_ms", "drop_first_ms", "isr_shrink_s", "new_leader_s", "schedule_lag_ms")}
-    spec = ClusterSpec(name="benchf", subnet=62, port_base=27000)
+    results = {k: [] for k in ("kill_gone_ms", "drop_first_ms", "isr_shrink_s", "new_leader_s", "schedule_lag_ms",
+                               "disk_fill_ms", "disk_down_s")}
+    spec = ClusterSpec(name="benchf", subnet=62, port_base=27000, disk_mb=256)
     with tempfile.TemporaryDirectory() as scratch, LocalCluster(spec, Path(scratch)) as cluster:
         cluster.admin().create_topic(TOPIC, 3, 3, {"min.insync.replicas": "2"})
         cluster.wait_in_sync([TOPIC])
@@ -84,6 +87,15 @@ def main() -> None:
             results["isr_shrink_s"].append(time.monotonic() - started)
             until(lambda: cluster.leader(TOPIC, 0) not in (None, leader))
             results["new_leader_s"].append(time.monotonic() - started)
+            runner.heal_all()
+            cluster.wait_in_sync([TOPIC])
+
+            full = cluster.node(1 + (run + 1) % 3)
+            started = time.monotonic()
+            runner.inject(Planned(run, 0, 0, FAULTS["full-disk"](target=full.id)))
+            results["disk_fill_ms"].append((time.monotonic() - started) * 1000)
+            until(lambda: full.status == "dead")
+            results["disk_down_s"].append(time.monotonic() - started)
             runner.heal_all()
             cluster.wait_in_sync([TOPIC])
             print(f"run {run + 1}: " + " ".join(f"{k}={v[-1]:.3f}" for k, v in results.items()), flush=True)
