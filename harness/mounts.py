@@ -53,7 +53,7 @@ def mount_disk(directory: Path, size_mb: int, cluster: str) -> None:
 
 
 def disks(cluster: str | None = None) -> list[str]:
-    """Mount points of the node disks of `cluster` (or of every kafka-chaos cluster), deepest last."""
+    """Mount points of the node disks of `cluster` (or of every kafka-chaos cluster), in mount order."""
     with open("/proc/self/mounts") as mounts:
         entries = [line.split()[:2] for line in mounts]
     ours = _disk_source(cluster) if cluster else _disk_source("")

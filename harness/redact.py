@@ -37,6 +37,6 @@ def restore(data, hidden: dict):
     """`data` with the values in `hidden` (from `secrets`) put back: the inverse of `redact`."""
     if not hidden:
         return data
-    return {k: hidden[k] if k in hidden and not isinstance(hidden[k], dict)
+    return {k: hidden[k] if k in hidden and v == REDACTED
             else restore(v, hidden.get(k, {})) if isinstance(v, dict) else v
             for k, v in data.items()}

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.history.disk import read as read_disk
 from harness.errors import UsageError
 from harness.events import read_events
+from harness.history.disk import read as read_disk
 from harness.history.load import History, load
 from harness.semantics import Semantics
 

@@ -1,8 +1,8 @@
 """Storage faults: a node's log directory turns read-only (kafkatest's log_dir_failure), or its
 disk fills up.
 
-Read-only: a read-only bind mount over the node's data directory, in the node's own mount namespace:
-files it creates from then on (checkpoints every few seconds, new segments) fail with EROFS,
+Read-only: a read-only bind mount over the node's data directory, in the node's own mount
+namespace: files it creates from then on (checkpoints every few seconds, new segments) fail with EROFS,
 and Kafka takes the directory offline; with one log directory per node the broker shuts itself
 down. Root ignores file permissions, so a mount, not chmod, makes the directory unwritable.
 Healed by unmounting (the mount dies with the process anyway) and starting the node again.
@@ -47,7 +47,6 @@ class ReadOnlyLogDir(FaultSpec):
 
         return Injected(f"log directory of nodes {ids} read-only", ids,
                         [f"in the mount namespace of pid {p}: mount --bind -o ro {d} {d}" for p, d in mounted], heal)
-
 
 
 @fault

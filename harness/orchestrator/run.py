@@ -23,9 +23,9 @@ import yaml
 
 from harness.checker import check, write_verdict
 from harness.checker.model import AnomalyKind, CheckResult
-from harness.cluster.local import LocalCluster
 from harness.cluster import segments
 from harness.cluster import state as state_store
+from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec
 from harness.errors import KafkaChaosError
 from harness.events import EventLog

@@ -79,11 +79,11 @@ def main(argv: list[str]) -> int:
     worker = WORKERS[runtime.worker.kind](runtime)
     signal.signal(signal.SIGTERM, worker.request_stop)
     signal.signal(signal.SIGINT, worker.request_stop)
-    worker.history.describe(redact({"kind": runtime.worker.kind, "name": runtime.worker.name,
-                             "incarnation": runtime.incarnation, "producer": runtime.producer_id,
-                             "pid": os.getpid(), "semantics": runtime.semantics.value,
-                             "config": runtime.worker.model_dump(mode="json"),
-                             "consumer_client": runtime.consumer_client, "producer_client": runtime.producer_client}))
+    worker.history.describe(redact({
+        "kind": runtime.worker.kind, "name": runtime.worker.name, "incarnation": runtime.incarnation,
+        "producer": runtime.producer_id, "pid": os.getpid(), "semantics": runtime.semantics.value,
+        "config": runtime.worker.model_dump(mode="json"),
+        "consumer_client": runtime.consumer_client, "producer_client": runtime.producer_client}))
     worker.event("start")
     code = 0
     try:

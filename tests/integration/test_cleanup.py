@@ -12,11 +12,11 @@ import time
 
 import pytest
 
+from harness import mounts
 from harness.cluster import state as state_store
 from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.errors import EnvironmentProblem, UsageError
-from harness import mounts
 from harness.net import lab
 from tests.support import eventually
 

@@ -25,6 +25,8 @@ def test_secrets_are_exactly_what_redact_hid_and_restore_puts_them_back():
                       "producer_client": {"sasl.jaas.config": "user=x password=y"}}
     assert restore(redact(DATA), hidden) == DATA
     assert restore(redact({"seed": 1}), {}) == {"seed": 1}
+    nested = {"credentials": {"user": "x", "key": "k"}, "acks": "all"}  # a secret-named mapping hides whole
+    assert redact(nested)["credentials"] == REDACTED and restore(redact(nested), secrets(nested)) == nested
 
 
 def test_runtime_file_holds_no_secret_and_the_environment_carries_it(tmp_path: Path, monkeypatch):
