@@ -40,10 +40,7 @@ class ReadOnlyLogDir(FaultSpec):
             for pid, data in mounted:
                 while mounts_under(pid, data) and unmount(pid, data):
                     pass
-            started = [i for i in ids if env.cluster.node(i).status == "dead"]
-            for node_id in started:
-                env.cluster.node(node_id).start()
-            return f"remounted read-write; started {started}" if started else "remounted read-write"
+            return "remounted read-write" + _start_the_dead(env, ids)
 
         return Injected(f"log directory of nodes {ids} read-only", ids,
                         [f"in the mount namespace of pid {p}: mount --bind -o ro {d} {d}" for p, d in mounted], heal)
@@ -66,10 +63,15 @@ class FullDisk(FaultSpec):
         def heal() -> str:
             for disk in disks:
                 empty_disk(disk)
-            started = [i for i in ids if env.cluster.node(i).status == "dead"]
-            for node_id in started:
-                env.cluster.node(node_id).start()
-            return f"disks emptied; started {started}" if started else "disks emptied"
+            return "disks emptied" + _start_the_dead(env, ids)
 
         return Injected(f"disk of nodes {ids} full", ids,
                         [f"fallocate {size} bytes at {d}" for d, size in zip(disks, filled)], heal)
+
+
+def _start_the_dead(env: Env, ids: list[int]) -> str:
+    """Start each target the fault took down (Kafka stops a broker whose only log dir failed)."""
+    started = [i for i in ids if env.cluster.node(i).status == "dead"]
+    for node_id in started:
+        env.cluster.node(node_id).start()
+    return f"; started {started}" if started else ""
