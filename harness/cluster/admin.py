@@ -130,7 +130,8 @@ class KafkaAdmin:
             raise KafkaException(found.error if found else KafkaError(KafkaError.GROUP_ID_NOT_FOUND))
         members = [(m.client_id, _assigned(m.assignment)) for m in found.members]
         return GroupState(
-            group=group, state=re.sub(r"(?<!^)(?=[A-Z])", "_", found.state).upper(), members=tuple(sorted(client for client, _ in members)),
+            group=group, state=re.sub(r"(?<!^)(?=[A-Z])", "_", found.state).upper(),  # Stable → STABLE
+            members=tuple(sorted(client for client, _ in members)),
             assignment=tuple(sorted((t, p, client) for client, owned in members for t, p in owned)),
             committed=tuple(sorted((tp.topic, tp.partition, tp.offset) for tp in self._committed(group, topics)
                                    if tp.offset >= 0)))
@@ -172,4 +173,3 @@ def _assigned(assignment: bytes) -> list[tuple[str, int]]:
         found += [(topic, p) for p in struct.unpack_from(f">{count}i", assignment, at)]
         at += 4 * count
     return found
-

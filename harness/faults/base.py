@@ -46,6 +46,18 @@ class Env:
     toxiproxy: "Toxiproxy | None" = None
 
 
+def node_list(ids: list[int]) -> str:
+    return "node " + ", ".join(map(str, ids)) if len(ids) == 1 else "nodes " + ", ".join(map(str, ids))
+
+
+def restart_dead(env: Env, ids: list[int]) -> str:
+    """Start each of the nodes `ids` that is down (killed, or stopped by Kafka itself); says which."""
+    started = [i for i in ids if env.cluster.node(i).status == "dead"]
+    for node_id in started:
+        env.cluster.node(node_id).start()
+    return f"started {node_list(started)}" if started else "all running"
+
+
 @dataclass
 class Injected:
     """A fault in effect: what was done, to whom, and how to undo it."""

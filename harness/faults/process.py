@@ -8,7 +8,7 @@ from pydantic import Field
 
 from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
-from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
+from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault, node_list, restart_dead
 from harness.faults.targets import Target, TopicPartition
 
 REJOIN_TIMEOUT_S = 120.0
@@ -23,25 +23,14 @@ def _wait_until(condition, what: str, timeout: float = REJOIN_TIMEOUT_S) -> None
         raise FaultError(f"gave up waiting {timeout:.0f} s for {what}") from None
 
 
-def _nodes(ids: list[int]) -> str:
-    return "node " + ", ".join(map(str, ids)) if len(ids) == 1 else "nodes " + ", ".join(map(str, ids))
-
-
-def _restart_dead(env: Env, ids: list[int]) -> str:
-    started = [i for i in ids if env.cluster.node(i).status == "dead"]
-    for node_id in started:
-        env.cluster.node(node_id).start()
-    return f"started {_nodes(started)}" if started else "all running"
-
-
 def _take_down(env: Env, target: Target, signal_name: str, how) -> Injected:
     """Stop the target nodes with `how(node)`; healed by starting the dead ones again."""
     ids = target.resolve(env)
     pids = [env.cluster.node(i).pid for i in ids]
     for node_id in ids:
         how(env.cluster.node(node_id))
-    return Injected(f"{signal_name} {_nodes(ids)} ({target})", ids, [f"{signal_name} pid {p}" for p in pids],
-                    lambda: _restart_dead(env, ids))
+    return Injected(f"{signal_name} {node_list(ids)} ({target})", ids, [f"{signal_name} pid {p}" for p in pids],
+                    lambda: restart_dead(env, ids))
 
 
 @fault
@@ -82,10 +71,10 @@ class Pause(FaultSpec):
             for node_id in ids:
                 if env.cluster.node(node_id).status == "paused":
                     env.cluster.node(node_id).resume()
-            return f"SIGCONT {_nodes(ids)}"
+            return f"SIGCONT {node_list(ids)}"
 
         pids = [env.cluster.node(i).pid for i in ids]
-        return Injected(f"SIGSTOP {_nodes(ids)} ({self.target})", ids, [f"SIGSTOP pid {p}" for p in pids], heal)
+        return Injected(f"SIGSTOP {node_list(ids)} ({self.target})", ids, [f"SIGSTOP pid {p}" for p in pids], heal)
 
 
 @fault
@@ -107,7 +96,7 @@ class RollingRestart(FaultSpec):
             if self.topics:
                 env.cluster.wait_in_sync(self.topics, REJOIN_TIMEOUT_S)
         ids = sorted(env.cluster.nodes)
-        return Injected(f"rolling restart of {_nodes(ids)}", ids, applied, lambda: _restart_dead(env, ids))
+        return Injected(f"rolling restart of {node_list(ids)}", ids, applied, lambda: restart_dead(env, ids))
 
 
 @fault
@@ -136,4 +125,4 @@ class BounceLeader(FaultSpec):
             bounced.append(leader)
         kind = "hard" if self.hard else "clean"
         return Injected(f"{kind} bounce of the leader of {self.partition} x{self.times} (nodes {bounced})", bounced,
-                        applied, lambda: _restart_dead(env, sorted(env.cluster.nodes)))
+                        applied, lambda: restart_dead(env, sorted(env.cluster.nodes)))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
+from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault, restart_dead
 from harness.faults.targets import Target
 from harness.mounts import bind_read_only, empty_disk, fill_disk, is_disk, mounts_under, unmount
 
@@ -40,7 +40,7 @@ class ReadOnlyLogDir(FaultSpec):
             for pid, data in mounted:
                 while mounts_under(pid, data) and unmount(pid, data):
                     pass
-            return "remounted read-write" + _start_the_dead(env, ids)
+            return "remounted read-write; " + restart_dead(env, ids)
 
         return Injected(f"log directory of nodes {ids} read-only", ids,
                         [f"in the mount namespace of pid {p}: mount --bind -o ro {d} {d}" for p, d in mounted], heal)
@@ -63,15 +63,8 @@ class FullDisk(FaultSpec):
         def heal() -> str:
             for disk in disks:
                 empty_disk(disk)
-            return "disks emptied" + _start_the_dead(env, ids)
+            return "disks emptied; " + restart_dead(env, ids)
 
         return Injected(f"disk of nodes {ids} full", ids,
                         [f"fallocate {size} bytes at {d}" for d, size in zip(disks, filled)], heal)
 
-
-def _start_the_dead(env: Env, ids: list[int]) -> str:
-    """Start each target the fault took down (Kafka stops a broker whose only log dir failed)."""
-    started = [i for i in ids if env.cluster.node(i).status == "dead"]
-    for node_id in started:
-        env.cluster.node(node_id).start()
-    return f"; started {started}" if started else ""
