@@ -22,7 +22,7 @@ from harness.mounts import FILLER, mounts_under
 from harness.net import iptables
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics, TransactionSpec
 from harness.workload.launcher import Workload
-from tests.support import caught_beyond_commit, eventually
+from tests.support import eventually
 
 pytestmark = pytest.mark.cluster
 
@@ -261,9 +261,8 @@ def test_killed_consumer_is_restarted_and_redelivers(cluster, env, topic_name, t
         env.workload = workload
         assert workload.start(ProducerConfig(name="p1", topics=[topic], messages=2000)).wait(60) == 0
         c1 = workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=5))
-        # SIGKILL right after a commit would leave nothing to redeliver: kill it caught in between
-        eventually(lambda: caught_beyond_commit(c1, workload.run_dir), timeout=60)
-        with run_fault(env, {"fault": "kill-worker", "worker": "c1"}):
+        # SIGKILL right after a commit would leave nothing to redeliver: the fault waits for its window
+        with run_fault(env, {"fault": "kill-worker", "worker": "c1", "window": "processed-uncommitted"}):
             pass
         acked = set(load(workload.run_dir).sends["vid"])
         eventually(lambda: acked <= set(load(workload.run_dir).reads["vid"]), timeout=120)
@@ -271,6 +270,32 @@ def test_killed_consumer_is_restarted_and_redelivers(cluster, env, topic_name, t
     reads = load(workload.run_dir).reads
     assert set(reads["incarnation"]) == {1, 2}
     assert reads["vid"].duplicated().any(), "records processed before the kill but not committed come again"
+
+
+def test_consumer_killed_holding_committed_unprocessed_records_loses_them(cluster, env, topic_name, tmp_path):
+    """At-most-once's loss, every time: the fault waits until c1 has committed records it has not
+    processed, so its next incarnation starts past them."""
+    topic = make_topic(cluster, topic_name)
+    with Workload(tmp_path / "run", cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
+        env.workload = workload
+        assert workload.start(ProducerConfig(name="p1", topics=[topic], messages=3000)).wait(60) == 0
+        workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", commit="before-processing",
+                                      batch_size=100, processing_ms=5))
+        with run_fault(env, {"fault": "kill-worker", "worker": "c1", "window": "committed-unprocessed"}) as runner:
+            assert "(committed-unprocessed)" in runner.active[0][1].text
+        acked = load(workload.run_dir).sends
+        last = acked.groupby("partition")["offset"].max()
+
+        def caught_up() -> bool:
+            reads = load(workload.run_dir).reads
+            done = reads[reads["incarnation"] == 2].groupby("partition")["offset"].max()
+            return all(done.get(p, -1) >= o for p, o in last.items())
+
+        eventually(caught_up, timeout=120)
+        workload.stop_all()
+    reads = load(workload.run_dir).reads
+    never = set(acked["vid"]) - set(reads["vid"])
+    assert never, "records committed before processing were never processed by the group"
 
 
 def test_consumer_paused_past_its_session_timeout_loses_its_partitions(cluster, env, topic_name, tmp_path):
@@ -299,7 +324,7 @@ def test_producer_killed_mid_transaction_leaves_it_unfinished_and_invisible(clus
         workload.start(ProducerConfig(name="p1", topics=[topic], rate=500,
                                       transactions=TransactionSpec(size=200)))
         eventually(lambda: len(load(workload.run_dir).transactions) >= 2, timeout=60)
-        with run_fault(env, {"fault": "kill-worker", "worker": "p1", "in_transaction": True}):
+        with run_fault(env, {"fault": "kill-worker", "worker": "p1", "window": "in-transaction"}):
             pass  # healed: p1.2 starts with the same transactional id and fences p1.1's transaction
         eventually(lambda: (load(workload.run_dir).transactions.query("incarnation == 2")["outcome"]
                             == "committed").any(), timeout=60)

@@ -108,7 +108,7 @@ def test_killed_consumer_rereads_from_its_last_commit(cluster, topic_name, tmp_p
         sent = acked(load(tmp_path))
         slow = ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=10)
         first = workload.start(slow)
-        eventually(lambda: caught_beyond_commit(first, tmp_path), timeout=60)
+        eventually(lambda: caught_beyond_commit(first), timeout=60)
         first.kill()
         second = first.restart()
         eventually(lambda: sent <= set(processed(workload, "c1")["vid"]), timeout=120)
