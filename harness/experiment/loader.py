@@ -1,30 +1,34 @@
 """Reading experiment files: YAML in, a validated Experiment out, or one line saying which file,
-which line and which field is wrong (a UsageError: exit 2, nothing started)."""
+which line and which field is wrong (a UsageError: exit 2, nothing started).
+
+With `runnable`, the experiment must also be runnable here: every fault's capabilities must be
+offered by the experiment's backend on this machine (network faults need namespaces, storage
+faults root). `list` reads the catalogue without it; `validate` and `run` check.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
+from harness.cluster import backends
+from harness.cluster.backend import describe
 from harness.errors import UsageError
 from harness.experiment.model import Experiment, ExperimentError
-from harness.faults.schedule import requirements
-from harness.net.lab import has_net_admin
 
 
-def load(path: Path) -> Experiment:
+def load(path: Path, runnable: bool = False) -> Experiment:
     path = Path(path)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror if isinstance(exc, OSError) else exc}") from None
-    return parse(text, str(path))
+    return parse(text, str(path), runnable)
 
 
-def parse(text: str, source: str = "<experiment>") -> Experiment:
+def parse(text: str, source: str = "<experiment>", runnable: bool = False) -> Experiment:
     try:
         tree = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -35,11 +39,26 @@ def parse(text: str, source: str = "<experiment>") -> Experiment:
     if not isinstance(data, dict):
         raise UsageError(f"{source}:1: an experiment is a mapping of fields (name, topics, workload, ...)")
     try:
-        return Experiment.model_validate(data)
+        experiment = Experiment.model_validate(data)
     except ValidationError as exc:
         raise _usage_error(exc, tree, source) from None
     except (TypeError, ValueError, RecursionError) as exc:  # never a traceback for a bad file
         raise UsageError(f"{source}:1: {exc}") from None
+    if runnable:
+        _check_capabilities(experiment, tree, source)
+    return experiment
+
+
+def _check_capabilities(experiment: Experiment, tree, source: str) -> None:
+    """Every fault's capabilities offered by the experiment's backend here, or the first that is not."""
+    backend = experiment.cluster.backend
+    offered = backends.offers(backend, experiment.cluster.network)
+    for loc, spec in experiment.fault_paths():
+        missing = spec.capabilities() - offered
+        if missing:
+            line, field = _locate(tree, loc)
+            raise UsageError(f"{source}:{line}: {field}: {spec.name} needs {describe(missing)}; "
+                             f"backend {backend} offers {describe(offered)} here")
 
 
 def _usage_error(exc: ValidationError, tree, source: str) -> UsageError:
@@ -79,13 +98,3 @@ def _child(node, part):
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
         return node.value[part]
     return None
-
-
-def check_environment(experiment: Experiment, source: str) -> None:
-    """Faults this machine cannot apply are refused now, not silently skipped later."""
-    needed = requirements(experiment.faults) if experiment.faults else set()
-    if "partitions" in needed and not has_net_admin():
-        raise UsageError(f"{source}: faults: network partitions need CAP_NET_ADMIN (root) and iproute2, "
-                         "which this environment lacks")
-    if "mounts" in needed and os.geteuid() != 0:
-        raise UsageError(f"{source}: faults: storage faults mount filesystems, which needs root")

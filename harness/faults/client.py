@@ -9,11 +9,12 @@ last time, so it cannot leave the window between the look and the fault.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
+from harness.process import ProcessState
 from harness.workload.windows import Window
 
 if TYPE_CHECKING:
@@ -28,19 +29,18 @@ def current(env: Env, worker: str) -> "WorkerProcess":
     if env.workload is None:
         raise FaultError("no workload is running")
     mine = [p for p in env.workload.processes if p.name == worker]
-    if not mine or mine[-1].status == "dead":
+    if not mine or mine[-1].status == ProcessState.DEAD:
         raise FaultError(f"worker {worker!r} is not running")
     return mine[-1]
 
 
 class ClientFault(FaultSpec):
-    """Shared by the client faults: which worker, and which moment."""
+    """Shared by the client faults: which worker, and which moment. They need nothing of the
+    backend: the run's workload is theirs."""
 
     worker: str
     window: Window = Field(Window.ANY, description="wait until the worker is in this window (at most "
                                                    f"{WINDOW_WAIT_S:.0f} s), then act")
-
-    requires: ClassVar[frozenset[str]] = frozenset({"workload"})
 
     def caught(self, env: Env) -> "WorkerProcess":
         """The worker, frozen inside its window (or running, for `any`)."""
@@ -56,7 +56,7 @@ class ClientFault(FaultSpec):
                 if in_window(process.runtime.history_dir, self.window):
                     return process
                 process.resume()
-            if process.status == "dead":
+            if process.status == ProcessState.DEAD:
                 break
             time.sleep(LOOK_EVERY_S)
         raise FaultError(f"worker {self.worker} was not {self.window} within {WINDOW_WAIT_S:.0f} s")
@@ -88,11 +88,11 @@ class PauseWorker(ClientFault):
 
     def inject(self, env: Env) -> Injected:
         process = self.caught(env)
-        if process.status != "paused":
+        if process.status != ProcessState.PAUSED:
             process.pause()
 
         def heal() -> str:
-            if process.status == "paused":
+            if process.status == ProcessState.PAUSED:
                 process.resume()
             return f"SIGCONT {process.name}.{process.incarnation}"
 

@@ -3,27 +3,31 @@ key-to-partition mapping, and with it per-key order), preferred leader election.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from confluent_kafka import KafkaException
 from pydantic import Field
 
+from harness.cluster.backend import Capability
 from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
 from harness.faults.targets import TopicPartition
+from harness.names import TopicName
 
 
 @fault
 class AddPartitions(FaultSpec):
     fault: Literal["add-partitions"] = "add-partitions"
-    topic: str
+    needs: ClassVar = frozenset({Capability.TOPOLOGY})
+    topic: TopicName
     to: int = Field(ge=2, description="the topic's new partition count")
 
     def inject(self, env: Env) -> Injected:
+        from confluent_kafka import KafkaException
+
         try:
             env.cluster.admin().add_partitions(self.topic, self.to)
         except KafkaException as exc:
             raise FaultError(f"adding partitions to {self.topic}: {exc.args[0].str()}") from None
-        env.cluster.wait_in_sync([self.topic])
+        env.topology.wait_in_sync([self.topic])
         return Injected(f"{self.topic} now has {self.to} partitions (cannot be undone)", [self.topic],
                         [f"CreatePartitions {self.topic} -> {self.to}"])
 

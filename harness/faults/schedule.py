@@ -72,8 +72,3 @@ def plan(schedule: Timeline | Nemesis, seed: int, length_s: float) -> list[Plann
         planned.append(Planned(len(planned), round(t, 3), round(end, 3), fault))
         t = (t if schedule.overlap else end) + rng.uniform(*schedule.stable_s)
     return planned
-
-
-def requirements(schedule: Timeline | Nemesis) -> set[str]:
-    faults = [s.fault for s in schedule.steps] if isinstance(schedule, Timeline) else schedule.faults
-    return set().union(*(f.requires for f in faults))

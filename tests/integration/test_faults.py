@@ -30,7 +30,7 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture
 def env(cluster, tmp_path):
     events = EventLog(tmp_path / "events.jsonl")
-    yield Env(cluster=cluster, events=events, rng=random.Random(7), toxiproxy=cluster.toxiproxy)
+    yield Env(cluster=cluster, events=events, rng=random.Random(7))
     events.close()
 
 
