@@ -1,6 +1,6 @@
-"""The run's event log, `events.jsonl` (phases, faults) and `observer/events.jsonl` (what the
-observer saw), one JSON object per line with monotonic and wall-clock times (nanoseconds), appended and flushed as
-they happen so a killed harness leaves every line it wrote."""
+"""The run's event log (phases, faults) and the observer's (what it saw), one JSON object per line
+with monotonic and wall-clock times (nanoseconds), appended and flushed as they happen so a
+killed harness leaves every line it wrote."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-EVENTS_FILE = "events.jsonl"
-OBSERVER_EVENTS_FILE = "observer/events.jsonl"  # written by the observer's own process
+from harness.rundir import RunDir
 
 
 class EventLog:
@@ -21,8 +20,8 @@ class EventLog:
         self._file = open(path, "a", buffering=1) if path else None  # line-buffered
 
     @classmethod
-    def in_run(cls, run_dir: Path) -> "EventLog":
-        return cls(Path(run_dir) / EVENTS_FILE)
+    def in_run(cls, run: RunDir | Path) -> "EventLog":
+        return cls(RunDir.of(run).events)
 
     def record(self, source: str, kind: str, text: str, **fields) -> dict:
         """Append one event; `text` is the line a person reads ("node 2 isolated")."""
@@ -40,10 +39,10 @@ class EventLog:
             self._file = None
 
 
-def read_events(run_dir: Path) -> list[dict]:
+def read_events(run: RunDir | Path) -> list[dict]:
     """Every complete line of a run's event logs (the harness's and the observer's), in time order."""
-    events = []
-    for path in (Path(run_dir) / EVENTS_FILE, Path(run_dir) / OBSERVER_EVENTS_FILE):
+    run, events = RunDir.of(run), []
+    for path in (run.events, run.observer_events):
         if path.exists():
             for line in path.read_text().splitlines():
                 try:

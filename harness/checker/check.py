@@ -12,10 +12,10 @@ from harness.checker.context import Context
 from harness.checker.evidence import plain
 from harness.checker.model import AnomalyKind, CheckResult, Invariant, PolicySetting, Status, Verdict
 from harness.checker.registry import CHECKS, EVIDENCE, Finding
+from harness.rundir import RunDir
 from harness.semantics import Semantics
 
 log = logging.getLogger(__name__)
-VERDICT_FILE = "verdict.json"
 
 
 def check(run_dir: Path, semantics: Semantics | None = None,
@@ -28,8 +28,8 @@ def check(run_dir: Path, semantics: Semantics | None = None,
         finding = findings[kind]
         state = (Status.NOT_APPLICABLE if not finding.applicable else Status.UNKNOWN if finding.unknown
                  else policy.status(finding.count, settings[kind]))
-        worst = max(worst, state)
-        invariants.append(Invariant(kind=kind, status=state.label, count=finding.count,
+        worst = max(worst, state, key=lambda s: s.severity)
+        invariants.append(Invariant(kind=kind, status=state, count=finding.count,
                                     policy=policy.describe(settings[kind]), note=finding.note))
         if finding.count:
             anomalies[kind.value] = _evidence(ctx, finding, errors)
@@ -64,8 +64,8 @@ def _evidence(ctx: Context, finding: Finding, errors: list[str]) -> list[dict]:
         return [{"error": f"no evidence: {exc!r}"}] + plain(finding.rows)
 
 
-def write_verdict(run_dir: Path, result: CheckResult) -> Path:
-    path = Path(run_dir) / VERDICT_FILE
+def write_verdict(run: RunDir | Path, result: CheckResult) -> Path:
+    path = RunDir.of(run).verdict
     path.write_text(to_json(result))
     return path
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,18 +43,18 @@ DESCRIPTIONS: dict[AnomalyKind, str] = {
 }
 
 
-class Status(IntEnum):
-    """Ordered by severity: the verdict is the worst status of any invariant."""
+class Status(StrEnum):
+    """An invariant's status, declared in order of severity: the verdict is the worst of them."""
 
-    NOT_APPLICABLE = 0
-    PASS = 1
-    ALLOWED = 2
-    UNKNOWN = 3  # could not be judged (missing proof, or the check itself failed)
-    FAIL = 4
+    NOT_APPLICABLE = "not-applicable"
+    PASS = "pass"
+    ALLOWED = "allowed"
+    UNKNOWN = "unknown"  # could not be judged (missing proof, or the check itself failed)
+    FAIL = "fail"
 
     @property
-    def label(self) -> str:
-        return self.name.lower().replace("_", "-")
+    def severity(self) -> int:
+        return list(Status).index(self)
 
 
 class Policy(StrEnum):
@@ -72,7 +72,7 @@ class Invariant(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: AnomalyKind
-    status: str
+    status: Status
     count: int
     policy: str  # "fail", "allowed" or "at most N"
     note: str = ""
@@ -92,7 +92,7 @@ class CheckResult(BaseModel):
         return next(i for i in self.invariants if i.kind == kind)
 
     def failing(self) -> list[Invariant]:
-        return [i for i in self.invariants if i.status == Status.FAIL.label]
+        return [i for i in self.invariants if i.status == Status.FAIL]
 
 
 PolicySetting = Policy | Literal["fail", "allowed"] | int

@@ -1,8 +1,8 @@
 """The run directory's record of the brokers' segment files, scanned after the run
 (`harness.cluster.segments`) when acknowledged writes went missing:
 
-    disk/scanned.json   one entry per node and partition: replica present, records, compressed batches
-    disk/values.arrow   node, topic, partition, offset, leader_epoch, vid of every value the harness wrote
+    scanned   one entry per node and partition: replica present, records, compressed batches
+    values    node, topic, partition, offset, leader_epoch, vid of every value the harness wrote
 """
 
 from __future__ import annotations
@@ -12,21 +12,19 @@ from pathlib import Path
 
 import pandas as pd
 
-DISK_DIR = "disk"
-SCANNED_FILE = "scanned.json"
-VALUES_FILE = "values.arrow"
+from harness.rundir import RunDir
 
 
-def write(run_dir: Path, scanned: list[dict], values: pd.DataFrame) -> None:
-    folder = Path(run_dir) / DISK_DIR
-    folder.mkdir(exist_ok=True)
-    values.reset_index(drop=True).to_feather(folder / VALUES_FILE)
-    (folder / SCANNED_FILE).write_text(json.dumps(scanned, indent=1))
+def write(run: RunDir | Path, scanned: list[dict], values: pd.DataFrame) -> None:
+    run = RunDir.of(run)
+    run.disk.mkdir(exist_ok=True)
+    values.reset_index(drop=True).to_feather(run.disk_values)
+    run.disk_scanned.write_text(json.dumps(scanned, indent=1))
 
 
-def read(run_dir: Path) -> tuple[list[dict], pd.DataFrame] | None:
+def read(run: RunDir | Path) -> tuple[list[dict], pd.DataFrame] | None:
     """What `write` stored, or None when the run has no disk scan."""
-    folder = Path(run_dir) / DISK_DIR
-    if not (folder / SCANNED_FILE).exists():
+    run = RunDir.of(run)
+    if not run.disk_scanned.exists():
         return None
-    return json.loads((folder / SCANNED_FILE).read_text()), pd.read_feather(folder / VALUES_FILE)
+    return json.loads(run.disk_scanned.read_text()), pd.read_feather(run.disk_values)

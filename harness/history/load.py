@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harness.history.schema import SCHEMAS, Table, Outcome
+from harness.rundir import RunDir, WorkerDir
 
-HISTORY_DIR = "history"
 _PRODUCER_SHIFT = 40  # vid = producer << 40 | seq: one int64 naming a send invocation
 
 
@@ -56,28 +56,18 @@ def read_stream(path: Path) -> pa.Table:
     return pa.Table.from_batches(batches, schema=schema)
 
 
-def worker_dirs(run_dir: Path) -> list[Path]:
-    root = Path(run_dir) / HISTORY_DIR
-    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-
-
-def split_dir_name(directory: Path) -> tuple[str, int]:
-    worker, _, incarnation = directory.name.rpartition(".")
-    return worker, int(incarnation)
-
-
-def read_table(run_dir: Path, table: Table) -> pd.DataFrame:
+def read_table(run: RunDir, table: Table) -> pd.DataFrame:
     """All workers' records of one table, with `worker` and `incarnation` columns.
 
     Strings become categoricals (dictionary-encoded in Arrow, not in Python): a history has
     millions of rows but few distinct topics, keys and outcomes.
     """
     parts, owners = [], []
-    for directory in worker_dirs(run_dir):
-        path = directory / f"{table}.arrows"
+    for worker in run.workers():
+        path = worker.stream(table)
         if path.exists():
             parts.append(read_stream(path))
-            owners.append(split_dir_name(directory))
+            owners.append((worker.name, worker.incarnation))
     data = pa.concat_tables(parts) if parts else SCHEMAS[table].empty_table()
     for i, field in enumerate(data.schema):
         if pa.types.is_string(field.type) or pa.types.is_binary(field.type):
@@ -91,14 +81,14 @@ def read_table(run_dir: Path, table: Table) -> pd.DataFrame:
     return frame
 
 
-def load(run_dir: Path) -> History:
-    run_dir = Path(run_dir)
+def load(run: RunDir | Path) -> History:
+    run = RunDir.of(run)
     return History(
-        sends=_sends(read_table(run_dir, Table.INVOKES), read_table(run_dir, Table.COMPLETIONS)),
-        reads=_reads(read_table(run_dir, Table.READS)),
-        transactions=_transactions(read_table(run_dir, Table.TXNS)),
-        events=_events(read_table(run_dir, Table.EVENTS)),
-        processes=_processes(run_dir),
+        sends=_sends(read_table(run, Table.INVOKES), read_table(run, Table.COMPLETIONS)),
+        reads=_reads(read_table(run, Table.READS)),
+        transactions=_transactions(read_table(run, Table.TXNS)),
+        events=_events(read_table(run, Table.EVENTS)),
+        processes=_processes(run),
     )
 
 
@@ -178,12 +168,11 @@ def _transactions(txns: pd.DataFrame) -> pd.DataFrame:
     return out[columns]
 
 
-def _processes(run_dir: Path) -> pd.DataFrame:
+def _processes(run: RunDir) -> pd.DataFrame:
     rows = []
-    for directory in worker_dirs(run_dir):
-        worker, incarnation = split_dir_name(directory)
-        info_file = directory / "process.json"
-        info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    for directory in run.workers():
+        worker, incarnation = directory.name, directory.incarnation
+        info = json.loads(directory.process.read_text()) if directory.process.exists() else {}
         rows.append({"worker": worker, "incarnation": incarnation, "kind": info.get("kind"),
                      "producer": info.get("producer"), "pid": info.get("pid"),
                      "semantics": info.get("semantics"), "config": info.get("config")})

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from harness.history.schema import SCHEMAS, Table
+from harness.rundir import WorkerDir
 
 FLUSH_INTERVAL_S = 0.1
 
@@ -43,16 +44,16 @@ class HistoryWriter:
     (the lists are cleared in place on flush, so references stay valid).
     """
 
-    def __init__(self, directory: Path):
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-        self._files = {kind: StreamFile(directory / f"{kind}.arrows", SCHEMAS[kind]) for kind in Table}
+    def __init__(self, directory: WorkerDir | Path):
+        self.directory = WorkerDir.of(directory)
+        self.directory.path.mkdir(parents=True, exist_ok=True)
+        self._files = {kind: StreamFile(self.directory.stream(kind), SCHEMAS[kind]) for kind in Table}
         self._buffers = {kind: {name: [] for name in SCHEMAS[kind].names} for kind in Table}
         self._last_flush = time.monotonic()
 
     def describe(self, info: dict) -> None:
         """Write process.json: who this worker is (kind, name, incarnation, producer id, config)."""
-        (self.directory / "process.json").write_text(json.dumps(info, indent=2, default=str))
+        self.directory.process.write_text(json.dumps(info, indent=2, default=str))
 
     def columns(self, table: Table) -> dict[str, list]:
         return self._buffers[table]

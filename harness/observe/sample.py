@@ -1,5 +1,5 @@
-"""One look at the cluster, and the file the observer keeps them in: `observer/samples.jsonl`,
-one JSON object per line, appended as taken (a killed harness leaves every complete line)."""
+"""One look at the cluster, and the file the observer keeps them in (the run directory's
+samples), one JSON object per line, appended as taken (a killed harness leaves every complete line)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SAMPLES_FILE = Path("observer") / "samples.jsonl"
+from harness.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,9 @@ class Sample:
                    errors=tuple(data.get("errors", ())))
 
 
-def read_samples(run_dir: Path) -> list[Sample]:
+def read_samples(run: RunDir | Path) -> list[Sample]:
     """A run's samples in time order (none when the run had no observer)."""
-    path = Path(run_dir) / SAMPLES_FILE
+    path = RunDir.of(run).samples
     if not path.exists():
         return []
     samples = []

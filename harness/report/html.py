@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,17 +17,18 @@ import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harness.checker.context import run_start
+from harness.checker.model import DESCRIPTIONS
 from harness.checker.stats import sends_per_second
 from harness.events import read_events
 from harness.history.load import History, load
-from harness.observe.sample import SAMPLES_FILE, read_samples
-from harness.orchestrator.outcome import load_record
+from harness.observe.sample import read_samples
 from harness.redact import redact
 from harness.report import plots
 from harness.report.index import write_index
+from harness.rundir import INDEX_FILE, RunDir
+from harness.rundir.record import load_record
 
 log = logging.getLogger(__name__)
-REPORT_FILE = "report.html"
 EXAMPLES_PER_KIND = 20
 LOST_WRITE_PLOTS = 4
 AROUND_LOSS_S = 5.0
@@ -41,37 +43,40 @@ class Example:
     details: list[tuple[str, object]] = field(default_factory=list)
 
 
-def write_report(run_dir: Path) -> Path:
-    """Render `RUN_DIR/report.html` and refresh the folder's index; returns the report's path."""
-    run_dir = Path(run_dir)
-    page = _env.get_template("report.html.j2").render(**collect(run_dir))
-    path = run_dir / REPORT_FILE
-    path.write_text(page)
-    write_index(run_dir.parent)
-    return path
+def write_report(run: RunDir | Path) -> Path:
+    """Render the run's report and refresh its folder's index; returns the report's path."""
+    run = RunDir.of(run)
+    page = _env.get_template("report.html.j2").render(**collect(run))
+    run.report.write_text(page)
+    write_index(run.path.parent)
+    return run.report
 
 
-def collect(run_dir: Path) -> dict:
-    record = load_record(run_dir)
-    verdict = _json(run_dir / "verdict.json")
-    experiment = _json(run_dir / "experiment.json") or {}
-    events = read_events(run_dir)
-    history = _history(run_dir)
+def collect(run: RunDir) -> dict:
+    record = load_record(run)
+    verdict = _json(run.verdict)
+    experiment = _json(run.experiment_json) or {}
+    events = read_events(run)
+    history = _history(run)
     t0 = run_start(history, events) if history else (events[0]["mono"] if events else 0)
     windows = fault_windows(events, t0)
     anomalies = (verdict or {}).get("anomalies", {})
     return {
-        "name": record.experiment if record else experiment.get("name", run_dir.name),
+        "name": record.experiment if record else experiment.get("name", run.name),
         "record": record, "verdict": verdict, "stats": (verdict or {}).get("stats"),
         "outcome": record.outcome.value if record else "unfinished",
         "started": _date(record.started_wall) if record else "",
         "experiment_yaml": yaml.safe_dump(redact(experiment), sort_keys=False),
-        "plots": _plots(run_dir, history, t0, windows) if history else [],
+        "plots": _plots(run, history, t0, windows) if history else [],
         "examples": {kind: [example(e) for e in found[:EXAMPLES_PER_KIND]] for kind, found in anomalies.items()},
         "loss_plots": _loss_plots(history, anomalies.get("lost-write", []), t0, windows) if history else [],
         "events": [{"at": round((e["mono"] - t0) / 1e9, 2), "source": e.get("source", ""), "kind": e.get("kind", ""),
                     "text": e.get("text", "")} for e in events],
-        "links": _links(run_dir),
+        "links": _links(run),
+        "descriptions": {kind.value: text for kind, text in DESCRIPTIONS.items()},
+        "index_href": f"../{INDEX_FILE}",
+        "original_href": _href(run, record.shrunk_from) if record else None,
+        "replayed_href": _href(run, record.replayed_from) if record else None,
     }
 
 
@@ -88,8 +93,8 @@ def example(anomaly: dict) -> Example:
     return Example(anomaly.get("explanation") or ", ".join(f"{k}={v}" for k, v in details[:6]), details)
 
 
-def _plots(run_dir: Path, history: History, t0: int, windows) -> list[tuple[str, str]]:
-    sends, samples = history.sends, read_samples(run_dir)
+def _plots(run: RunDir, history: History, t0: int, windows) -> list[tuple[str, str]]:
+    sends, samples = history.sends, read_samples(run)
     found = [("Send throughput", plots.send_throughput(sends_per_second(sends, t0), windows)),
              ("Send latency", plots.send_latency(sends, t0, windows))]
     reads, lag = _reads_per_second(history, t0), _lag(samples, t0)
@@ -147,19 +152,32 @@ def _loss_plots(history: History, lost: list[dict], t0: int, windows) -> list[tu
     return found
 
 
-def _links(run_dir: Path) -> list[tuple[str, str]]:
-    wanted = ["run.json", "verdict.json", "events.jsonl", "experiment.yaml", str(SAMPLES_FILE)]
-    found = [(name, name) for name in wanted if (run_dir / name).exists()]
-    found += [(f"broker log {p.stem}", f"cluster/{p.name}") for p in sorted((run_dir / "cluster").glob("node-*.log"))]
-    found += [(f"history {p.name}", f"history/{p.name}/") for p in sorted((run_dir / "history").glob("*")) if p.is_dir()]
+def _links(run: RunDir) -> list[tuple[str, str]]:
+    """(label, path relative to the report) of every artefact worth opening."""
+    def relative(path: Path) -> str:
+        return path.relative_to(run.path).as_posix()
+
+    wanted = [run.record, run.verdict, run.events, run.experiment_yaml, run.samples]
+    found = [(relative(p), relative(p)) for p in wanted if p.exists()]
+    logs = sorted(run.broker_logs.glob("*.log")) if run.broker_logs.is_dir() else []
+    found += [(f"broker log {p.stem}", relative(p)) for p in logs]
+    found += [(f"history {w.path.name}", relative(w.path) + "/") for w in run.workers()]
     return found
 
 
-def _history(run_dir: Path) -> History | None:
+def _href(run: RunDir, other: Path | None) -> str | None:
+    """A link from this run's report to another run's, relative when they share a folder."""
+    if other is None:
+        return None
+    report = RunDir(other).report
+    return os.path.relpath(report, run.path) if report.is_absolute() == run.path.is_absolute() else str(report)
+
+
+def _history(run: RunDir) -> History | None:
     try:
-        return load(run_dir)
+        return load(run)
     except Exception as exc:  # noqa: BLE001  (a run cut short still gets a report of what it has)
-        log.warning("no history to plot in %s: %r", run_dir, exc)
+        log.warning("no history to plot in %s: %r", run, exc)
         return None
 
 

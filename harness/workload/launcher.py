@@ -22,8 +22,8 @@ import zlib
 from collections import defaultdict
 from pathlib import Path
 
-from harness.process import ProcessRef
-from harness.history.load import HISTORY_DIR
+from harness.process import ProcessRef, ProcessState
+from harness.rundir import RunDir
 from harness.workload.config import (FinalReadConfig, Isolation, ProducerConfig, Runtime, Semantics,
                                      TransformerConfig, WorkerConfig, resolve)
 
@@ -51,9 +51,8 @@ class WorkerProcess:
         return self.popen.pid
 
     @property
-    def status(self) -> str:
-        """'running', 'paused' or 'dead'."""
-        return "dead" if self.popen.poll() is not None else self.ref.status()
+    def status(self) -> ProcessState:
+        return ProcessState.DEAD if self.popen.poll() is not None else self.ref.status()
 
     @property
     def returncode(self) -> int | None:
@@ -73,10 +72,10 @@ class WorkerProcess:
         return self
 
     def pause(self) -> None:
-        self._signal(signal.SIGSTOP, "paused")
+        self._signal(signal.SIGSTOP, ProcessState.PAUSED)
 
     def resume(self) -> None:
-        self._signal(signal.SIGCONT, "running")
+        self._signal(signal.SIGCONT, ProcessState.RUNNING)
 
     def wait(self, timeout: float | None = None) -> int:
         return self.popen.wait(timeout)
@@ -87,7 +86,7 @@ class WorkerProcess:
             raise RuntimeError(f"{self!r} is still running")
         return self.workload.start(self.runtime.worker)
 
-    def _signal(self, sig: signal.Signals, expected: str) -> None:
+    def _signal(self, sig: signal.Signals, expected: ProcessState) -> None:
         if not (self.ref.send(sig) and self.ref.wait_status(expected, 10)):
             raise RuntimeError(f"{self!r} did not become {expected} on {sig.name}")
 
@@ -116,20 +115,19 @@ class Workload:
             getattr(worker, "dead_letter_topic", None))
         if producing:
             self._producer_ids += 1
-        directory = self.run_dir / HISTORY_DIR / f"{worker.name}.{incarnation}"
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = RunDir.of(self.run_dir).worker(worker.name, incarnation)
+        directory.path.mkdir(parents=True, exist_ok=True)
         runtime = Runtime(
             worker=worker, semantics=self.semantics, bootstrap_servers=self.bootstrap_servers,
-            history_dir=directory, incarnation=incarnation,
+            history_dir=directory.path, incarnation=incarnation,
             producer_id=self._producer_ids if producing else None,
             transactional_id=f"kafka-chaos-{self.tag}-{worker.name}",
             seed=self.seed * 1_000_003 + zlib.crc32(worker.name.encode()) + incarnation,
             consumer_client=clients.consumer, producer_client=clients.producer,
         )
-        runtime_file = directory / "runtime.json"
-        env = {**os.environ, **runtime.save(runtime_file)}
-        with open(directory / "worker.log", "ab") as log:
-            popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(runtime_file)], env=env,
+        env = {**os.environ, **runtime.save(directory.runtime)}
+        with open(directory.log, "ab") as log:
+            popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(directory.runtime)], env=env,
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)  # the harness, not a terminal, stops it
         process = WorkerProcess(self, runtime, popen)

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.history.schema import Phase, Table
+from harness.rundir import WorkerDir
 
 
 class Window(StrEnum):
@@ -43,7 +44,7 @@ def in_window(history_dir: Path, window: Window) -> bool:
 def _rows(history_dir: Path, table: Table) -> list[dict]:
     from harness.history.load import read_stream  # pandas: only once a fault looks
 
-    path = history_dir / f"{table}.arrows"
+    path = WorkerDir(history_dir).stream(table)
     return read_stream(path).to_pylist() if path.exists() else []
 
 
