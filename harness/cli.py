@@ -16,11 +16,14 @@ from rich.table import Table
 
 from harness import paths
 from harness.clientlog import show_client_logs
-from harness.cluster import state as state_store
+from harness.cluster import backends
+from harness.cluster.backend import Capability
+from harness.cluster.backends import BackendName
 from harness.cluster.distribution import DEFAULT_VERSION
-from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.errors import ExitCode, KafkaChaosError, UsageError
+from harness.rundir import INDEX_FILE, RunDir
+from harness.rundir.record import Outcome
 from harness.semantics import Semantics
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -62,12 +65,12 @@ def cluster_up(nodes: int, controllers: int, kafka_version: str | None, network:
     """Start a cluster, wait until it is ready, leave it running and print its bootstrap servers."""
     spec = _spec(name=name, nodes=nodes, controllers=controllers, kafka_version=kafka_version, network=network,
                  subnet=subnet, disk_mb=disk_mb)
-    local = LocalCluster(spec, workdir or paths.state_dir() / name)
-    err.print(f"starting {spec.nodes} node(s) of Kafka {local.dist.version} ({local.network.value} network)...")
-    local.start(owned=False)  # it outlives this command
-    if not local.supports_partitions:
-        err.print("note: nodes share loopback (no CAP_NET_ADMIN): network partitions are unavailable")
-    click.echo(local.bootstrap_servers)
+    cluster = backends.create(BackendName.LOCAL, spec, workdir or paths.state_dir() / name)
+    err.print(f"starting {spec.nodes} node(s) of Kafka {cluster.kafka_version}...")
+    cluster.start(owned=False)  # it outlives this command
+    if Capability.NETWORK not in cluster.capabilities:
+        err.print("note: nodes share loopback (no CAP_NET_ADMIN): network faults are unavailable")
+    click.echo(cluster.bootstrap_servers)
 
 
 @cluster.command("status")
@@ -75,7 +78,7 @@ def cluster_up(nodes: int, controllers: int, kafka_version: str | None, network:
 @name_option
 def cluster_status(as_json: bool, name: str) -> None:
     """Nodes, addresses, pids, alive/paused and the active controller."""
-    info = LocalCluster.attach(name).describe()
+    info = backends.attach(BackendName.LOCAL, name).describe()
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -94,12 +97,7 @@ def cluster_status(as_json: bool, name: str) -> None:
 @click.option("--name", default=None, help="Only this cluster [default: every kafka-chaos cluster].")
 def cluster_down(name: str | None) -> None:
     """Stop the cluster and remove its processes, namespaces, bridge and rules (also after a crash)."""
-    for each in [name] if name else state_store.known_clusters():
-        try:
-            LocalCluster.attach(each).destroy()
-        except UsageError:
-            pass  # no state: the sweep below still finds its processes and network
-    leftovers = state_store.sweep(name)
+    leftovers = backends.down(name)
     err.print("cluster down" + (f" (also removed: {', '.join(leftovers)})" if leftovers else ""))
 
 
@@ -141,7 +139,7 @@ def check_command(run_dir: Path, as_json: bool, semantics: str | None) -> None:
 
 def run_settings(run_dir: Path) -> dict:
     """The semantics and anomaly overrides the run's experiment asked for, if it had one."""
-    path = run_dir / "experiment.json"
+    path = RunDir(run_dir).experiment_json
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
@@ -170,71 +168,180 @@ def verdict_exit_code(verdict) -> ExitCode:
     return {Verdict.PASS: ExitCode.OK, Verdict.VIOLATION: ExitCode.VIOLATION}.get(verdict, ExitCode.ENVIRONMENT)
 
 
+class Duration(click.ParamType):
+    """A time span: 90, 90s, 30m or 2h."""
+
+    name = "duration"
+    UNITS = {"s": 1, "m": 60, "h": 3600}
+
+    def convert(self, value, param, ctx) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip().lower()
+        unit = self.UNITS.get(text[-1:], None)
+        try:
+            seconds = float(text[:-1] if unit else text) * (unit or 1)
+        except ValueError:
+            self.fail(f"{value!r} is not a duration (e.g. 90s, 30m, 2h)", param, ctx)
+        if not 0 < seconds < 7 * 86400:
+            self.fail(f"{value!r} is not a duration between 1 s and a week", param, ctx)
+        return seconds
+
+
+out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+                          show_default=True, help="Where run directories go.")
+keep_option = click.option("--keep-cluster", is_flag=True, help="Leave the cluster running afterwards: the next "
+                                                                "`run` reuses it, `cluster down` removes it.")
+junit_option = click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                            help="Write JUnit XML here (one test case per run, with seed and verdict as properties).")
+
+
 @cli.command("run")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--seed", type=int, default=None, help="Override every experiment's seed.")
+@click.option("--seed", type=click.IntRange(0), default=None, help="Fix every run's seed [default: the experiment's, "
+                                                                 "else a fresh one per run].")
+@click.option("--repeat", type=click.IntRange(1, 10_000), default=1, show_default=True,
+              help="Run each experiment this many times (a new seed each unless fixed).")
+@click.option("--until-fail", is_flag=True, help="Repeat each experiment until the checker finds a violation.")
+@click.option("--max", "max_runs", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="With --until-fail: at most this many runs.")
 @click.option("--kafka-version", default=None, help="Override every experiment's Kafka version.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-              show_default=True, help="Where run directories go.")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JUnit XML here.")
-@click.option("--keep-cluster", is_flag=True,
-              help="Leave the cluster running afterwards: the next `run` reuses it, `cluster down` removes it.")
-def run_command(files: tuple[Path, ...], seed: int | None, kafka_version: str | None, out: Path,
-                junit: Path | None, keep_cluster: bool) -> None:
-    """Run experiments one after another and print a one-line verdict for each."""
-    from harness.experiment.loader import check_environment, load
-    from harness.orchestrator.run import ClusterPool, Run, new_run_dir
-    from harness.report import junit as junit_xml
-    from harness.report.index import INDEX_FILE
+@out_option
+@junit_option
+@keep_option
+def run_command(files: tuple[Path, ...], seed: int | None, repeat: int, until_fail: bool, max_runs: int,
+                kafka_version: str | None, out: Path, junit: Path | None, keep_cluster: bool) -> None:
+    """Run experiments one after another and print a verdict for each run, with its seed and the
+    command that replays it."""
+    from harness.api import Session, load_experiment
 
-    experiments = [(path, load(path)) for path in files]  # every file is valid before anything starts
-    for path, experiment in experiments:
-        check_environment(experiment, str(path))
-    pool, records = ClusterPool(out / ".cluster", keep=keep_cluster), []
-    try:
-        for path, experiment in experiments:
-            run_dir = new_run_dir(out, experiment.name)
-            with _progress(experiment.name) as progress:
-                record = Run(experiment, str(path), run_dir, pool, seed, kafka_version, progress).execute()
-            click.echo(record.summary_line())
-            if record.report:
-                click.echo(f"  report: {record.report}")
-            records.append(record)
-            if record.outcome.value == "interrupted":
-                break
-    finally:
-        pool.close()
-        if junit:
-            junit_xml.write(records, junit)
-    if any(r.report for r in records):
+    if until_fail and repeat != 1:
+        raise UsageError("--until-fail and --repeat exclude each other (--until-fail --max N bounds the runs)")
+    experiments = [load_experiment(path) for path in files]  # all valid before anything starts
+    times = max_runs if until_fail else repeat
+    results = []
+    with _Progress() as progress, Session(out=out, keep_cluster=keep_cluster, kafka_version=kafka_version,
+                                          progress=progress.update) as session:
+        try:
+            for experiment, source in experiments:
+                mine = []
+                for result in session.repeat(experiment, times, seed, until_fail=until_fail, source=source):
+                    progress.pause()
+                    _print_result(result)
+                    mine.append(result)
+                results += mine
+                if times > 1:
+                    _print_repeats(experiment.name, mine)
+                if mine and mine[-1].outcome == Outcome.INTERRUPTED:
+                    break
+        finally:
+            if junit:
+                from harness.report import junit as junit_xml
+
+                junit_xml.write([r.record for r in results], junit)
+    if results:
         click.echo(f"all runs: {out / INDEX_FILE}")
-    sys.exit(_worst_exit(records))
+    sys.exit(_worst_exit(r.record for r in results))
+
+
+@cli.command("replay")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@out_option
+@junit_option
+@keep_option
+def replay_command(run_dir: Path, out: Path, junit: Path | None, keep_cluster: bool) -> None:
+    """Run a stored run again: the same experiment, seed and planned faults (times, kinds, and the
+    nodes they hit; a leader or the controller is found again)."""
+    from harness.api import Session
+
+    with _Progress() as progress, Session(out=out, keep_cluster=keep_cluster, progress=progress.update) as session:
+        result = session.replay(run_dir)
+    progress.pause()
+    _print_result(result)
+    if junit:
+        from harness.report import junit as junit_xml
+
+        junit_xml.write([result.record], junit)
+    sys.exit(result.exit_code)
+
+
+@cli.command("shrink")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--budget", type=Duration(), default="30m", show_default=True, help="Stop searching after this long.")
+@click.option("--tries", type=click.IntRange(1, 20), default=2, show_default=True,
+              help="Runs per candidate: it counts as failing if any of them fails.")
+@out_option
+def shrink_command(run_dir: Path, budget: float, tries: int, out: Path) -> None:
+    """From a failing run, search for a smaller experiment that still fails the same invariants:
+    fewer fault steps, shorter faults and phases, narrower targets, a lower rate. Writes
+    RUN_DIR/shrunk.yaml."""
+    from harness.api import Session
+    from harness.shrink.reductions import size
+
+    def on_step(step, best) -> None:
+        verdict = f"fails ({step.tries} {'try' if step.tries == 1 else 'tries'})" if step.failed else \
+            f"passes {step.tries}x"
+        click.echo(f"  candidate {size(step.candidate)}: {verdict} · best so far: {size(best)}")
+
+    with Session(out=out) as session:  # one cluster for every candidate
+        found = session.shrink(run_dir, budget, tries, on_step)
+    click.echo(f"shrunk {found.reduction} in {found.seconds:.0f} s and {found.search.runs} runs"
+               + (" (budget spent)" if found.search.exhausted else ""))
+    click.echo(f"  experiment: {found.file}")
+    if found.last_failing:
+        click.echo(f"  last failing run: {found.last_failing.run_dir}  (report: {found.last_failing.report})")
+
+
+def _print_result(result) -> None:
+    click.echo(result.record.summary_line())
+    if result.report.exists():
+        click.echo(f"  report: {result.report}")
+
+
+def _print_repeats(name: str, results: list) -> None:
+    table = Table(title=f"{name}: {sum(r.passed for r in results)} of {len(results)} runs met the expectation")
+    for column in ("run", "seed", "outcome", "verdict", "anomalies", "duration (s)", "met expect"):
+        table.add_column(column)
+    for i, r in enumerate(results, start=1):
+        found = ", ".join(f"{kind} {count}" for kind, count in sorted(r.counts().items()))
+        table.add_row(str(i), str(r.seed), r.outcome.value, r.verdict.value if r.verdict else "-", found or "none",
+                      f"{r.record.duration_s:.0f}", "yes" if r.passed else "NO")
+    Console(width=160).print(table)
 
 
 def _worst_exit(records) -> int:
     codes = {r.exit_code for r in records}
-    for code in (130, ExitCode.ENVIRONMENT, ExitCode.VIOLATION):
+    for code in (ExitCode.INTERRUPTED, ExitCode.ENVIRONMENT, ExitCode.VIOLATION):
         if code in codes:
             return code
     return ExitCode.OK
 
 
-class _progress:
+class _Progress:
     """The current phase on a terminal; silent when not a TTY or under CI."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self):
         console = Console(stderr=True)
-        self.status = console.status(name) if console.is_terminal and not os.environ.get("CI") else None
+        self.status = console.status("") if console.is_terminal and not os.environ.get("CI") else None
+        self.running = False
 
-    def __enter__(self):
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def update(self, experiment: str, phase: str) -> None:
         if self.status:
-            self.status.start()
-        return lambda phase: self.status and self.status.update(f"{self.name}: {phase}")
+            self.status.update(f"{experiment}: {phase}")
+            if not self.running:
+                self.status.start()
+                self.running = True
+
+    def pause(self) -> None:
+        if self.status and self.running:
+            self.status.stop()
+            self.running = False
 
     def __exit__(self, *exc) -> None:
-        if self.status:
-            self.status.stop()
+        self.pause()
 
 
 @cli.command("report")
@@ -244,7 +351,7 @@ def report_command(run_dirs: tuple[Path, ...]) -> None:
     from harness.report.html import write_report
 
     for run_dir in run_dirs:
-        if not (run_dir / "run.json").exists() and not (run_dir / "history").exists():
+        if not RunDir(run_dir).looks_like_a_run():
             raise UsageError(f"{run_dir}: not a run directory (no run.json, no history)")
         click.echo(write_report(run_dir))
 
@@ -253,13 +360,12 @@ def report_command(run_dirs: tuple[Path, ...]) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate_command(files: tuple[Path, ...]) -> None:
     """Check experiment files without running anything."""
-    from harness.experiment.loader import check_environment, load
+    from harness.experiment.loader import load
 
     failed = False
     for path in files:
         try:
-            experiment = load(path)
-            check_environment(experiment, str(path))
+            experiment = load(path, runnable=True)
             click.echo(f"ok  {path}: {experiment.name}")
         except UsageError as exc:
             err.print(f"kafka-chaos: {exc}", markup=False)
@@ -310,7 +416,7 @@ def main() -> None:
         cli(standalone_mode=False)
     except click.exceptions.Abort:
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(ExitCode.USAGE)
@@ -319,4 +425,4 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)

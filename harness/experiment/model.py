@@ -23,8 +23,11 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.checker.model import AnomalyKind, PolicySetting
-from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, ProxySpec
+from harness.cluster.backends import BackendName
+from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, NetworkMode, ProxySpec
+from harness.faults.base import FaultSpec
 from harness.faults.schedule import Nemesis, Schedule, Timeline
+from harness.names import TopicName
 from harness.semantics import Semantics
 from harness.workload.config import ConsumerConfig, ProducerConfig, TransformerConfig
 
@@ -41,6 +44,9 @@ class Expect(StrEnum):
 
 
 class ClusterConfig(_Strict):
+    backend: BackendName = Field(BackendName.LOCAL, description="where the cluster runs")
+    network: NetworkMode = Field(NetworkMode.AUTO, description="local backend: namespaces (needed by network "
+                                                               "faults) or loopback")
     nodes: int = Field(3, ge=1, le=9)
     controllers: int = Field(0, ge=0, le=5)
     kafka_version: str | None = None
@@ -52,7 +58,7 @@ class ClusterConfig(_Strict):
 
 
 class TopicConfig(_Strict):
-    name: str = Field(pattern=r"^[a-zA-Z0-9._-]{1,200}$")
+    name: TopicName = Field(pattern=r"^[a-zA-Z0-9._-]{1,200}$")
     partitions: int = Field(3, ge=1, le=1000)
     replication_factor: int = Field(3, ge=1, le=9)
     config: dict[str, ConfigValue] = Field(default_factory=dict)
@@ -100,7 +106,7 @@ class Experiment(_Strict):
     scenarios: list[int] = Field(default_factory=list, description="seed scenarios it covers")
     semantics: Semantics = Semantics.AT_LEAST_ONCE
     expect: Expect = Expect.PASS
-    seed: int = 0
+    seed: int | None = Field(None, ge=0, description="fixes the run's seed; unset: each run draws its own")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     topics: list[TopicConfig] = Field(min_length=1)
     workload: Workload
@@ -141,28 +147,26 @@ class Experiment(_Strict):
         return self
 
     def _fault_workers(self):
-        if isinstance(self.faults, Timeline):
-            for i, step in enumerate(self.faults.steps):
-                if hasattr(step.fault, "worker"):
-                    yield ("faults", "steps", i, "fault", "worker"), step.fault.worker
-        elif isinstance(self.faults, Nemesis):
-            for i, fault in enumerate(self.faults.faults):
-                if hasattr(fault, "worker"):
-                    yield ("faults", "faults", i, "worker"), fault.worker
+        for path, spec in self.fault_paths():
+            if hasattr(spec, "worker"):
+                yield (*path, "worker"), spec.worker
 
-    def fault_specs(self) -> list:
+    def fault_paths(self) -> list[tuple[tuple, FaultSpec]]:
+        """Each fault of the schedule with its place in the file."""
         if isinstance(self.faults, Timeline):
-            return [s.fault for s in self.faults.steps]
-        return list(self.faults.faults) if self.faults else []
+            return [(("faults", "steps", i, "fault"), s.fault) for i, s in enumerate(self.faults.steps)]
+        if isinstance(self.faults, Nemesis):
+            return [(("faults", "faults", i), f) for i, f in enumerate(self.faults.faults)]
+        return []
 
     def needed_disk_mb(self) -> int | None:
-        """Each node's disk size: asked for, or the default a full-disk fault needs to fill."""
-        full_disk = any(getattr(f, "fault", None) == "full-disk" for f in self.fault_specs())
-        return self.cluster.disk_mb or (DEFAULT_DISK_MB if full_disk else None)
+        """Each node's disk size: asked for, or the default a fault that fills disks needs."""
+        own_disks = any(spec.provisions().own_disks for _, spec in self.fault_paths())
+        return self.cluster.disk_mb or (DEFAULT_DISK_MB if own_disks else None)
 
     def needed_proxies(self) -> ProxySpec:
         """The proxies the cluster must have: asked for, or needed by a degraded-network fault."""
-        paths = {getattr(f, "path", None) for f in self.fault_specs()}
+        paths = set().union(*(spec.provisions().proxies for _, spec in self.fault_paths()))
         proxy = self.cluster.proxy
         return ProxySpec(clients=proxy.clients or "clients" in paths,
                          replication=proxy.replication or "replication" in paths)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.history.load import load
+from harness.process import ProcessState
 from harness.workload.config import ConsumerConfig, Isolation, TransformerConfig
 from harness.workload.launcher import Workload
 
@@ -24,7 +25,7 @@ def drain(run_dir: Path, workload: Workload, timeout_s: float) -> bool:
     while time.monotonic() < deadline:
         if all(_drained(load(run_dir), members, topics, committed) for members, topics, committed in groups.values()):
             return True
-        if not any(p.status == "running" for p in workload.processes
+        if not any(p.status == ProcessState.RUNNING for p in workload.processes
                    if isinstance(p.runtime.worker, (ConsumerConfig, TransformerConfig))):
             return False  # nobody left to catch up
         time.sleep(POLL_S)

@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.history.values import HEADER_LEN
+from harness.names import GroupName, TopicName
 from harness.redact import redact, restore, secrets
 from harness.semantics import Semantics
 
@@ -68,7 +69,7 @@ class _Worker(_Strict):
 
 class ProducerConfig(_Worker):
     kind: Literal["producer"] = "producer"
-    topics: list[str] = Field(min_length=1)
+    topics: list[TopicName] = Field(min_length=1)
     rate: float | None = Field(None, gt=0, description="sends per second; unset: as fast as possible")
     messages: int | None = Field(None, ge=0, description="stop after this many sends; unset: until stopped")
     value_size: int = Field(100, ge=HEADER_LEN, le=64 * 2**20)
@@ -78,8 +79,8 @@ class ProducerConfig(_Worker):
 
 class ConsumerConfig(_Worker):
     kind: Literal["consumer"] = "consumer"
-    topics: list[str] = Field(min_length=1)
-    group: str | None = Field(None, description="consumer group; unset: assign every partition manually")
+    topics: list[TopicName] = Field(min_length=1)
+    group: GroupName | None = Field(None, description="consumer group; unset: assign every partition manually")
     isolation: Isolation = Isolation.READ_UNCOMMITTED
     commit: CommitStrategy = CommitStrategy.AFTER
     commit_mode: CommitMode = CommitMode.SYNC
@@ -87,7 +88,7 @@ class ConsumerConfig(_Worker):
     batch_size: int = Field(100, ge=1, le=100_000)
     processing_ms: float = Field(0, ge=0, description="simulated processing time per record")
     poison_every: int | None = Field(None, ge=2, description="records with seq % N == N-1 fail processing")
-    dead_letter_topic: str | None = Field(None, description="where poison records go; unset: they crash the consumer")
+    dead_letter_topic: TopicName | None = Field(None, description="where poison records go; unset: they crash the consumer")
     max_buffered: int | None = Field(None, ge=1, description="backpressure: pause fetching above this many "
                                                                "records waiting, resume at half")
 
@@ -107,9 +108,9 @@ class TransformerConfig(_Worker):
 
     kind: Literal["transformer"] = "transformer"
     producer_client: ClientProperties = Field(default_factory=dict)
-    input: str
-    output: str
-    group: str
+    input: TopicName
+    output: TopicName
+    group: GroupName
     outputs_per_input: int = Field(1, ge=1, le=100)
     value_size: int = Field(100, ge=HEADER_LEN, le=64 * 2**20)
     batch_size: int = Field(100, ge=1, le=100_000)
@@ -120,7 +121,7 @@ class FinalReadConfig(_Worker):
     """Read every partition from its earliest offset to its end, recording the end it reached."""
 
     kind: Literal["final-read"] = "final-read"
-    topics: list[str] = Field(min_length=1)
+    topics: list[TopicName] = Field(min_length=1)
     isolation: Isolation
     timeout_s: float = Field(120, gt=0)
 

@@ -38,9 +38,9 @@ def records(out: Path) -> dict[str, dict]:
     return {json.loads(p.read_text())["experiment"]: json.loads(p.read_text()) for p in out.glob("*/run.json")}
 
 
-def nothing_left() -> list[str]:
-    found = [f"process {p.pid}" for p in state_store.marked_processes("run")]
-    found += lab.namespaces("run") + lab.bridges("run")
+def nothing_left(cluster: str = "run") -> list[str]:
+    found = [f"process {p.pid}" for p in state_store.marked_processes(cluster)]
+    found += lab.namespaces(cluster) + lab.bridges(cluster)
     found += [f"helper {p.pid}" for p in psutil.process_iter(["cmdline"])
               if {"harness.workload", "harness.observe"} & set(p.info["cmdline"] or [])]
     return found

@@ -16,9 +16,12 @@ from hypothesis import strategies as st
 from harness.errors import UsageError
 from harness.experiment.catalogue import CATALOGUE, catalogue
 from harness.cluster.spec import DEFAULT_DISK_MB
-from harness.experiment.loader import check_environment, parse
-from harness.orchestrator.naming import rename_topics
-from harness.orchestrator.outcome import Outcome, RunRecord, SteadyCheck, decide
+from harness.checker.model import Verdict
+from harness.experiment.loader import parse
+from harness.orchestrator.fold import decide
+from harness.orchestrator.plan import RunPlan
+from harness.rundir import RunDir
+from harness.rundir.record import Outcome, RunRecord, SteadyCheck
 from harness.report import junit
 
 VALID = """\
@@ -118,10 +121,28 @@ def test_a_full_disk_fault_gives_each_node_a_disk_unless_one_is_sized():
 def test_storage_faults_without_root_are_refused_before_anything_starts(monkeypatch):
     data = yaml.safe_load(VALID)
     data["faults"]["steps"].append({"at": 2, "fault": {"fault": "full-disk", "target": 1}})
-    experiment = parse(yaml.safe_dump(data))
+    text = yaml.safe_dump(data, sort_keys=False)
+    parse(text, "disk.yaml")  # a valid experiment: only this machine cannot run it
     monkeypatch.setattr("os.geteuid", lambda: 1000)
-    with pytest.raises(UsageError, match=r"^disk.yaml: faults: storage faults mount filesystems, which needs root$"):
-        check_environment(experiment, "disk.yaml")
+    line = text.splitlines().index("  - at: 2") + 1
+    with pytest.raises(UsageError, match=rf"^disk.yaml:{line + 2}: faults.steps\[1\].fault: full-disk needs disks; "
+                                         r"backend local offers .*processes.*here$"):
+        parse(text, "disk.yaml", runnable=True)
+
+
+def test_a_fault_whose_capability_the_backend_lacks_is_refused_with_its_line():
+    data = yaml.safe_load(VALID)
+    data["cluster"] = {"network": "loopback"}  # every node on 127.0.0.1: nothing to cut
+    data["faults"]["steps"].append({"at": 2, "fault": {"fault": "partition", "shape": "isolate", "target": 1}})
+    text = yaml.safe_dump(data, sort_keys=False)
+    line = text.splitlines().index("  - at: 2") + 3  # the fault, two lines below its step
+    with pytest.raises(UsageError) as refused:
+        parse(text, "x.yaml", runnable=True)
+    assert str(refused.value).startswith(f"x.yaml:{line}: faults.steps[1].fault: partition needs network; "
+                                         "backend local offers ")
+    assert "network" not in str(refused.value).split("offers")[1]
+    data["faults"]["steps"][-1]["fault"] = {"fault": "kill", "target": {"leader": {"topic": "orders"}}}
+    parse(yaml.safe_dump(data), "x.yaml", runnable=True)  # processes and topology: offered
 
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=8))
@@ -190,21 +211,31 @@ def test_schema_and_list():
     assert "leader-kill-acks-all" in listing and "violation" in listing
 
 
-def test_topic_names_become_per_run_everywhere():
-    fault = {"fault": "bounce-leader", "partition": {"topic": "ledger", "partition": 0}}
-    assert rename_topics(fault, "ab12")["partition"]["topic"] == "ledger-ab12"
-    worker = {"name": "x", "input": "in", "output": "out", "topics": ["a", "b"]}
-    assert rename_topics(worker, "t") == {"name": "x", "input": "in-t", "output": "out-t", "topics": ["a-t", "b-t"]}
+def test_topic_and_group_names_become_per_run_everywhere(tmp_path):
+    data = yaml.safe_load(VALID)
+    data["topics"].append({"name": "ledger"})
+    data["workload"]["consumers"][0]["dead_letter_topic"] = "ledger"
+    data["workload"]["consumers"][0]["poison_every"] = 10
+    data["faults"]["steps"].append({"at": 2, "fault": {"fault": "bounce-leader", "partition": {"topic": "ledger"}}})
+    plan = RunPlan.of(parse(yaml.safe_dump(data)), "x.yaml", RunDir(tmp_path / "run-1"))
+    t = plan.tag
+    assert [x.name for x in plan.topics] == [f"orders-{t}", f"ledger-{t}"]
+    consumer = next(w for w in plan.workers if w.kind == "consumer")
+    assert consumer.topics == [f"orders-{t}"] and consumer.group == f"g-{t}"
+    assert consumer.dead_letter_topic == f"ledger-{t}"
+    assert plan.schedule.steps[-1].fault.partition.topic == f"ledger-{t}"
+    assert plan.groups == {f"g-{t}": [f"orders-{t}"]}
+    assert plan.experiment.topics[0].name == "orders", "the experiment itself keeps its logical names"
 
 
 def test_outcome_follows_the_expectation():
     failing = [SteadyCheck(name="throughput-recovers", passed=False, detail="")]
-    assert decide(False, "pass", []) == Outcome.PASS
-    assert decide(False, "violation", []) == Outcome.VIOLATION
-    assert decide(False, "pass", failing) == Outcome.VIOLATION
-    assert decide(True, "violation", []) == Outcome.CAUGHT
-    assert decide(True, "pass", failing) == Outcome.NOT_CAUGHT
-    assert decide(False, "unknown", []) == Outcome.HARNESS_ERROR
+    assert decide(False, Verdict.PASS, []) == Outcome.PASS
+    assert decide(False, Verdict.VIOLATION, []) == Outcome.VIOLATION
+    assert decide(False, Verdict.PASS, failing) == Outcome.VIOLATION
+    assert decide(True, Verdict.VIOLATION, []) == Outcome.CAUGHT
+    assert decide(True, Verdict.PASS, failing) == Outcome.NOT_CAUGHT
+    assert decide(False, Verdict.UNKNOWN, []) == Outcome.HARNESS_ERROR
     assert [o.exit_code for o in (Outcome.PASS, Outcome.CAUGHT, Outcome.VIOLATION, Outcome.HARNESS_ERROR)] == [0, 0, 1, 3]
 
 
