@@ -1,4 +1,5 @@
-"""The experiment catalogue: the project's experiments/ folder, one file per scenario."""
+"""The experiment catalogue: one file per scenario, shipped inside the package (harness/catalogue,
+which the project's top-level experiments/ points at), so `kafka-chaos list` works from a wheel."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from harness.experiment.loader import load
 from harness.experiment.model import Experiment
 
-CATALOGUE = Path(__file__).resolve().parents[2] / "experiments"
+CATALOGUE = Path(__file__).resolve().parents[1] / "catalogue"
 
 
 def catalogue(directory: Path | None = None) -> list[tuple[Path, Experiment]]:
