@@ -198,11 +198,11 @@ class Session:
 
     def repeat(self, experiment: ExperimentSource, times: int, seed: int | None = None,
                until_fail: bool = False, source: str | None = None) -> Iterator[Result]:
-        """Run `times` times (a fresh seed each unless fixed); with `until_fail`, stop after the
-        first run whose checker found a violation."""
+        """Run `times` times, a fresh seed each (or seed, seed + 1, ... when given, so the sequence
+        replays); with `until_fail`, stop after the first run whose checker found a violation."""
         loaded, where = load_experiment(experiment)
-        for _ in range(times):
-            result = self.run(loaded, seed, source=source or where)
+        for i in range(times):
+            result = self.run(loaded, None if seed is None else seed + i, source=source or where)
             yield result
             if result.outcome == Outcome.INTERRUPTED or (until_fail and result.verdict == Verdict.VIOLATION):
                 return

@@ -198,8 +198,9 @@ junit_option = click.option("--junit", type=click.Path(dir_okay=False, path_type
 
 @cli.command("run")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--seed", type=click.IntRange(0), default=None, help="Fix every run's seed [default: the experiment's, "
-                                                                 "else a fresh one per run].")
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="The run's seed (repeated runs count up from it) [default: the experiment's, else a fresh one "
+                   "per run].")
 @click.option("--repeat", type=click.IntRange(1, 10_000), default=1, show_default=True,
               help="Run each experiment this many times (a new seed each unless fixed).")
 @click.option("--until-fail", is_flag=True, help="Repeat each experiment until the checker finds a violation.")
@@ -286,7 +287,9 @@ def shrink_command(run_dir: Path, budget: float, tries: int, out: Path) -> None:
     with Session(out=out) as session:  # one cluster for every candidate
         found = session.shrink(run_dir, budget, tries, on_step)
     click.echo(f"shrunk {found.reduction} in {found.seconds:.0f} s and {found.search.runs} runs"
-               + (" (budget spent)" if found.search.exhausted else ""))
+               + (" (budget spent)" if found.search.exhausted else "")
+               + (f"; {found.search.stepped_back} smaller candidates failed once but not again"
+                  if found.search.stepped_back else ""))
     click.echo(f"  experiment: {found.file}")
     if found.last_failing:
         click.echo(f"  last failing run: {found.last_failing.run_dir}  (report: {found.last_failing.report})")

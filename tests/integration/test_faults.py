@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 
 import psutil
@@ -126,6 +128,52 @@ def test_cut_clients_stops_the_path_and_heal_restores_it(cluster, env, topic_nam
         assert acked == [] and len(errors) == 5
     acked, errors = send(cluster.bootstrap_servers, topic, 5)
     assert errors == [] and len(acked) == 5
+
+
+LISTEN = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 9999)); s.settimeout(0.5)
+print("ready", flush=True); got, quiet = 0, time.monotonic() + 3
+while time.monotonic() < quiet:
+    try:
+        s.recv(64); got += 1; quiet = time.monotonic() + 1
+    except socket.timeout:
+        pass
+print(got)
+"""
+SEND = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"x", (sys.argv[1], 9999)); time.sleep(0.0005)
+"""
+
+
+def delivered(cluster, sender: str | None, receiver: int, count: int = 2000) -> float:
+    """The share of `count` UDP datagrams from namespace `sender` (None: the clients' side) that
+    node `receiver` got."""
+    def inside(namespace: str | None, *command: str) -> list[str]:
+        return ["ip", "netns", "exec", namespace, *command] if namespace else list(command)
+
+    address = cluster.lab.address(receiver)
+    listener = subprocess.Popen(inside(cluster.lab.namespace(receiver), sys.executable, "-c", LISTEN, address),
+                                stdout=subprocess.PIPE, text=True)
+    assert listener.stdout.readline().strip() == "ready"
+    subprocess.run(inside(sender, sys.executable, "-c", SEND, address, str(count)), check=True, timeout=60)
+    return int(listener.communicate(timeout=30)[0].strip()) / count
+
+
+def test_packet_loss_drops_about_the_share_asked_both_ways_and_heals(cluster, env):
+    two = cluster.lab.namespace(2)
+    with run_fault(env, {"fault": "packet-loss", "share": 0.3, "target": 1}):
+        into, out_of = delivered(cluster, two, 1), delivered(cluster, cluster.lab.namespace(1), 2)
+        clients = delivered(cluster, None, 1)
+    assert 0.64 <= into <= 0.76 and 0.64 <= out_of <= 0.76, (into, out_of)  # 70 % ± 6 (binomial sd ~1 %)
+    assert clients > 0.99, "peers: nodes leaves the clients' path alone"
+    assert delivered(cluster, two, 1) > 0.99, "healed"
+    with run_fault(env, {"fault": "packet-loss", "share": 0.5, "target": 1, "peers": "clients", "one_way": True}):
+        clients, between = delivered(cluster, None, 1), delivered(cluster, two, 1)
+    assert 0.43 <= clients <= 0.57 and between > 0.99, (clients, between)
 
 
 # ---- degraded network through toxiproxy ---------------------------------------------------------

@@ -68,6 +68,23 @@ def test_a_flaky_failure_still_shrinks_with_retries():
     assert any(s.tries > 1 and s.failed for s in result.steps), "some candidates needed a second try"
 
 
+def test_a_smallest_candidate_that_fails_only_once_is_not_the_answer():
+    """The candidate at the edge failed in the search, then never again: the answer is the one
+    before it, which fails again."""
+    edge_runs = []
+
+    def fails(experiment) -> bool:
+        if not has_long_isolation(experiment):
+            return False
+        edge = experiment.faults.steps[0].duration < 10 and len(experiment.faults.steps) == 1
+        edge_runs.append(edge)
+        return not edge or edge_runs.count(True) == 1  # the edge case failed exactly once, by luck
+
+    result = search(mixed_experiment(), smaller, fails, tries=2)
+    assert result.stepped_back == 1 and fails(result.best)
+    assert result.best.faults.steps[0].fault.name == "partition"
+
+
 def test_the_budget_ends_the_search_with_the_best_so_far():
     clock = iter(range(1000))
     result = search(mixed_experiment(), smaller, has_long_isolation, tries=1, budget_s=5,
