@@ -14,7 +14,7 @@ refused before anything starts.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -68,14 +68,27 @@ class Injected:
     heal: Callable[[], str] = lambda: "nothing to heal"  # undoes it; returns what it did
 
 
+@dataclass(frozen=True)
+class World:
+    """What an experiment declares, for a fault to check itself against before anything starts."""
+
+    nodes: tuple[int, ...]  # node ids
+    topics: dict[str, tuple[int, int]]  # name -> (partitions, replication factor)
+
+
 class FaultSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     requires: ClassVar[frozenset[str]] = frozenset({"processes"})  # checked by experiment.loader
 
     @property
     def name(self) -> str:
         return self.fault  # every registered spec has a `fault: Literal[...]` field
+
+    def conflicts(self, world: World) -> Iterator[tuple[tuple, str]]:
+        """(field, problem) for each way this fault cannot do what it says in `world`. The topics,
+        partitions and nodes its fields name are checked for every fault (experiment.faults)."""
+        return iter(())
 
     def inject(self, env: Env) -> Injected:
         raise NotImplementedError

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
 from harness.faults.targets import Target
+from harness.limits import Millis
 
 Path = Literal["clients", "replication"]
 Stream = Literal["downstream", "upstream"]
@@ -55,8 +56,8 @@ class Toxic(FaultSpec):
 class Latency(Toxic):
     fault: Literal["latency"] = "latency"
     toxic: ClassVar[str] = "latency"
-    ms: int = Field(ge=0)
-    jitter_ms: int = Field(0, ge=0)
+    ms: Millis
+    jitter_ms: Millis = 0
 
     def attributes(self) -> dict:
         return {"latency": self.ms, "jitter": self.jitter_ms}
@@ -66,7 +67,7 @@ class Latency(Toxic):
 class Bandwidth(Toxic):
     fault: Literal["bandwidth"] = "bandwidth"
     toxic: ClassVar[str] = "bandwidth"
-    kb_per_s: int = Field(ge=1)
+    kb_per_s: int = Field(ge=1, le=2**31 - 1)
 
     def attributes(self) -> dict:
         return {"rate": self.kb_per_s}
@@ -76,7 +77,7 @@ class Bandwidth(Toxic):
 class SlowClose(Toxic):
     fault: Literal["slow-close"] = "slow-close"
     toxic: ClassVar[str] = "slow_close"
-    delay_ms: int = Field(ge=0)
+    delay_ms: Millis
 
     def attributes(self) -> dict:
         return {"delay": self.delay_ms}
@@ -88,7 +89,7 @@ class ResetPeer(Toxic):
 
     fault: Literal["reset-peer"] = "reset-peer"
     toxic: ClassVar[str] = "reset_peer"
-    after_ms: int = Field(0, ge=0)
+    after_ms: Millis = 0
 
     def attributes(self) -> dict:
         return {"timeout": self.after_ms}
@@ -100,7 +101,7 @@ class Blackhole(Toxic):
 
     fault: Literal["blackhole"] = "blackhole"
     toxic: ClassVar[str] = "timeout"
-    close_after_ms: int = Field(0, ge=0)
+    close_after_ms: Millis = 0
 
     def attributes(self) -> dict:
         return {"timeout": self.close_after_ms}

@@ -11,7 +11,7 @@ import random
 import uuid
 from typing import ClassVar, Literal
 
-from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
+from harness.faults.base import Env, FaultError, FaultSpec, Injected, World, fault
 from harness.faults.targets import Target
 from harness.net import iptables
 
@@ -92,6 +92,18 @@ class Partition(FaultSpec):
 
     def _id(self) -> str:
         return f"{self.fault}-{uuid.uuid4().hex[:8]}"
+
+    def conflicts(self, world: World):
+        least = _LEAST_NODES[self.shape]
+        if len(world.nodes) < least:
+            yield ("shape",), f"{self.shape} needs at least {least} nodes, the cluster has {len(world.nodes)}"
+        if self.target is not None and self.shape not in ("isolate", "minority"):
+            yield ("target",), f"shape {self.shape} picks its own sides: a target is not used"
+        if self.target is not None and self.target.pick == "all":
+            yield ("target",), "isolating every node from no one cuts nothing"
+
+
+_LEAST_NODES = {"isolate": 2, "minority": 2, "halves": 2, "bridge": 3, "majorities-ring": 5}
 
 
 @fault

@@ -9,7 +9,7 @@ from pydantic import Field
 from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault, node_list, restart_dead
-from harness.faults.targets import Target, TopicPartition
+from harness.faults.targets import Target, TopicName, TopicPartition
 
 REJOIN_TIMEOUT_S = 120.0
 
@@ -84,7 +84,8 @@ class RollingRestart(FaultSpec):
 
     fault: Literal["rolling-restart"] = "rolling-restart"
     hard: bool = False
-    topics: list[str] = Field(default_factory=list, description="wait for these to be fully in sync between nodes")
+    topics: list[TopicName] = Field(default_factory=list,
+                                    description="wait for these to be fully in sync between nodes")
 
     def inject(self, env: Env) -> Injected:
         applied = []

@@ -7,9 +7,9 @@ In experiment files a target is written `2`, `controller`, `random`, `minority`,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.faults.base import Env, FaultError
@@ -18,10 +18,17 @@ Pick = Literal["controller", "random", "minority", "majority", "all"]
 SETTLE_S = 30.0  # how long to wait for a leader or controller to exist
 
 
+class TopicRef:
+    """Marks a field that names one of the experiment's topics (checked against `topics`)."""
+
+
+TopicName = Annotated[str, TopicRef()]
+
+
 class TopicPartition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    topic: str
-    partition: int = 0
+    topic: TopicName
+    partition: int = Field(0, ge=0)
 
     def __str__(self) -> str:
         return f"{self.topic}-{self.partition}"
