@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.history.manifest import ManifestWriter
 from harness.history.schema import Table
 from harness.history.writer import HistoryWriter
 
@@ -76,6 +77,7 @@ class Run:
         self.txns: dict[tuple[int, int], str] = {}  # committed | aborted | unfinished | indeterminate
         self.readers: list[Reader] = []
         self.clock = 1_000_000_000
+        self.killed: set[str] = set()  # workers SIGKILLed (exit -9 in the manifest); the rest exit 0
 
     def tick(self) -> int:
         self.clock += 1_000_000
@@ -146,17 +148,21 @@ class Run:
     # ---- writing ---------------------------------------------------------------------------
 
     def write(self, run_dir: Path) -> Path:
+        """The run directory as workers and the launcher write it: histories and the manifest."""
         root = Path(run_dir) / "history"
+        manifest = ManifestWriter(root)
         owned = {r.producer for r in self.readers if r.producer is not None}
         for producer in sorted({s.producer for s in self.sends} - owned):
-            self._write_worker(root, f"p{producer}", "producer", producer, None)
+            self._write_worker(root, manifest, f"p{producer}", "producer", producer, None)
         for reader in self.readers:
-            self._write_worker(root, reader.name, reader.kind, reader.producer, reader)
+            self._write_worker(root, manifest, reader.name, reader.kind, reader.producer, reader)
         return Path(run_dir)
 
-    def _write_worker(self, root: Path, name: str, kind: str, producer: int | None, reader: Reader | None) -> None:
+    def _write_worker(self, root: Path, manifest: ManifestWriter, name: str, kind: str, producer: int | None,
+                      reader: Reader | None) -> None:
+        manifest.started(name, 1, kind)
         history = HistoryWriter(root / f"{name}.1")
-        config = {}
+        config = {"topics": sorted({s.topic for s in self.sends if s.producer == producer})} if kind == "producer" else {}
         if reader:
             config = {"isolation": reader.isolation, "topics": list(reader.topics), "group": reader.group}
             if kind == "transformer":
@@ -167,7 +173,11 @@ class Run:
             self._write_sends(history, producer)
         if reader:
             self._write_reads(history, reader)
-        history.close()
+        if name in self.killed:
+            history.flush()  # what it wrote; SIGKILL leaves no end mark
+        else:
+            history.close()
+        manifest.exited(name, 1, -9 if name in self.killed else 0)
 
     def _write_sends(self, history: HistoryWriter, producer: int) -> None:
         mine = [s for s in self.sends if s.producer == producer]

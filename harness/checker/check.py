@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import harness.checker.invariants  # noqa: F401  (registers the checks)
@@ -12,6 +13,7 @@ from harness.checker.context import Context
 from harness.checker.evidence import plain
 from harness.checker.model import AnomalyKind, CheckResult, Invariant, PolicySetting, Status, Verdict
 from harness.checker.registry import CHECKS, EVIDENCE, Finding
+from harness.history.load import HISTORY_DIR, Damage
 from harness.semantics import Semantics
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,8 @@ def check(run_dir: Path, semantics: Semantics | None = None,
     ctx = Context.from_run(run_dir, semantics)
     settings = policy.policies(ctx.semantics, overrides)
     findings, errors = _run_checks(ctx)
+    damage = _damage(ctx.history)
+    _unjudgeable(findings, damage)
     invariants, anomalies, worst = [], {}, Status.PASS
     for kind in AnomalyKind:
         finding = findings[kind]
@@ -35,7 +39,31 @@ def check(run_dir: Path, semantics: Semantics | None = None,
             anomalies[kind.value] = _evidence(ctx, finding, errors)
     verdict = {Status.FAIL: Verdict.VIOLATION, Status.UNKNOWN: Verdict.UNKNOWN}.get(worst, Verdict.PASS)
     return CheckResult(verdict=verdict, semantics=ctx.semantics.value, invariants=invariants,
-                       anomalies=anomalies, stats=stats.summarize(ctx), errors=errors)
+                       anomalies=anomalies, stats=stats.summarize(ctx), errors=errors,
+                       damage=[str(d) for d in damage])
+
+
+def _damage(history) -> list[Damage]:
+    """What of the history is damaged or missing; a history with no worker at all is too."""
+    damage = list(history.damage)
+    if history.processes.empty and not damage:
+        damage.append(Damage(HISTORY_DIR, "holds no worker history: nothing to judge", who=True))
+    return damage
+
+
+def _unjudgeable(findings: dict[AnomalyKind, Finding], damage: list[Damage]) -> None:
+    """A damaged or missing history makes every invariant it feeds UNKNOWN, naming the files,
+    whatever the count on what is left: a cut file must not look like lost writes, nor like
+    none. The checker's facts are shared (one reader's read proves a transaction committed for
+    every invariant), so that is every invariant that applies, and those that do not too when
+    who ran is itself in doubt (a process.json or the manifest is damaged)."""
+    if not damage:
+        return
+    shown = "; ".join(map(str, damage[:3])) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
+    doubt = any(d.who for d in damage)
+    for kind, finding in findings.items():
+        if finding.applicable or doubt:
+            findings[kind] = replace(finding, applicable=True, unknown=True, note=f"damaged history: {shown}")
 
 
 def _run_checks(ctx: Context) -> tuple[dict[AnomalyKind, Finding], list[str]]:

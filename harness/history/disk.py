@@ -8,9 +8,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+
+from harness.files import Unreadable, read_json, regular
+
+log = logging.getLogger(__name__)
 
 DISK_DIR = "disk"
 SCANNED_FILE = "scanned.json"
@@ -25,8 +31,23 @@ def write(run_dir: Path, scanned: list[dict], values: pd.DataFrame) -> None:
 
 
 def read(run_dir: Path) -> tuple[list[dict], pd.DataFrame] | None:
-    """What `write` stored, or None when the run has no disk scan."""
+    """What `write` stored, or None when the run has no disk scan, or when it is damaged (it is
+    evidence only: the verdict stands without it)."""
     folder = Path(run_dir) / DISK_DIR
     if not (folder / SCANNED_FILE).exists():
         return None
-    return json.loads((folder / SCANNED_FILE).read_text()), pd.read_feather(folder / VALUES_FILE)
+    try:
+        scanned = read_json(folder / SCANNED_FILE, 64 * 2**20)
+        if regular(folder / VALUES_FILE) is None:
+            raise Unreadable(f"{folder / VALUES_FILE}: missing")
+        with pa.memory_map(str(folder / VALUES_FILE)) as source:
+            values = pa.ipc.open_file(source).read_all()
+            values.validate(full=True)  # before pandas touches its buffers
+            values = values.to_pandas()
+    except (Unreadable, pa.ArrowException, OSError) as exc:
+        log.warning("disk scan left out: %s", exc)
+        return None
+    if not isinstance(scanned, list) or not all(isinstance(s, dict) for s in scanned) or "vid" not in values:
+        log.warning("disk scan left out: %s is not what the scan writes", folder)
+        return None
+    return scanned, values

@@ -4,6 +4,10 @@ Each write is a complete record batch handed to the OS (unbuffered file), so a w
 with SIGKILL leaves every batch written so far readable; only rows still buffered in memory are
 lost. Invocations are written before the sends they describe are handed to the client, so a
 killed producer leaves indeterminate sends, never unknown ones.
+
+Every batch carries its checksum and a clean close ends each stream with an end mark (how many
+batches and rows it holds), so a reader proves a history whole instead of assuming it
+(harness.history.verify, docs/HISTORY.md).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from harness.history.schema import SCHEMAS, Table
+from harness.history.schema import CRC_KEY, END_KEY, FORMAT, FORMAT_KEY, SCHEMAS, Table
+from harness.history.seal import batch_crc, seal
 
 FLUSH_INTERVAL_S = 0.1
 
@@ -23,15 +28,23 @@ class StreamFile:
     """One Arrow IPC stream, appended a record batch at a time."""
 
     def __init__(self, path: Path, schema: pa.Schema):
-        self.schema = schema
+        self.schema = schema.with_metadata({FORMAT_KEY: str(FORMAT).encode()})
         self._file = open(path, "wb", buffering=0)
-        self._writer = pa.ipc.new_stream(self._file, schema)
+        self._writer = pa.ipc.new_stream(self._file, self.schema)
+        self.batches = self.rows = 0
 
     def write(self, columns: dict[str, list]) -> None:
-        self._writer.write_batch(pa.record_batch(
-            [pa.array(columns[field.name], type=field.type) for field in self.schema], schema=self.schema))
+        batch = pa.record_batch([pa.array(columns[field.name], type=field.type) for field in self.schema],
+                                schema=self.schema)
+        self._writer.write_batch(batch, custom_metadata={CRC_KEY: str(batch_crc(batch)).encode()})
+        self.batches += 1
+        self.rows += batch.num_rows
 
     def close(self) -> None:
+        """The end mark, then the end-of-stream marker: this stream is whole."""
+        end = pa.record_batch([pa.array([], type=field.type) for field in self.schema], schema=self.schema)
+        mark = json.dumps({"batches": self.batches, "rows": self.rows}).encode()
+        self._writer.write_batch(end, custom_metadata={END_KEY: mark, CRC_KEY: str(batch_crc(end)).encode()})
         self._writer.close()
         self._file.close()
 
@@ -51,8 +64,9 @@ class HistoryWriter:
         self._last_flush = time.monotonic()
 
     def describe(self, info: dict) -> None:
-        """Write process.json: who this worker is (kind, name, incarnation, producer id, config)."""
-        (self.directory / "process.json").write_text(json.dumps(info, indent=2, default=str))
+        """Write process.json: who this worker is (kind, name, incarnation, producer id, config),
+        with its checksum."""
+        (self.directory / "process.json").write_text(json.dumps(seal(info), indent=2))
 
     def columns(self, table: Table) -> dict[str, list]:
         return self._buffers[table]

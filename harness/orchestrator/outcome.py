@@ -3,13 +3,13 @@ expectation folded into one outcome and one exit code, saved as `run.json`."""
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from harness.errors import ExitCode
+from harness.files import read_json
 
 RUN_FILE = "run.json"
 
@@ -68,8 +68,9 @@ class RunRecord(BaseModel):
 
 
 def load_record(run_dir: Path) -> RunRecord | None:
+    """The run's record, None when it has none; raises Unreadable or ValidationError when damaged."""
     path = Path(run_dir) / RUN_FILE
-    return RunRecord.model_validate(json.loads(path.read_text())) if path.exists() else None
+    return RunRecord.model_validate(read_json(path)) if path.exists() else None
 
 
 def decide(expect_violation: bool, verdict: str, steady: list[SteadyCheck]) -> Outcome:

@@ -3,11 +3,12 @@ duration, newest first, each linking to its report."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+
+from harness.files import Unreadable, read_json
 
 INDEX_FILE = "index.html"
 _env = Environment(loader=PackageLoader("harness.report"), autoescape=select_autoescape(default=True))
@@ -17,14 +18,17 @@ def write_index(folder: Path) -> Path:
     runs = []
     for path in Path(folder).glob("*/run.json"):
         try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError:
+            record = read_json(path, 2**20)
+        except Unreadable:
+            continue  # a damaged run still has its folder; the index lists what it can read
+        if not isinstance(record, dict):
             continue
-        started = record.get("started_wall") or 0
-        runs.append({"dir": path.parent.name, "experiment": record.get("experiment", path.parent.name),
-                     "outcome": record.get("outcome", "unknown"), "started": started,
+        started = record.get("started_wall")
+        started = started if isinstance(started, (int, float)) and 0 < started < 2**33 else 0
+        runs.append({"dir": path.parent.name, "experiment": str(record.get("experiment", path.parent.name)),
+                     "outcome": str(record.get("outcome", "unknown")), "started": started,
                      "date": datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S") if started else "",
-                     "duration_s": record.get("duration_s"),
+                     "duration_s": record.get("duration_s") if isinstance(record.get("duration_s"), (int, float)) else None,
                      "has_report": (path.parent / "report.html").exists()})
     runs.sort(key=lambda r: (r["started"], r["dir"]), reverse=True)
     index = Path(folder) / INDEX_FILE

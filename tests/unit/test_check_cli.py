@@ -43,7 +43,11 @@ def test_nothing_proven_exits_3(tmp_path):
     assert kafka_chaos("check", str(run.write(tmp_path))).returncode == 3
 
 
-def test_not_a_run_is_a_usage_error(tmp_path):
-    result = kafka_chaos("check", str(tmp_path))
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "semantics" in result.stderr
+def test_not_a_run_is_a_usage_error_and_gets_no_verdict(tmp_path):
+    (tmp_path / "history").mkdir()  # an empty history directory does not make a run either
+    for args in (["check", str(tmp_path)], ["check", str(tmp_path), "--semantics", "at-least-once"],
+                 ["report", str(tmp_path)], ["history", str(tmp_path)]):
+        result = kafka_chaos(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, args
+        assert f"{tmp_path}: not a run directory" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history"]

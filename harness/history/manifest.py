@@ -1,0 +1,118 @@
+"""`history/workers.jsonl`: which worker incarnations the run started, and how each ended.
+
+Written by the launcher (harness.workload.launcher), one sealed JSON line per fact, appended
+and flushed as it happens:
+
+    {"worker": "p1", "incarnation": 1, "kind": "producer", "started": true, "checksum": ...}
+    {"worker": "p1", "incarnation": 1, "exit": -9, "checksum": ...}
+
+`exit` is the process's return code: negative when a signal ended it (SIGKILL: -9). A worker
+that exited by itself (`exit` >= 0) closed its history, so every one of its files must end with
+its end mark; one killed may have lost the batch it was writing; one with no `exit` line was
+still running (or the harness died first). The checker proves completeness from this file.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.files import Unreadable, read_text
+from harness.history.seal import seal, unseal
+
+MANIFEST_FILE = "workers.jsonl"  # in the history directory
+MAX_BYTES = 16 * 2**20
+
+
+class ManifestWriter:
+    def __init__(self, history_dir: Path):
+        self.path = Path(history_dir) / MANIFEST_FILE
+        self._lock = threading.Lock()
+
+    def _append(self, record: dict) -> None:
+        line = json.dumps(seal(record)) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as out:
+                out.write(line)
+
+    def started(self, worker: str, incarnation: int, kind: str) -> None:
+        self._append({"worker": worker, "incarnation": incarnation, "kind": kind, "started": True})
+
+    def exited(self, worker: str, incarnation: int, code: int) -> None:
+        self._append({"worker": worker, "incarnation": incarnation, "exit": code})
+
+
+@dataclass
+class Incarnation:
+    worker: str
+    incarnation: int
+    kind: str
+    exit: int | None = None  # None: no exit recorded
+
+    @property
+    def name(self) -> str:
+        return f"{self.worker}.{self.incarnation}"
+
+    @property
+    def must_be_whole(self) -> bool:
+        """It exited by itself, closing its history: every file must carry its end mark."""
+        return self.exit is not None and self.exit >= 0
+
+
+@dataclass
+class Manifest:
+    incarnations: dict[str, Incarnation] = field(default_factory=dict)  # "p1.1" -> ...
+    problems: list[str] = field(default_factory=list)
+
+
+def read_manifest(history_dir: Path) -> Manifest | None:
+    """The manifest, or None when the run has none (written before format 2, or lost)."""
+    path = Path(history_dir) / MANIFEST_FILE
+    try:
+        text = read_text(path, MAX_BYTES)
+    except Unreadable as exc:
+        if not path.exists() and not path.is_symlink():
+            return None
+        return Manifest(problems=[str(exc)])
+    manifest = Manifest()
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        problem = _apply(manifest, line)
+        if problem and not (number == len(lines) and not text.endswith("\n")):  # a last line the harness never finished
+            manifest.problems.append(f"{path}: line {number}: {problem}")
+    return manifest
+
+
+def _apply(manifest: Manifest, line: str) -> str | None:
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return "not a JSON line"
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    record, intact = unseal(record)
+    if intact is not True:
+        return "checksum does not match" if intact is False else "no checksum"
+    worker, incarnation = record.get("worker"), record.get("incarnation")
+    if not isinstance(worker, str) or type(incarnation) is not int:
+        return "no worker or incarnation"
+    name = f"{worker}.{incarnation}"
+    if record.get("started") is True:
+        if name in manifest.incarnations:
+            return f"{name} started twice"
+        manifest.incarnations[name] = Incarnation(worker, incarnation, str(record.get("kind")))
+        return None
+    code = record.get("exit")
+    if type(code) is not int:
+        return "neither a start nor an exit"
+    if name not in manifest.incarnations:
+        return f"{name} exited without being started"
+    if manifest.incarnations[name].exit is not None:
+        return f"{name} exited twice"
+    manifest.incarnations[name].exit = code
+    return None

@@ -1,0 +1,439 @@
+"""Reading a run's history without trusting it: what is intact, what is damaged, what is missing.
+
+The history is the harness's own record. Files can be cut, emptied, flipped, swapped for a FIFO
+or deleted after the fact, and a reader that judged only what is left would call a lossy run
+clean. So every file is read defensively (regular files only, batches validated before use,
+checksums compared, values range-checked before anything is allocated from them), and
+completeness is proven, not assumed: `history/workers.jsonl` says which incarnations the run
+started and which exited by themselves, and each of those must have every file with its end
+mark. Anything else is `Damage`, named by file; the checker turns it into UNKNOWN.
+
+Format 1 runs (written before checksums, end marks and the manifest) are still read: their
+cut tails cannot be told from damage, so they are accepted as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.files import Unreadable, read_json, regular
+from harness.history.manifest import MANIFEST_FILE, Incarnation, Manifest, read_manifest
+from harness.history.schema import (CRC_KEY, END_KEY, FORMAT_KEY, MAX_INCARNATION, MAX_PRODUCER, MAX_TOPIC_PARTITIONS,
+                                    MAX_WORKERS, RANGES, SCHEMAS, Table)
+from harness.history.seal import batch_crc, unseal
+from harness.semantics import Semantics
+
+HISTORY_DIR = "history"
+PROCESS_FILE = "process.json"
+DIR_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,63})\.([1-9][0-9]{0,3})$")
+MAX_RUN_SPAN_NS = 7 * 86_400 * 10**9  # every time in one run lies within a week of the others
+
+
+@dataclass
+class Damage:
+    file: str  # relative to the run directory
+    problem: str
+    who: bool = False  # it puts in doubt who ran (process.json, the manifest), not only what they did
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.problem}"
+
+
+# ---- one stream file ----------------------------------------------------------------------------
+
+
+@dataclass
+class Stream:
+    table: pa.Table  # every intact row
+    format: int | None = None  # 2, 1, or None when not even the header could be read
+    whole: bool = False  # it ends with its end mark, and holds what the mark says
+    cut_at: int | None = None  # where an unreadable tail starts: a write cut short (or damage)
+    problems: list[str] = field(default_factory=list)  # damage, whatever became of the writer
+
+
+def read_stream_file(path: Path, table: Table) -> Stream:
+    """The intact content of one history stream, and what is wrong with the rest."""
+    schema = SCHEMAS[table]
+    empty = Stream(schema.empty_table())
+    try:
+        status = regular(path)
+    except Unreadable as exc:
+        empty.problems.append(str(exc).removeprefix(f"{path}: "))
+        return empty
+    if status is None or status.st_size == 0:
+        empty.cut_at = 0 if status is not None else None
+        return empty
+    try:
+        source = pa.memory_map(str(path))
+    except OSError as exc:
+        empty.problems.append(f"cannot read: {exc}")
+        return empty
+    with source:
+        return _read_batches(source, status.st_size, table)
+
+
+def _read_batches(source, size: int, table: Table) -> Stream:
+    schema = SCHEMAS[table]
+    try:
+        reader = pa.ipc.open_stream(source)
+    except (pa.ArrowException, OSError):
+        return Stream(schema.empty_table(), cut_at=0)  # cut inside its header (or not a stream at all)
+    stream = Stream(schema.empty_table())
+    if not reader.schema.equals(schema):
+        stream.problems.append(f"not a {table} history: its columns are {_describe(reader.schema)}")
+        return stream
+    stream.format = 2 if (reader.schema.metadata or {}).get(FORMAT_KEY) else 1
+    batches, end, position = [], None, source.tell()
+    while True:
+        try:
+            batch, metadata = reader.read_next_batch_with_custom_metadata()
+        except StopIteration:
+            break
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            if _readable_batch_after(source, position, size):
+                stream.problems.append(f"batch {len(batches) + 1} at byte {position} is unreadable ({_first_line(exc)}),"
+                                       " yet batches follow it")
+            else:
+                stream.cut_at = position
+            break
+        position = source.tell()
+        problem = _batch_problem(batch, dict(metadata or {}), stream.format, len(batches) + 1)
+        if problem:
+            stream.problems.append(problem)
+            break
+        if end is not None:
+            stream.problems.append("records after its end mark")
+            break
+        if metadata and END_KEY in metadata:
+            end = metadata[END_KEY]
+            continue
+        batches.append(batch)
+    if end is not None and not stream.problems:
+        stream.whole = _end_matches(end, batches, stream)
+    stream.table = _in_range(pa.Table.from_batches(batches, schema=schema), table, stream)
+    return stream
+
+
+def _batch_problem(batch: pa.RecordBatch, metadata: dict, format_: int, number: int) -> str | None:
+    try:
+        batch.validate(full=True)  # before anything touches its buffers: offsets, UTF-8, lengths
+    except pa.ArrowException as exc:
+        return f"batch {number} is corrupt ({_first_line(exc)})"
+    if format_ < 2:
+        return None
+    crc = metadata.get(CRC_KEY)
+    if crc is None:
+        return f"batch {number} has no checksum"
+    if crc != str(batch_crc(batch)).encode():
+        return f"batch {number} does not match its checksum"
+    return None
+
+
+def _end_matches(mark: bytes, batches: list, stream: Stream) -> bool:
+    try:
+        counts = json.loads(mark)
+        expected = (int(counts["batches"]), int(counts["rows"]))
+    except (ValueError, KeyError, TypeError):
+        stream.problems.append("its end mark is unreadable")
+        return False
+    found = (len(batches), sum(b.num_rows for b in batches))
+    if found != expected:
+        stream.problems.append(f"holds {found[0]} batches of {found[1]} rows, its end mark says {expected[0]} of "
+                               f"{expected[1]}")
+        return False
+    return True
+
+
+def _readable_batch_after(source, position: int, size: int) -> bool:
+    """Whether a record batch can be read anywhere after `position`: then the unreadable part
+    is damage inside the file, not the end of a write cut short by SIGKILL. IPC messages start
+    8-byte aligned with 0xFFFFFFFF and a metadata length that is a multiple of 8."""
+    source.seek(0)
+    data = source.read_buffer(size)
+    start = position + 8 - position % 8 if position % 8 else position + 8
+    words = np.frombuffer(data, dtype="<u4", count=(size - start) // 8 * 2, offset=start).reshape(-1, 2)
+    candidates = np.flatnonzero((words[:, 0] == 0xFFFFFFFF) & (words[:, 1] > 0) & (words[:, 1] % 8 == 0)
+                                & (words[:, 1] < 2**20))
+    for at in candidates[:10_000]:
+        offset = start + 8 * int(at)
+        try:
+            message = pa.ipc.read_message(pa.BufferReader(data.slice(offset)))
+            if message.type == "record batch" and message.body is not None:
+                return True
+        except (pa.ArrowException, OSError, ValueError):
+            continue
+    return False
+
+
+def _in_range(data: pa.Table, table: Table, stream: Stream) -> pa.Table:
+    """Drop rows whose values no writer produces (a flipped bit in a format 1 file, say): the
+    checker sizes arrays and packs integers from them."""
+    if not data.num_rows:
+        return data
+    bad = None
+    for name, (allowed, nullable) in RANGES[table].items():
+        column = data.column(name)
+        if allowed is None:
+            wrong = pc.is_null(column)
+        elif isinstance(allowed, frozenset):
+            wrong = pc.invert(pc.is_in(column, value_set=pa.array(sorted(allowed), type=column.type)))
+        else:
+            low, high = allowed
+            wrong = pc.or_(pc.less(column, low), pc.greater(column, high))
+            wrong = pc.fill_null(wrong, not nullable)
+        wrong = pc.fill_null(wrong, True)
+        if pc.any(wrong).as_py():
+            first = pc.index(wrong, True).as_py()
+            stream.problems.append(f"{name} {column[first].as_py()!r} in row {first + 1} is out of range")
+            bad = wrong if bad is None else pc.or_(bad, wrong)
+    return data if bad is None else data.filter(pc.invert(bad))
+
+
+def _describe(schema: pa.Schema) -> str:
+    return ", ".join(f"{f.name}: {f.type}" for f in schema)[:200]
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+
+
+# ---- process.json -------------------------------------------------------------------------------
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Consumer(_Loose):
+    topics: list[str] = Field(min_length=1)
+    isolation: Literal["read_committed", "read_uncommitted"]
+    group: str | None = None
+
+
+class _FinalRead(_Loose):
+    topics: list[str] = Field(min_length=1)
+    isolation: Literal["read_committed", "read_uncommitted"]
+
+
+class _Transformer(_Loose):
+    input: str
+    output: str
+    group: str
+    outputs_per_input: int = Field(1, ge=1, le=100)
+
+
+_CONFIGS = {"consumer": _Consumer, "final-read": _FinalRead, "transformer": _Transformer, "producer": _Loose}
+
+
+class _Process(_Loose):
+    kind: Literal["producer", "consumer", "transformer", "final-read"]
+    name: str | None = None
+    incarnation: int | None = None
+    producer: int | None = Field(None, ge=0, le=MAX_PRODUCER)
+    pid: int | None = None
+    semantics: Semantics | None = None
+    config: dict = Field(default_factory=dict)
+
+
+def read_process(path: Path, worker: str, incarnation: int) -> tuple[dict | None, bool | None, str | None]:
+    """(process info with its config checked for what the checker reads, whether it was sealed
+    with a checksum, the problem if it cannot be used)."""
+    try:
+        data = read_json(path, 2**20)
+    except Unreadable as exc:
+        return None, None, str(exc).removeprefix(f"{path}: ")
+    if not isinstance(data, dict):
+        return None, None, f"holds a JSON {type(data).__name__}, not an object"
+    data, sealed = unseal(data)
+    if sealed is False:
+        return None, sealed, "does not match its checksum"
+    try:
+        info = _Process.model_validate(data)
+        config = _CONFIGS[info.kind].model_validate(info.config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        return None, sealed, f"{where}: {first['msg']}"
+    if (info.name is not None and info.name != worker) or (info.incarnation is not None and info.incarnation != incarnation):
+        return None, sealed, f"describes {info.name}.{info.incarnation}, not {worker}.{incarnation}"
+    if sealed and (info.name is None or info.incarnation is None):
+        return None, sealed, "names no worker or incarnation"
+    result = info.model_dump(mode="json")
+    result["config"] = {**info.config, **config.model_dump(mode="json")}
+    return result, sealed, None
+
+
+# ---- the whole history --------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerHistory:
+    worker: str
+    incarnation: int
+    info: dict | None  # process.json, None when it is missing or unusable
+    tables: dict[Table, pa.Table]
+
+
+@dataclass
+class Survey:
+    workers: list[WorkerHistory] = field(default_factory=list)
+    damage: list[Damage] = field(default_factory=list)
+    format: int = 1
+    has_history: bool = False  # there is a history directory at all
+
+
+def survey(run_dir: Path) -> Survey:
+    """Every worker history of the run, intact parts only, with what is damaged or missing."""
+    run_dir = Path(run_dir)
+    root = run_dir / HISTORY_DIR
+    found = Survey()
+    if not root.is_dir():
+        if root.exists() or root.is_symlink():
+            found.damage.append(Damage(HISTORY_DIR, "not a directory", who=True))
+        return found
+    found.has_history = True
+    manifest = read_manifest(root)
+    directories = _worker_directories(root, found)
+    streams: dict[str, dict[Table, Stream]] = {}
+    infos: dict[str, tuple[dict | None, bool | None, str | None]] = {}
+    for name, (worker, incarnation) in directories.items():
+        path = root / name / PROCESS_FILE
+        exists = path.exists() or path.is_symlink()
+        infos[name] = read_process(path, worker, incarnation) if exists else (None, None, "missing")
+        streams[name] = {table: read_stream_file(root / name / f"{table}.arrows", table) for table in Table}
+    found.format = 2 if manifest is not None or any(
+        s.format == 2 for each in streams.values() for s in each.values()) or any(
+        sealed for _, sealed, _ in infos.values()) else 1
+    if found.format == 2 and manifest is None:
+        found.damage.append(Damage(f"{HISTORY_DIR}/{MANIFEST_FILE}", "missing: which workers ran is unknown", who=True))
+    for problem in (manifest.problems if manifest else []):
+        found.damage.append(Damage(f"{HISTORY_DIR}/{MANIFEST_FILE}", problem.split(": ", 1)[-1], who=True))
+    for name, (worker, incarnation) in directories.items():
+        started = manifest.incarnations.get(name) if manifest else None
+        if manifest is not None and started is None:
+            found.damage.append(Damage(f"{HISTORY_DIR}/{name}", f"not started by this run (not in {MANIFEST_FILE})",
+                                       who=True))
+        found.workers.append(_judge_worker(found, name, worker, incarnation, infos[name], streams[name], started))
+    for name in sorted(set(manifest.incarnations if manifest else ()) - set(directories)):
+        if manifest.incarnations[name].must_be_whole:
+            found.damage.append(Damage(f"{HISTORY_DIR}/{name}", "missing: the run started this worker and it "
+                                                                "exited by itself", who=True))
+    _check_across(found)
+    return found
+
+
+def _worker_directories(root: Path, found: Survey) -> dict[str, tuple[str, int]]:
+    directories = {}
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        found.damage.append(Damage(HISTORY_DIR, f"cannot list: {exc.strerror}", who=True))
+        return directories
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=True):
+            continue
+        match = DIR_NAME.match(entry.name)
+        if not match or int(match.group(2)) > MAX_INCARNATION:
+            found.damage.append(Damage(f"{HISTORY_DIR}/{entry.name}", "not a worker history (<worker>.<incarnation>)",
+                                       who=True))
+            continue
+        directories[entry.name] = (match.group(1), int(match.group(2)))
+    if len({worker for worker, _ in directories.values()}) > MAX_WORKERS:
+        found.damage.append(Damage(HISTORY_DIR, f"more than {MAX_WORKERS} workers", who=True))
+        directories = {}
+    return directories
+
+
+def _judge_worker(found: Survey, name: str, worker: str, incarnation: int, process, streams: dict[Table, Stream],
+                  started: Incarnation | None) -> WorkerHistory:
+    info, sealed, problem = process
+    where = f"{HISTORY_DIR}/{name}"
+    whole = started is not None and started.must_be_whole
+    if problem == "missing":
+        if whole or any(s.table.num_rows for s in streams.values()):  # a worker describes itself first
+            found.damage.append(Damage(f"{where}/{PROCESS_FILE}", "missing", who=True))
+    elif problem:
+        found.damage.append(Damage(f"{where}/{PROCESS_FILE}", problem, who=True))
+    elif found.format == 2 and sealed is not True:
+        found.damage.append(Damage(f"{where}/{PROCESS_FILE}", "has no checksum", who=True))
+        info = None
+    if info is not None and started is not None and started.kind != info["kind"]:
+        found.damage.append(Damage(f"{where}/{PROCESS_FILE}", f"says {info['kind']}, the run started a {started.kind}",
+                                   who=True))
+        info = None
+    for table, stream in streams.items():
+        file = f"{where}/{table}.arrows"
+        found.damage.extend(Damage(file, problem) for problem in stream.problems)
+        if found.format == 2 and stream.format == 1:
+            found.damage.append(Damage(file, "has no format mark in a format 2 run"))
+        if whole and not stream.problems and not stream.whole:
+            what = ("missing" if stream.format is None and stream.cut_at is None else
+                    f"cut short at byte {stream.cut_at}" if stream.cut_at is not None else "without its end mark")
+            found.damage.append(Damage(file, f"{what}, yet {name} exited by itself (code {started.exit}): "
+                                             "its history must be whole"))
+    tables = {table: stream.table for table, stream in streams.items()}
+    if info is not None:
+        _check_producer(found, where, info, tables)
+    return WorkerHistory(worker, incarnation, info, tables)
+
+
+def _check_producer(found: Survey, where: str, info: dict, tables: dict[Table, pa.Table]) -> None:
+    """A producer's records name its own producer id, each invocation once."""
+    for table in (Table.INVOKES, Table.COMPLETIONS, Table.TXNS):
+        producers = tables[table].column("producer")
+        if len(producers) and (info.get("producer") is None or pc.any(pc.not_equal(producers, info["producer"])).as_py()):
+            found.damage.append(Damage(f"{where}/{table}.arrows", f"records a producer id other than its worker's "
+                                                                  f"({info.get('producer')})"))
+            tables[table] = tables[table].slice(0, 0)
+    seqs = tables[Table.INVOKES].column("seq")
+    if len(seqs) and pc.count_distinct(seqs).as_py() != len(seqs):
+        found.damage.append(Damage(f"{where}/{Table.INVOKES}.arrows", "records an invocation twice"))
+
+
+def _check_across(found: Survey) -> None:
+    """Facts that span workers: producer ids are unique, times lie within one run, partitions fit."""
+    owners: dict[int, str] = {}
+    for history in found.workers:
+        producer = (history.info or {}).get("producer")
+        if producer is not None and producer in owners:
+            found.damage.append(Damage(f"{HISTORY_DIR}/{history.worker}.{history.incarnation}/{PROCESS_FILE}",
+                                       f"producer id {producer} is also {owners[producer]}'s", who=True))
+        elif producer is not None:
+            owners[producer] = f"{history.worker}.{history.incarnation}"
+    starts = [pc.min(t.column("mono")).as_py() for h in found.workers for t in h.tables.values() if t.num_rows]
+    if starts:
+        middle = int(np.median(starts))
+        for history in found.workers:
+            for table, data in list(history.tables.items()):
+                if not data.num_rows:
+                    continue
+                low, high = pc.min_max(data.column("mono")).values()
+                if abs(low.as_py() - middle) > MAX_RUN_SPAN_NS or abs(high.as_py() - middle) > MAX_RUN_SPAN_NS:
+                    found.damage.append(Damage(f"{HISTORY_DIR}/{history.worker}.{history.incarnation}/{table}.arrows",
+                                               "records times more than a week away from the rest of the run"))
+                    history.tables[table] = data.slice(0, 0)
+    topics, width = set(), 0
+    for history in found.workers:
+        for table in (Table.INVOKES, Table.READS, Table.EVENTS):
+            data = history.tables[table]
+            if data.num_rows:
+                topics.update(pc.unique(data.column("topic")).to_pylist())
+        for table in (Table.COMPLETIONS, Table.READS, Table.EVENTS):
+            data = history.tables[table]
+            if data.num_rows:
+                width = max(width, (pc.max(data.column("partition")).as_py() or 0) + 1)
+    if len(topics) * width > MAX_TOPIC_PARTITIONS:
+        found.damage.append(Damage(HISTORY_DIR, f"{len(topics)} topics of up to {width} partitions: more than the "
+                                                f"checker can judge ({MAX_TOPIC_PARTITIONS})"))
+        for history in found.workers:
+            history.tables = {table: data.slice(0, 0) for table, data in history.tables.items()}
