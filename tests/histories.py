@@ -21,6 +21,7 @@ from harness.history.schema import Table
 from harness.history.writer import HistoryWriter
 
 TOPIC = "t"
+FLUSH_EVERY = 8  # rows per batch
 MARKER = "marker"  # a transaction marker: takes an offset, never delivered
 
 
@@ -187,7 +188,9 @@ class Run:
             "source_producer": [s.source[0] if s.source else None for s in mine],
             "source_seq": [s.source[1] if s.source else None for s in mine],
             "mono": [s.invoke for s in mine], "wall": [s.invoke for s in mine]})
-        for s in mine:
+        for i, s in enumerate(mine):
+            if i % FLUSH_EVERY == FLUSH_EVERY - 1:
+                history.flush()  # batches as a worker writes them: a few at a time
             if s.outcome != "pending":
                 ok = s.outcome == "ok"
                 history.row(Table.COMPLETIONS, producer=producer, seq=s.seq, outcome=s.outcome,
@@ -206,7 +209,9 @@ class Run:
 
     def _write_reads(self, history: HistoryWriter, reader: Reader) -> None:
         by_vid = self.by_vid
-        for r in reader.reads:
+        for i, r in enumerate(reader.reads):
+            if i % FLUSH_EVERY == FLUSH_EVERY - 1:
+                history.flush()
             ours = isinstance(r.value, int)
             send = by_vid.get(r.value) if ours else None
             history.row(Table.READS, topic=r.topic, partition=r.partition, offset=r.offset,

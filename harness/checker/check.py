@@ -60,7 +60,7 @@ def _unjudgeable(findings: dict[AnomalyKind, Finding], damage: list[Damage]) -> 
     if not damage:
         return
     shown = "; ".join(map(str, damage[:3])) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
-    doubt = any(d.who for d in damage)
+    doubt = any(d.who for d in damage) or not any(f.applicable for f in findings.values())
     for kind, finding in findings.items():
         if finding.applicable or doubt:
             findings[kind] = replace(finding, applicable=True, unknown=True, note=f"damaged history: {shown}")

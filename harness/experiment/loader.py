@@ -154,7 +154,7 @@ def _union_alternatives(errors: list[dict], loc: tuple) -> list[str]:
     if len(errors) < 2 or not loc:
         return []
     same = [e for e in errors if tuple(e["loc"][:-1]) == loc[:-1] and isinstance(e["loc"][-1], str)]
-    if len(same) != len(errors) or not all(e["type"] in _TYPE_WORDS for e in same):
+    if len(same) < 2 or not all(e["type"] in _TYPE_WORDS for e in same):
         return []
     return list(dict.fromkeys(_TYPE_WORDS[e["type"]] for e in same))
 

@@ -80,14 +80,17 @@ SCHEMAS: dict[Table, pa.Schema] = {
 
 
 # ---- format 2: what lets a reader prove a history whole (docs/HISTORY.md) -------------------
-# Each stream's schema carries FORMAT_KEY; each batch carries CRC_KEY, the CRC-32 of its buffers;
-# a clean close appends an empty batch carrying END_KEY: {"batches": n, "rows": n} before the
-# end-of-stream marker. Files without FORMAT_KEY are format 1 (written before these marks).
+# Each stream's schema carries FORMAT_KEY; each batch carries CRC_KEY, the CRC-32 of its buffers,
+# and WRITE_KEY, its number in the worker's writes to all its files (1, 2, 3, ...: a killed worker
+# loses at most its last); a clean close appends an empty batch carrying END_KEY: {"batches": n,
+# "rows": n} before the end-of-stream marker. Files without FORMAT_KEY are format 1 (written
+# before these marks).
 
 FORMAT = 2
 FORMAT_KEY = b"kafka-chaos.format"
 CRC_KEY = b"kafka-chaos.crc32"
 END_KEY = b"kafka-chaos.end"
+WRITE_KEY = b"kafka-chaos.write"  # the batch's number in its worker's sequence of writes, from 1
 
 # Value ranges, checked before anything is allocated or packed from them (the checker packs
 # (tp, offset) into one int64 with 40 bits for the offset, and (process, tp, generation) into

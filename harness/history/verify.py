@@ -14,6 +14,7 @@ cut tails cannot be told from damage, so they are accepted as before.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -28,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.files import Unreadable, read_json, regular
 from harness.history.manifest import MANIFEST_FILE, Incarnation, Manifest, read_manifest
-from harness.history.schema import (CRC_KEY, END_KEY, FORMAT_KEY, MAX_INCARNATION, MAX_PRODUCER, MAX_TOPIC_PARTITIONS,
-                                    MAX_WORKERS, RANGES, SCHEMAS, Table)
+from harness.history.schema import (CRC_KEY, END_KEY, FORMAT, FORMAT_KEY, MAX_INCARNATION, MAX_PRODUCER, MAX_TOPIC_PARTITIONS,
+                                    MAX_WORKERS, RANGES, SCHEMAS, WRITE_KEY, Table)
 from harness.history.seal import batch_crc, unseal
 from harness.semantics import Semantics
 
@@ -59,6 +60,7 @@ class Stream:
     whole: bool = False  # it ends with its end mark, and holds what the mark says
     cut_at: int | None = None  # where an unreadable tail starts: a write cut short (or damage)
     problems: list[str] = field(default_factory=list)  # damage, whatever became of the writer
+    writes: list[int] = field(default_factory=list)  # format 2: the write number of each batch read
 
 
 def read_stream_file(path: Path, table: Table) -> Stream:
@@ -87,7 +89,10 @@ def _read_batches(source, size: int, table: Table) -> Stream:
     try:
         reader = pa.ipc.open_stream(source)
     except (pa.ArrowException, OSError):
-        return Stream(schema.empty_table(), cut_at=0)  # cut inside its header (or not a stream at all)
+        stream = Stream(schema.empty_table(), cut_at=0)
+        if not _cut_header(source, size, table):
+            stream.problems.append("not an Arrow stream (nor the start of one cut short)")
+        return stream
     stream = Stream(schema.empty_table())
     if not reader.schema.equals(schema):
         stream.problems.append(f"not a {table} history: its columns are {_describe(reader.schema)}")
@@ -103,14 +108,19 @@ def _read_batches(source, size: int, table: Table) -> Stream:
             if _readable_batch_after(source, position, size):
                 stream.problems.append(f"batch {len(batches) + 1} at byte {position} is unreadable ({_first_line(exc)}),"
                                        " yet batches follow it")
+            elif not _message_start(source, position, size):
+                stream.problems.append(f"bytes {position}..{size} are not a record batch, nor one cut short")
             else:
                 stream.cut_at = position
             break
         position = source.tell()
-        problem = _batch_problem(batch, dict(metadata or {}), stream.format, len(batches) + 1)
+        metadata = dict(metadata or {})
+        problem = _batch_problem(batch, metadata, stream.format, len(batches) + 1)
         if problem:
             stream.problems.append(problem)
             break
+        if stream.format == 2:
+            stream.writes.append(int(metadata[WRITE_KEY]))
         if end is not None:
             stream.problems.append("records after its end mark")
             break
@@ -122,6 +132,31 @@ def _read_batches(source, size: int, table: Table) -> Stream:
         stream.whole = _end_matches(end, batches, stream)
     stream.table = _in_range(pa.Table.from_batches(batches, schema=schema), table, stream)
     return stream
+
+
+def _cut_header(source, size: int, table: Table) -> bool:
+    """Whether the file is the start of a stream header as a writer writes it (format 1 or 2),
+    cut short: what SIGKILL leaves of a worker killed as it created its files."""
+    source.seek(0)
+    head = source.read(size) if size <= 4096 else b"-"
+    return any(header.startswith(head) for header in _headers(table))
+
+
+@functools.cache
+def _headers(table: Table) -> list[bytes]:
+    found = []
+    for schema in (SCHEMAS[table], SCHEMAS[table].with_metadata({FORMAT_KEY: str(FORMAT).encode()})):
+        sink = pa.BufferOutputStream()
+        pa.ipc.new_stream(sink, schema).close()
+        found.append(sink.getvalue().to_pybytes()[:-8])  # the schema message, without the end-of-stream marker
+    return found
+
+
+def _message_start(source, position: int, size: int) -> bool:
+    """Whether what follows the last batch can be the start of a message cut short: IPC messages
+    begin with 0xFFFFFFFF."""
+    source.seek(position)
+    return (b"\xff" * 4).startswith(source.read(min(4, size - position)))
 
 
 def _batch_problem(batch: pa.RecordBatch, metadata: dict, format_: int, number: int) -> str | None:
@@ -136,6 +171,8 @@ def _batch_problem(batch: pa.RecordBatch, metadata: dict, format_: int, number: 
         return f"batch {number} has no checksum"
     if crc != str(batch_crc(batch)).encode():
         return f"batch {number} does not match its checksum"
+    if not metadata.get(WRITE_KEY, b"").isdigit() or len(metadata[WRITE_KEY]) > 18:
+        return f"batch {number} has no write number"
     return None
 
 
@@ -200,7 +237,10 @@ def _in_range(data: pa.Table, table: Table, stream: Stream) -> pa.Table:
 
 
 def _describe(schema: pa.Schema) -> str:
-    return ", ".join(f"{f.name}: {f.type}" for f in schema)[:200]
+    try:
+        return ", ".join(f"{f.name}: {f.type}" for f in schema)[:200]
+    except ValueError:  # names that are not UTF-8
+        return "unreadable"
 
 
 def _first_line(exc: Exception) -> str:
@@ -325,9 +365,8 @@ def survey(run_dir: Path) -> Survey:
                                        who=True))
         found.workers.append(_judge_worker(found, name, worker, incarnation, infos[name], streams[name], started))
     for name in sorted(set(manifest.incarnations if manifest else ()) - set(directories)):
-        if manifest.incarnations[name].must_be_whole:
-            found.damage.append(Damage(f"{HISTORY_DIR}/{name}", "missing: the run started this worker and it "
-                                                                "exited by itself", who=True))
+        found.damage.append(Damage(f"{HISTORY_DIR}/{name}", "missing: the run started this worker "
+                                                            "(the launcher makes its directory first)", who=True))
     _check_across(found)
     return found
 
@@ -378,13 +417,35 @@ def _judge_worker(found: Survey, name: str, worker: str, incarnation: int, proce
             found.damage.append(Damage(file, "has no format mark in a format 2 run"))
         if whole and not stream.problems and not stream.whole:
             what = ("missing" if stream.format is None and stream.cut_at is None else
+                    "empty, or cut inside its header" if stream.cut_at == 0 else
                     f"cut short at byte {stream.cut_at}" if stream.cut_at is not None else "without its end mark")
             found.damage.append(Damage(file, f"{what}, yet {name} exited by itself (code {started.exit}): "
                                              "its history must be whole"))
+    if found.format == 2:
+        _check_writes(found, where, problem != "missing", streams)
     tables = {table: stream.table for table, stream in streams.items()}
     if info is not None:
         _check_producer(found, where, info, tables)
     return WorkerHistory(worker, incarnation, info, tables)
+
+
+def _check_writes(found: Survey, where: str, described: bool, streams: dict[Table, Stream]) -> None:
+    """A worker writes its batches one at a time, numbered across its files: SIGKILL can cut only
+    the last. So the numbers read must run 1, 2, ... without a gap, and a worker that described
+    itself (its files are created first) has all its files."""
+    reported = {d.file for d in found.damage}
+    for table, stream in streams.items():
+        file = f"{where}/{table}.arrows"
+        if described and stream.format is None and stream.cut_at is None and file not in reported:
+            found.damage.append(Damage(file, "missing (the worker creates its files first)"))
+    numbers = sorted(n for stream in streams.values() for n in stream.writes)
+    if len(set(numbers)) != len(numbers):
+        found.damage.append(Damage(where, "holds a batch twice"))
+    elif numbers and numbers[-1] != len(numbers):
+        gap = next(i for i, n in enumerate(numbers, start=1) if n != i)
+        cut = [f"{where}/{t}.arrows" for t, s in streams.items() if s.cut_at is not None]
+        found.damage.append(Damage(", ".join(cut) or where, f"write {gap} of {numbers[-1]} is in none of its files: "
+                                                            "batches were lost before later ones (not a SIGKILL)"))
 
 
 def _check_producer(found: Survey, where: str, info: dict, tables: dict[Table, pa.Table]) -> None:
@@ -410,6 +471,7 @@ def _check_across(found: Survey) -> None:
                                        f"producer id {producer} is also {owners[producer]}'s", who=True))
         elif producer is not None:
             owners[producer] = f"{history.worker}.{history.incarnation}"
+    _check_invoked(found)
     starts = [pc.min(t.column("mono")).as_py() for h in found.workers for t in h.tables.values() if t.num_rows]
     if starts:
         middle = int(np.median(starts))
@@ -437,3 +499,30 @@ def _check_across(found: Survey) -> None:
                                                 f"checker can judge ({MAX_TOPIC_PARTITIONS})"))
         for history in found.workers:
             history.tables = {table: data.slice(0, 0) for table, data in history.tables.items()}
+
+
+def _check_invoked(found: Survey) -> None:
+    """An invocation is written before its send reaches the client, so every sequence number a
+    completion or a read names was invoked: one beyond a producer's last recorded invocation
+    means its invocation record lost batches (SIGKILL cuts only a batch whose sends never left)."""
+    invoked: dict[int, tuple[int, str]] = {}
+    for history in found.workers:
+        producer = (history.info or {}).get("producer")
+        if producer is not None:
+            seqs = history.tables[Table.INVOKES].column("seq")
+            invoked[producer] = (pc.max(seqs).as_py() if len(seqs) else -1, f"{history.worker}.{history.incarnation}")
+    named: dict[int, int] = {}
+    for history in found.workers:
+        for table in (Table.COMPLETIONS, Table.READS):
+            data = history.tables[table]
+            if not data.num_rows:
+                continue
+            ours = data.filter(pc.greater_equal(data.column("producer"), 0))
+            for row in ours.group_by("producer").aggregate([("seq", "max")]).to_pylist():
+                named[row["producer"]] = max(named.get(row["producer"], -1), row["seq_max"])
+    for producer, top in sorted(named.items()):
+        if producer in invoked and top > invoked[producer][0]:
+            last, owner = invoked[producer]
+            found.damage.append(Damage(f"{HISTORY_DIR}/{owner}/{Table.INVOKES}.arrows",
+                                       f"records invocations up to seq {last}, yet seq {top} was sent: its "
+                                       "invocations were cut"))
