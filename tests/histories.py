@@ -178,7 +178,7 @@ class Run:
             history.flush()  # what it wrote; SIGKILL leaves no end mark
         else:
             history.close()
-        manifest.exited(name, 1, -9 if name in self.killed else 0)
+        manifest.exited(name, 1, -9 if name in self.killed else 0, root / f"{name}.1")
 
     def _write_sends(self, history: HistoryWriter, producer: int) -> None:
         mine = [s for s in self.sends if s.producer == producer]

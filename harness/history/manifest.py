@@ -4,18 +4,21 @@ Written by the launcher (harness.workload.launcher), one sealed JSON line per fa
 and flushed as it happens:
 
     {"worker": "p1", "incarnation": 1, "kind": "producer", "started": true, "checksum": ...}
-    {"worker": "p1", "incarnation": 1, "exit": -9, "checksum": ...}
+    {"worker": "p1", "incarnation": 1, "exit": -9, "files": {"reads.arrows": [size, crc32], ...}, "checksum": ...}
 
 `exit` is the process's return code: negative when a signal ended it (SIGKILL: -9). A worker
 that exited by itself (`exit` >= 0) closed its history, so every one of its files must end with
-its end mark; one killed may have lost the batch it was writing; one with no `exit` line was
-still running (or the harness died first). The checker proves completeness from this file.
+its end mark. One killed may have lost the batch it was writing, so its files cannot end with
+one: instead `files` seals them as the worker left them (size and CRC-32 of each history file,
+taken once the process is gone), and any later change shows. One with no `exit` line was still
+running (or the harness died first). The checker proves completeness from this file.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,8 +44,21 @@ class ManifestWriter:
     def started(self, worker: str, incarnation: int, kind: str) -> None:
         self._append({"worker": worker, "incarnation": incarnation, "kind": kind, "started": True})
 
-    def exited(self, worker: str, incarnation: int, code: int) -> None:
-        self._append({"worker": worker, "incarnation": incarnation, "exit": code})
+    def exited(self, worker: str, incarnation: int, code: int, directory: Path | None = None) -> None:
+        """Record an exit; a worker ended by a signal gets its history files sealed as it left them."""
+        record = {"worker": worker, "incarnation": incarnation, "exit": code}
+        if code < 0 and directory is not None:
+            record["files"] = {path.name: file_seal(path) for path in sorted(Path(directory).glob("*.arrows"))}
+        self._append(record)
+
+
+def file_seal(path: Path) -> list[int]:
+    """[size, CRC-32] of a file, read in chunks."""
+    crc, size = 0, 0
+    with open(path, "rb") as source:
+        while chunk := source.read(2**20):
+            crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+    return [size, crc]
 
 
 @dataclass
@@ -51,6 +67,7 @@ class Incarnation:
     incarnation: int
     kind: str
     exit: int | None = None  # None: no exit recorded
+    files: dict[str, list[int]] | None = None  # killed: each history file's [size, crc32] as it was left
 
     @property
     def name(self) -> str:
@@ -114,5 +131,10 @@ def _apply(manifest: Manifest, line: str) -> str | None:
         return f"{name} exited without being started"
     if manifest.incarnations[name].exit is not None:
         return f"{name} exited twice"
+    files = record.get("files")
+    if files is not None and not (isinstance(files, dict) and all(
+            isinstance(v, list) and len(v) == 2 and all(type(x) is int for x in v) for v in files.values())):
+        return f"{name}'s file seals are not [size, crc32] pairs"
     manifest.incarnations[name].exit = code
+    manifest.incarnations[name].files = files
     return None

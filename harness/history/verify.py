@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.files import Unreadable, read_json, regular
-from harness.history.manifest import MANIFEST_FILE, Incarnation, Manifest, read_manifest
+from harness.history.manifest import MANIFEST_FILE, Incarnation, Manifest, file_seal, read_manifest
 from harness.history.schema import (CRC_KEY, END_KEY, FORMAT, FORMAT_KEY, MAX_INCARNATION, MAX_PRODUCER, MAX_TOPIC_PARTITIONS,
                                     MAX_WORKERS, RANGES, SCHEMAS, WRITE_KEY, Table)
 from harness.history.seal import batch_crc, unseal
@@ -103,13 +103,13 @@ def _read_batches(source, size: int, table: Table) -> Stream:
         try:
             batch, metadata = reader.read_next_batch_with_custom_metadata()
         except StopIteration:
+            if source.tell() < size:
+                stream.problems.append(f"bytes {source.tell()}..{size} follow its end-of-stream marker")
             break
         except (pa.ArrowException, OSError, ValueError) as exc:
-            if _readable_batch_after(source, position, size):
-                stream.problems.append(f"batch {len(batches) + 1} at byte {position} is unreadable ({_first_line(exc)}),"
-                                       " yet batches follow it")
-            elif not _message_start(source, position, size):
-                stream.problems.append(f"bytes {position}..{size} are not a record batch, nor one cut short")
+            problem = _tail_problem(source, position, size, exc)
+            if problem:
+                stream.problems.append(f"batch {len(batches) + 1} at byte {position}: {problem}")
             else:
                 stream.cut_at = position
             break
@@ -132,6 +132,22 @@ def _read_batches(source, size: int, table: Table) -> Stream:
         stream.whole = _end_matches(end, batches, stream)
     stream.table = _in_range(pa.Table.from_batches(batches, schema=schema), table, stream)
     return stream
+
+
+_CUT = ("only", "Expected to be able to read", "Expected to read")  # what reading past the end says
+
+
+def _tail_problem(source, position: int, size: int, exc: Exception) -> str | None:
+    """Why an unreadable message at `position` is damage rather than the write SIGKILL cut short
+    (None: a cut). A cut leaves the start of a message, running into the end of the file; damage
+    leaves readable batches after it, or bytes that are no message."""
+    if _readable_batch_after(source, position, size):
+        return f"unreadable ({_first_line(exc)}), yet batches follow it"
+    if not _message_start(source, position, size):
+        return f"bytes {position}..{size} are not a record batch, nor one cut short"
+    if not any(marker in str(exc) for marker in _CUT):
+        return f"unreadable ({_first_line(exc)})"
+    return None  # a killed worker's files are sealed as it left them (manifest): damage there shows
 
 
 def _cut_header(source, size: int, table: Table) -> bool:
@@ -198,6 +214,8 @@ def _readable_batch_after(source, position: int, size: int) -> bool:
     source.seek(0)
     data = source.read_buffer(size)
     start = position + 8 - position % 8 if position % 8 else position + 8
+    if start + 8 > size:
+        return False
     words = np.frombuffer(data, dtype="<u4", count=(size - start) // 8 * 2, offset=start).reshape(-1, 2)
     candidates = np.flatnonzero((words[:, 0] == 0xFFFFFFFF) & (words[:, 1] > 0) & (words[:, 1] % 8 == 0)
                                 & (words[:, 1] < 2**20))
@@ -234,6 +252,11 @@ def _in_range(data: pa.Table, table: Table, stream: Stream) -> pa.Table:
             stream.problems.append(f"{name} {column[first].as_py()!r} in row {first + 1} is out of range")
             bad = wrong if bad is None else pc.or_(bad, wrong)
     return data if bad is None else data.filter(pc.invert(bad))
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
 
 
 def _describe(schema: pa.Schema) -> str:
@@ -299,11 +322,12 @@ def read_process(path: Path, worker: str, incarnation: int) -> tuple[dict | None
         return None, sealed, "does not match its checksum"
     try:
         info = _Process.model_validate(data)
+    except ValidationError as exc:
+        return None, sealed, _first_error(exc)
+    try:
         config = _CONFIGS[info.kind].model_validate(info.config)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"]))
-        return None, sealed, f"{where}: {first['msg']}"
+        return None, sealed, f"config.{_first_error(exc)}"
     if (info.name is not None and info.name != worker) or (info.incarnation is not None and info.incarnation != incarnation):
         return None, sealed, f"describes {info.name}.{info.incarnation}, not {worker}.{incarnation}"
     if sealed and (info.name is None or info.incarnation is None):
@@ -330,13 +354,14 @@ class Survey:
     damage: list[Damage] = field(default_factory=list)
     format: int = 1
     has_history: bool = False  # there is a history directory at all
+    run_dir: Path = Path(".")
 
 
 def survey(run_dir: Path) -> Survey:
     """Every worker history of the run, intact parts only, with what is damaged or missing."""
     run_dir = Path(run_dir)
     root = run_dir / HISTORY_DIR
-    found = Survey()
+    found = Survey(run_dir=run_dir)
     if not root.is_dir():
         if root.exists() or root.is_symlink():
             found.damage.append(Damage(HISTORY_DIR, "not a directory", who=True))
@@ -423,10 +448,34 @@ def _judge_worker(found: Survey, name: str, worker: str, incarnation: int, proce
                                              "its history must be whole"))
     if found.format == 2:
         _check_writes(found, where, problem != "missing", streams)
+    if started is not None and started.files is not None:
+        _check_seals(found, where, started.files)
     tables = {table: stream.table for table, stream in streams.items()}
     if info is not None:
         _check_producer(found, where, info, tables)
     return WorkerHistory(worker, incarnation, info, tables)
+
+
+def _check_seals(found: Survey, where: str, seals: dict[str, list[int]]) -> None:
+    """A killed worker's files are as the launcher sealed them once it was gone: a cut tail is
+    what the kill left, not damage done later."""
+    directory = found.run_dir / where
+    present = {p.name for p in directory.glob("*.arrows")}
+    for name in sorted(present | set(seals)):
+        file = f"{where}/{name}"
+        if name not in seals:
+            found.damage.append(Damage(file, "was not there when its worker was killed"))
+            continue
+        try:
+            seal = file_seal(directory / name) if regular(directory / name) is not None else None
+        except (Unreadable, OSError):
+            seal = None  # reported where it is read
+        if seal is None and name in present:
+            continue
+        if seal != seals[name]:
+            what = "missing" if seal is None else f"{seal[0]} bytes, CRC {seal[1]}"
+            found.damage.append(Damage(file, f"changed since its worker was killed ({what}; sealed as "
+                                             f"{seals[name][0]} bytes, CRC {seals[name][1]})"))
 
 
 def _check_writes(found: Survey, where: str, described: bool, streams: dict[Table, Stream]) -> None:

@@ -72,7 +72,7 @@ class WorkerProcess:
             with self._exit_lock:  # faults and the orchestrator poll from different threads
                 if not self._exit_recorded:
                     self._exit_recorded = True
-                    self.workload.manifest.exited(self.name, self.incarnation, code)
+                    self.workload.manifest.exited(self.name, self.incarnation, code, self.runtime.history_dir)
         return code
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
