@@ -114,3 +114,15 @@ def json_lines(path: Path, max_bytes: int, max_lines: int, max_line: int = 2**20
                 continue
             if isinstance(value, dict):
                 yield value
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace `path` with a regular file holding `text`, atomically: a reader never sees half of
+    it, and whatever was there (a FIFO, say, that would block an open for writing) is replaced."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

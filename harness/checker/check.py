@@ -13,6 +13,7 @@ from harness.checker.context import Context
 from harness.checker.evidence import plain
 from harness.checker.model import AnomalyKind, CheckResult, Invariant, PolicySetting, Status, Verdict
 from harness.checker.registry import CHECKS, EVIDENCE, Finding
+from harness.files import write_text
 from harness.history.load import HISTORY_DIR, Damage
 from harness.semantics import Semantics
 
@@ -94,7 +95,7 @@ def _evidence(ctx: Context, finding: Finding, errors: list[str]) -> list[dict]:
 
 def write_verdict(run_dir: Path, result: CheckResult) -> Path:
     path = Path(run_dir) / VERDICT_FILE
-    path.write_text(to_json(result))
+    write_text(path, to_json(result))
     return path
 
 

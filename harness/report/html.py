@@ -19,7 +19,7 @@ from harness.checker.context import run_start
 from harness.checker.model import CheckResult
 from harness.checker.stats import sends_per_second
 from harness.events import read_events
-from harness.files import Unreadable, read_json
+from harness.files import Unreadable, read_json, write_text
 from harness.history.load import History, load
 from harness.observe.sample import SAMPLES_FILE, read_samples
 from harness.orchestrator.outcome import load_record
@@ -54,7 +54,7 @@ def write_report(run_dir: Path) -> Path:
         log.warning("report: the verdict of %s left out: %s", run_dir, exc)
         page = _env.get_template("report.html.j2").render(**facts | {"verdict": None, "stats": None, "examples": {}})
     path = run_dir / REPORT_FILE
-    path.write_text(page)
+    write_text(path, page)
     write_index(run_dir.parent)
     return path
 

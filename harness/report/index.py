@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from harness.files import Unreadable, read_json
+from harness.files import Unreadable, read_json, write_text
 
 INDEX_FILE = "index.html"
 _env = Environment(loader=PackageLoader("harness.report"), autoescape=select_autoescape(default=True))
@@ -32,5 +32,5 @@ def write_index(folder: Path) -> Path:
                      "has_report": (path.parent / "report.html").exists()})
     runs.sort(key=lambda r: (r["started"], r["dir"]), reverse=True)
     index = Path(folder) / INDEX_FILE
-    index.write_text(_env.get_template("index.html.j2").render(runs=runs))
+    write_text(index, _env.get_template("index.html.j2").render(runs=runs))
     return index
