@@ -80,7 +80,7 @@ SCHEMAS: dict[Table, pa.Schema] = {
 
 
 # ---- format 2: what lets a reader prove a history whole (docs/HISTORY.md) -------------------
-# Each stream's schema carries FORMAT_KEY; each batch carries CRC_KEY, the CRC-32 of its buffers,
+# Each stream's schema carries FORMAT_KEY and OWNER_KEY; each batch carries CRC_KEY, the CRC-32 of its buffers,
 # and WRITE_KEY, its number in the worker's writes to all its files (1, 2, 3, ...: a killed worker
 # loses at most its last); a clean close appends an empty batch carrying END_KEY: {"batches": n,
 # "rows": n} before the end-of-stream marker. Files without FORMAT_KEY are format 1 (written
@@ -91,6 +91,7 @@ FORMAT_KEY = b"kafka-chaos.format"
 CRC_KEY = b"kafka-chaos.crc32"
 END_KEY = b"kafka-chaos.end"
 WRITE_KEY = b"kafka-chaos.write"  # the batch's number in its worker's sequence of writes, from 1
+OWNER_KEY = b"kafka-chaos.worker"  # in the schema: whose file it is, "<worker>.<incarnation>"
 
 # Value ranges, checked before anything is allocated or packed from them (the checker packs
 # (tp, offset) into one int64 with 40 bits for the offset, and (process, tp, generation) into

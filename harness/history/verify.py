@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.files import Unreadable, read_json, regular
 from harness.history.manifest import MANIFEST_FILE, Incarnation, Manifest, file_seal, read_manifest
-from harness.history.schema import (CRC_KEY, END_KEY, FORMAT, FORMAT_KEY, MAX_INCARNATION, MAX_PRODUCER, MAX_TOPIC_PARTITIONS,
+from harness.history.schema import (CRC_KEY, END_KEY, FORMAT, FORMAT_KEY, OWNER_KEY, MAX_INCARNATION, MAX_PRODUCER, MAX_TOPIC_PARTITIONS,
                                     MAX_WORKERS, RANGES, SCHEMAS, WRITE_KEY, Table)
 from harness.history.seal import batch_crc, unseal
 from harness.semantics import Semantics
@@ -61,6 +61,7 @@ class Stream:
     cut_at: int | None = None  # where an unreadable tail starts: a write cut short (or damage)
     problems: list[str] = field(default_factory=list)  # damage, whatever became of the writer
     writes: list[int] = field(default_factory=list)  # format 2: the write number of each batch read
+    owner: str = ""  # format 2: the worker incarnation that wrote it
 
 
 def read_stream_file(path: Path, table: Table) -> Stream:
@@ -81,16 +82,16 @@ def read_stream_file(path: Path, table: Table) -> Stream:
         empty.problems.append(f"cannot read: {exc}")
         return empty
     with source:
-        return _read_batches(source, status.st_size, table)
+        return _read_batches(source, status.st_size, table, path.parent.name)
 
 
-def _read_batches(source, size: int, table: Table) -> Stream:
+def _read_batches(source, size: int, table: Table, owner: str) -> Stream:
     schema = SCHEMAS[table]
     try:
         reader = pa.ipc.open_stream(source)
     except (pa.ArrowException, OSError):
         stream = Stream(schema.empty_table(), cut_at=0)
-        if not _cut_header(source, size, table):
+        if not _cut_header(source, size, table, owner):
             stream.problems.append("not an Arrow stream (nor the start of one cut short)")
         return stream
     stream = Stream(schema.empty_table())
@@ -98,6 +99,7 @@ def _read_batches(source, size: int, table: Table) -> Stream:
         stream.problems.append(f"not a {table} history: its columns are {_describe(reader.schema)}")
         return stream
     stream.format = 2 if (reader.schema.metadata or {}).get(FORMAT_KEY) else 1
+    stream.owner = (reader.schema.metadata or {}).get(OWNER_KEY, b"").decode(errors="replace")
     batches, end, position = [], None, source.tell()
     while True:
         try:
@@ -150,18 +152,19 @@ def _tail_problem(source, position: int, size: int, exc: Exception) -> str | Non
     return None  # a killed worker's files are sealed as it left them (manifest): damage there shows
 
 
-def _cut_header(source, size: int, table: Table) -> bool:
+def _cut_header(source, size: int, table: Table, owner: str) -> bool:
     """Whether the file is the start of a stream header as a writer writes it (format 1 or 2),
     cut short: what SIGKILL leaves of a worker killed as it created its files."""
     source.seek(0)
     head = source.read(size) if size <= 4096 else b"-"
-    return any(header.startswith(head) for header in _headers(table))
+    return any(header.startswith(head) for header in _headers(table, owner))
 
 
-@functools.cache
-def _headers(table: Table) -> list[bytes]:
+@functools.lru_cache(maxsize=1024)
+def _headers(table: Table, owner: str) -> list[bytes]:
     found = []
-    for schema in (SCHEMAS[table], SCHEMAS[table].with_metadata({FORMAT_KEY: str(FORMAT).encode()})):
+    for schema in (SCHEMAS[table], SCHEMAS[table].with_metadata({FORMAT_KEY: str(FORMAT).encode(),
+                                                                  OWNER_KEY: owner.encode()})):
         sink = pa.BufferOutputStream()
         pa.ipc.new_stream(sink, schema).close()
         found.append(sink.getvalue().to_pybytes()[:-8])  # the schema message, without the end-of-stream marker
@@ -454,6 +457,9 @@ def _judge_worker(found: Survey, name: str, worker: str, incarnation: int, proce
         found.damage.extend(Damage(file, problem) for problem in stream.problems)
         if found.format == 2 and stream.format == 1:
             found.damage.append(Damage(file, "has no format mark in a format 2 run"))
+        if stream.format == 2 and stream.owner != name:
+            found.damage.append(Damage(file, f"was written by {stream.owner or 'no one named'}, not {name}"))
+            stream.table = stream.table.slice(0, 0)
         if whole and not stream.problems and not stream.whole:
             what = ("missing" if stream.format is None and stream.cut_at is None else
                     "empty, or cut inside its header" if stream.cut_at == 0 else

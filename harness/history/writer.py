@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from harness.history.schema import CRC_KEY, END_KEY, FORMAT, FORMAT_KEY, SCHEMAS, WRITE_KEY, Table
+from harness.history.schema import CRC_KEY, END_KEY, FORMAT, FORMAT_KEY, OWNER_KEY, SCHEMAS, WRITE_KEY, Table
 from harness.history.seal import batch_crc, seal
 
 FLUSH_INTERVAL_S = 0.1
@@ -30,7 +30,7 @@ class StreamFile:
     """One Arrow IPC stream, appended a record batch at a time."""
 
     def __init__(self, path: Path, schema: pa.Schema, numbers=None):
-        self.schema = schema.with_metadata({FORMAT_KEY: str(FORMAT).encode()})
+        self.schema = schema.with_metadata({FORMAT_KEY: str(FORMAT).encode(), OWNER_KEY: path.parent.name.encode()})
         self._file = open(path, "wb", buffering=0)
         self._writer = pa.ipc.new_stream(self._file, self.schema)
         self._numbers = numbers or itertools.count(1)  # shared by a worker's files: one sequence of writes
