@@ -129,7 +129,8 @@ RANGES: dict[Table, dict[str, tuple[Range | frozenset | None, bool]]] = {
     },
     Table.TXNS: {
         "producer": ((0, MAX_PRODUCER), False), "txn": ((0, MAX_TXN), False),
-        "action": (frozenset({"begin", "commit", "abort"}), False), "phase": (frozenset(Phase), False),
+        "action": (None, False),  # begin | commit | abort, or another call inside it (send-offsets)
+        "phase": (frozenset(Phase), False),
     },
     Table.EVENTS: {
         "kind": (None, False), "partition": ((0, MAX_PARTITION), True), "offset": ((-_INT32, MAX_OFFSET), True),

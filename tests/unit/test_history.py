@@ -230,3 +230,18 @@ def test_the_manifest_records_starts_and_exits_with_seals_for_the_killed(tmp_pat
     killed = manifest.incarnations["c1.1"]
     assert killed.exit == -9 and not killed.must_be_whole
     assert set(killed.files) == {f"{t}.arrows" for t in Table}
+
+
+def test_an_unreadable_history_file_is_damage_not_an_empty_one(tmp_path, monkeypatch):
+    run_dir = two_workers(tmp_path)
+    real = pa.memory_map
+
+    def denied(path, *args, **kwargs):
+        if path.endswith("c1.1/reads.arrows"):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pa, "memory_map", denied)  # as for a non-root user without read permission
+    found = load(run_dir)
+    assert found.reads.empty
+    assert any(str(d).startswith("history/c1.1/reads.arrows: cannot read") for d in found.damage)
