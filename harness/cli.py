@@ -403,8 +403,9 @@ def _run() -> int:
         err.print(f"kafka-chaos: {where}{exc.strerror or exc} (traceback in {_crash_log()})", markup=False)
         return ExitCode.ENVIRONMENT
     except Exception as exc:  # noqa: BLE001  (a harness bug: one line, exit 3, never 1)
-        err.print(f"kafka-chaos: internal error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-                  f" (traceback in {_crash_log()})", markup=False)
+        what = str(exc).splitlines()[0][:200] if str(exc) else ""
+        err.print(f"kafka-chaos: internal error: {type(exc).__name__}: {what} (traceback in {_crash_log()})",
+                  markup=False)
         return ExitCode.ENVIRONMENT
 
 

@@ -170,7 +170,8 @@ def _references(value, loc: tuple, world: World, annotation=None) -> Iterator[Pr
             if part is not None:
                 yield from _partition(part, loc + (name,), world)
         if value.followers is not None and world.topics.get(value.followers.topic, (0, 2))[1] < 2:
-            yield loc + ("followers",), f"{value.followers.topic} has replication factor 1: its partitions have no followers"
+            yield loc + ("followers",), (f"{value.followers.topic} has replication factor 1: its partitions have no "
+                                         "followers")
     elif isinstance(value, BaseModel):
         for name, field in type(value).model_fields.items():
             yield from _references(getattr(value, name), loc + (name,), world, _annotation(field))

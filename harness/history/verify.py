@@ -28,9 +28,9 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.files import Unreadable, read_json, regular
-from harness.history.manifest import MANIFEST_FILE, Incarnation, Manifest, file_seal, read_manifest
-from harness.history.schema import (CRC_KEY, END_KEY, FORMAT, FORMAT_KEY, OWNER_KEY, MAX_INCARNATION, MAX_PRODUCER, MAX_TOPIC_PARTITIONS,
-                                    MAX_WORKERS, RANGES, SCHEMAS, WRITE_KEY, Table)
+from harness.history.manifest import MANIFEST_FILE, Incarnation, file_seal, read_manifest
+from harness.history.schema import (CRC_KEY, END_KEY, FORMAT, FORMAT_KEY, MAX_INCARNATION, MAX_PRODUCER,
+                                    MAX_TOPIC_PARTITIONS, MAX_WORKERS, OWNER_KEY, RANGES, SCHEMAS, WRITE_KEY, Table)
 from harness.history.seal import batch_crc, unseal
 from harness.semantics import Semantics
 
@@ -345,7 +345,8 @@ def read_process(path: Path, worker: str, incarnation: int) -> tuple[dict | None
         config = _CONFIGS[info.kind].model_validate(info.config)
     except ValidationError as exc:
         return None, sealed, f"config.{_first_error(exc)}"
-    if (info.name is not None and info.name != worker) or (info.incarnation is not None and info.incarnation != incarnation):
+    if any(said is not None and said != dir_says for said, dir_says in ((info.name, worker),
+                                                                         (info.incarnation, incarnation))):
         return None, sealed, f"describes {info.name}.{info.incarnation}, not {worker}.{incarnation}"
     if sealed and (info.name is None or info.incarnation is None):
         return None, sealed, "names no worker or incarnation"

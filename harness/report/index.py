@@ -28,7 +28,7 @@ def write_index(folder: Path) -> Path:
         runs.append({"dir": path.parent.name, "experiment": str(record.get("experiment", path.parent.name)),
                      "outcome": str(record.get("outcome", "unknown")), "started": started,
                      "date": datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S") if started else "",
-                     "duration_s": record.get("duration_s") if isinstance(record.get("duration_s"), (int, float)) else None,
+                     "duration_s": duration if isinstance(duration := record.get("duration_s"), (int, float)) else None,
                      "has_report": (path.parent / "report.html").exists()})
     runs.sort(key=lambda r: (r["started"], r["dir"]), reverse=True)
     index = Path(folder) / INDEX_FILE

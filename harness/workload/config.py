@@ -71,7 +71,8 @@ class ProducerConfig(_Worker):
     kind: Literal["producer"] = "producer"
     topics: list[str] = Field(min_length=1)
     rate: float | None = Field(None, gt=0, le=10_000_000, description="sends per second; unset: as fast as possible")
-    messages: int | None = Field(None, ge=0, le=MAX_SEQ + 1, description="stop after this many sends; unset: until stopped")
+    messages: int | None = Field(None, ge=0, le=MAX_SEQ + 1,
+                                 description="stop after this many sends; unset: until stopped")
     value_size: int = Field(100, ge=HEADER_LEN, le=64 * 2**20)
     keys: KeyDistribution = Field(default_factory=KeyDistribution)
     transactions: TransactionSpec | None = None
@@ -87,10 +88,12 @@ class ConsumerConfig(_Worker):
     commit_scope: CommitScope = CommitScope.BATCH
     batch_size: int = Field(100, ge=1, le=100_000)
     processing_ms: float = Field(0, ge=0, le=MAX_SECONDS * 1000, description="simulated processing time per record")
-    poison_every: int | None = Field(None, ge=2, le=MAX_SEQ + 1, description="records with seq % N == N-1 fail processing")
+    poison_every: int | None = Field(None, ge=2, le=MAX_SEQ + 1,
+                                     description="records with seq % N == N-1 fail processing")
     dead_letter_topic: str | None = Field(None, description="where poison records go; unset: they crash the consumer")
-    max_buffered: int | None = Field(None, ge=1, le=10_000_000, description="backpressure: pause fetching above this many "
-                                                               "records waiting, resume at half")
+    max_buffered: int | None = Field(None, ge=1, le=10_000_000,
+                                     description="backpressure: pause fetching above this many "
+                                                 "records waiting, resume at half")
 
     @model_validator(mode="after")
     def _commits_need_a_group(self) -> "ConsumerConfig":

@@ -26,7 +26,7 @@ from harness.checker.model import AnomalyKind, Status, Verdict
 from harness.errors import UsageError
 from harness.history.load import load
 from harness.history.manifest import MANIFEST_FILE
-from tests.histories import INJECT, Reader, simulate
+from tests.histories import INJECT, _consume_cleanly, simulate
 
 
 def realistic_run(seed: int, anomaly: str | None = None):
@@ -35,7 +35,6 @@ def realistic_run(seed: int, anomaly: str | None = None):
     rng = random.Random(seed)
     run = simulate(rng)
     if not any(r.kind == "consumer" for r in run.readers):  # at least one consumer group
-        from tests.histories import _consume_cleanly
         _consume_cleanly(run, rng, "c1", "g1", "read_uncommitted")
     if anomaly:
         INJECT[anomaly](run, rng)
