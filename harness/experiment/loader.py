@@ -44,7 +44,8 @@ def parse(text: str, source: str = "<experiment>") -> Experiment:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         what = "" if isinstance(exc, _Refused) else "not valid YAML: "
-        raise UsageError(f"{source}:{line}: {what}{getattr(exc, 'problem', None) or exc}") from None
+        problem = (getattr(exc, "problem", None) or str(exc) or type(exc).__name__).splitlines()[0]
+        raise UsageError(f"{source}:{line}: {what}{problem}") from None
     except (RecursionError, MemoryError):
         raise UsageError(f"{source}:1: not valid YAML: too deeply nested") from None
     if not isinstance(data, dict):
@@ -112,6 +113,16 @@ class _BoundedLoader(Composer, _BaseLoader):
             raise _Refused(None, None, f"aliases expand this to more than {MAX_EXPANDED} values",
                                 node.start_mark)
         return node
+
+
+    def construct_object(self, node, deep=False):
+        """A scalar Python cannot make (a 5000-digit integer, month 13) is a refusal at its line."""
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, AttributeError, OverflowError, KeyError, IndexError) as exc:
+            raise _Refused(None, None, f"cannot read this value: {str(exc)[:120]}", node.start_mark) from None
 
 
 def _refuse_duplicate_keys(node: MappingNode) -> None:

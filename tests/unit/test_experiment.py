@@ -473,3 +473,26 @@ def test_a_config_value_of_the_wrong_type_says_what_is_allowed(value):
     message = refused(yaml.safe_dump(data))
     assert "topics[0].config.x: should be a string, an integer, a number or true or false" in message
     assert ".str" not in message
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "2001-13-45", "!!timestamp foo", "!!binary ZZZ", "!!float x", "!!int x",
+                                   "!!python/object:os.system {}", "&a [*a]"])
+def test_values_yaml_cannot_make_are_refused_at_their_line(value):
+    message = refused(f"name: x\nseed: {value}\n")
+    assert message.startswith("bad.yaml:2: "), message
+
+
+_TOKENS = ["name: x\n", "topics:", " [", "]", " {", "}", ", ", ": ", "\n  - ", "\n", "&a ", "*a", "<<: ", "!!set ",
+           "!!omap ", "!!pairs ", "!!timestamp ", "!!binary ", "!!int ", "!!float ", "!!bool ", "!!null ", "!!str ",
+           "? ", "- ", "2001-12-14t21:59:43.10-05:00", "2001-02-30", "0x" + "f" * 30, "9" * 4400, "1e400", ".nan",
+           "-.inf", "0o777", "0b1012", "1_000", "~", "yes", "key", "'q'", '"\\u0000"', "|\n  x\n", ">-\n  y\n", "---\n",
+           "...\n", "%YAML 1.1\n", "#c\n", "\t", "\x00", "\ufeff"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(tokens=st.lists(st.sampled_from(_TOKENS), max_size=40))
+def test_no_yaml_of_any_shape_gets_past_the_loader_as_anything_but_a_usage_error(tokens):
+    try:
+        parse("".join(tokens), "fuzz.yaml")
+    except UsageError as exc:
+        assert str(exc).startswith("fuzz.yaml:") and "\n" not in str(exc)
