@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -26,10 +27,32 @@ from harness.rundir import INDEX_FILE, RunDir
 from harness.rundir.record import Outcome
 from harness.semantics import Semantics
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-@click.group()
+class _Console(Console):
+    """rich's Console ends the process with exit 1 when its reader goes away; 1 means a
+    violated invariant here, so the broken pipe goes to `main` instead."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _OutputGone(Exception):
+    """Our reader went away (`| head`); not an OSError, which click would turn into exit 1."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _OutputGone from exc
+
+
+@click.group(cls=_Group)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the harness does.")
 def cli(verbose: bool) -> None:
     """Chaos experiments against real Kafka clusters, judged message by message."""
@@ -89,7 +112,7 @@ def cluster_status(as_json: bool, name: str) -> None:
     for node in info["nodes"]:
         table.add_row(str(node["id"]), "+".join(node["roles"]), node["address"], str(node["pid"] or "-"),
                       node["status"])
-    Console().print(table)
+    _Console().print(table)
     click.echo(f"bootstrap servers: {info['bootstrap_servers']}")
 
 
@@ -112,8 +135,22 @@ def history(run_dir: Path, worker: str | None, limit: int | None) -> None:
     from harness.history.load import load
     from harness.history.text import timeline
 
-    for line in islice(timeline(load(run_dir), worker), limit):
+    require_run_dir(run_dir)
+    found = load(run_dir)
+    for damage in found.damage:
+        err.print(f"damaged history: {damage}", markup=False)
+    for line in islice(timeline(found, worker), min(limit, sys.maxsize) if limit else None):
         click.echo(line)
+
+
+def require_run_dir(run_dir: Path) -> None:
+    """A directory that is not a run directory is bad input (exit 2), before anything is written
+    into it; one that is, however damaged, is judged (its damage makes invariants UNKNOWN)."""
+    run = RunDir(run_dir)
+    if not run.looks_like_a_run():
+        marks = ", ".join(run.relative(p) for p in run.marks())
+        raise UsageError(f"{run_dir}: not a run directory (no {marks}, no worker history in "
+                         f"{run.relative(run.history)}/)")
 
 
 @cli.command("check")
@@ -126,9 +163,15 @@ def check_command(run_dir: Path, as_json: bool, semantics: str | None) -> None:
     from harness.checker import check, write_verdict
     from harness.checker.check import to_json
 
-    recorded = run_settings(run_dir)
+    require_run_dir(run_dir)
+    recorded, problem = run_settings(run_dir)
+    if problem and not semantics:
+        raise UsageError(f"{problem}: the run's semantics and anomaly policies are unknown (give --semantics to judge "
+                         "it against that semantics' default policies)")
     result = check(run_dir, Semantics(semantics) if semantics else recorded.get("semantics"),
                    recorded.get("anomalies"))
+    if problem:
+        result.errors.append(f"{problem}: judged with the default policies of {semantics}")
     write_verdict(run_dir, result)
     if as_json:
         click.echo(to_json(result), nl=False)
@@ -137,13 +180,27 @@ def check_command(run_dir: Path, as_json: bool, semantics: str | None) -> None:
     sys.exit(verdict_exit_code(result.verdict))
 
 
-def run_settings(run_dir: Path) -> dict:
-    """The semantics and anomaly overrides the run's experiment asked for, if it had one."""
+def run_settings(run_dir: Path) -> tuple[dict, str | None]:
+    """The semantics and anomaly overrides the run's experiment asked for, if it had one, and
+    what is wrong with its experiment.json if it cannot be read."""
+    from harness.checker.model import AnomalyKind, PolicySetting
+    from harness.files import Unreadable, read_json
+
+    class Recorded(BaseModel):
+        semantics: Semantics
+        anomalies: dict[AnomalyKind, PolicySetting] | None = None
+
     path = RunDir(run_dir).experiment_json
-    if not path.exists():
-        return {}
-    data = json.loads(path.read_text())
-    return {"semantics": Semantics(data["semantics"]), "anomalies": data.get("anomalies") or {}}
+    if not path.exists() and not path.is_symlink():
+        return {}, None
+    try:
+        recorded = Recorded.model_validate(read_json(path))
+    except Unreadable as exc:
+        return {}, str(exc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return {}, f"{path}: {'.'.join(map(str, first['loc'])) or 'top level'}: {first['msg']}"
+    return {"semantics": recorded.semantics, "anomalies": recorded.anomalies or {}}, None
 
 
 def print_verdict(result) -> None:
@@ -152,7 +209,7 @@ def print_verdict(result) -> None:
         table.add_column(column)
     for inv in result.invariants:
         table.add_row(inv.kind.value, inv.status, str(inv.count), inv.policy, inv.note)
-    Console().print(table)
+    _Console().print(table)
     for kind, found in result.anomalies.items():
         click.echo(f"{kind}: {found[0].get('explanation', found[0])}")
     stats = result.stats
@@ -160,6 +217,8 @@ def print_verdict(result) -> None:
                f"{stats.get('indeterminate', 0)} indeterminate")
     for error in result.errors:
         err.print(f"checker error: {error}", markup=False)
+    for damage in result.damage:
+        err.print(f"damaged history: {damage}", markup=False)
 
 
 def verdict_exit_code(verdict) -> ExitCode:
@@ -354,8 +413,8 @@ def report_command(run_dirs: tuple[Path, ...]) -> None:
     from harness.report.html import write_report
 
     for run_dir in run_dirs:
-        if not RunDir(run_dir).looks_like_a_run():
-            raise UsageError(f"{run_dir}: not a run directory (no run.json, no history)")
+        require_run_dir(run_dir)
+    for run_dir in run_dirs:
         click.echo(write_report(run_dir))
 
 
@@ -389,7 +448,7 @@ def list_command(directory: Path | None) -> None:
     for path, experiment in catalogue(directory):
         table.add_row(experiment.name, ", ".join(map(str, experiment.scenarios)), experiment.expect.value,
                       experiment.description.strip().splitlines()[0] if experiment.description else "")
-    Console(width=200).print(table)
+    _Console(width=200).print(table)
 
 
 @cli.command("schema")
@@ -413,19 +472,88 @@ def _terminate(signum, frame) -> None:
 
 
 def main() -> None:
+    """Run the command; whatever happens ends in one line and an exit code the README gives: 1
+    only ever for a violated invariant, 3 (with the traceback in a log file) for anything
+    unexpected."""
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    code = _run()
+    sys.exit(_flushed(code))
+
+
+def _run() -> int:
     try:
         cli(standalone_mode=False)
-    except click.exceptions.Abort:
+        return ExitCode.OK
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (ExitCode.OK if exc.code is None else ExitCode.USAGE)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         err.print("interrupted")
-        sys.exit(ExitCode.INTERRUPTED)
+        return ExitCode.INTERRUPTED
     except click.ClickException as exc:
         exc.show()
-        sys.exit(ExitCode.USAGE)
+        return ExitCode.USAGE
     except KafkaChaosError as exc:
         err.print(f"kafka-chaos: {exc}", markup=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(ExitCode.INTERRUPTED)
+        return exc.exit_code
+    except (BrokenPipeError, _OutputGone):
+        return _output_gone()
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EIO) and not exc.filename:  # stdout on a full device, most likely
+            return _output_failed(exc)
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"kafka-chaos: {where}{exc.strerror or exc} (traceback in {_crash_log()})", markup=False)
+        return ExitCode.ENVIRONMENT
+    except Exception as exc:  # noqa: BLE001  (a harness bug: one line, exit 3, never 1)
+        what = str(exc).splitlines()[0][:200] if str(exc) else ""
+        err.print(f"kafka-chaos: internal error: {type(exc).__name__}: {what} (traceback in {_crash_log()})",
+                  markup=False)
+        return ExitCode.ENVIRONMENT
+
+
+def _flushed(code: int) -> int:
+    """Output still buffered reaches stdout now, while a failure can still be reported."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, _OutputGone):
+        return _output_gone()
+    except OSError as exc:
+        return _output_failed(exc)
+    return code
+
+
+def _output_gone() -> int:
+    """The reader of our output went away (`| head`): stop quietly, as if by SIGPIPE."""
+    _silence_stdout()
+    return 128 + signal.SIGPIPE
+
+
+def _output_failed(exc: OSError) -> int:
+    _silence_stdout()
+    err.print(f"kafka-chaos: cannot write the output: {exc.strerror or exc}", markup=False)
+    return ExitCode.ENVIRONMENT
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush has nothing left to fail on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _crash_log() -> Path:
+    """Write the traceback being handled to a log file of its own; returns where."""
+    import tempfile
+    import time
+    import traceback
+
+    name = f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    for folder in (paths.state_dir() / "crashes", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(f"kafka-chaos {' '.join(sys.argv[1:])}\n{traceback.format_exc()}")
+            return path
+        except OSError:
+            continue
+    return Path("(nowhere: no writable folder)")

@@ -5,11 +5,15 @@ killed harness leaves every line it wrote."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
 
+from harness.files import Unreadable, json_lines
 from harness.rundir import RunDir
+
+log = logging.getLogger(__name__)
 
 
 class EventLog:
@@ -39,14 +43,24 @@ class EventLog:
             self._file = None
 
 
+MAX_EVENT_LINES = 100_000  # per file: a longer log is read up to here (a run logs a few hundred)
+MAX_EVENT_BYTES = 64 * 2**20
+MAX_RUN_SPAN_NS = 7 * 86_400 * 10**9
+
+
 def read_events(run: RunDir | Path) -> list[dict]:
-    """Every complete line of a run's event logs (the harness's and the observer's), in time order."""
+    """Every complete line of a run's event logs (the harness's and the observer's), in time order,
+    up to MAX_EVENT_LINES of each: a log that long is damaged or hostile, and read no further. A
+    log that cannot be read (not a regular file, say) counts as empty."""
     run, events = RunDir.of(run), []
     for path in (run.events, run.observer_events):
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    events.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a crash
-    return sorted((e for e in events if "mono" in e), key=lambda e: e["mono"])
+        try:
+            events.extend(e for e in json_lines(path, MAX_EVENT_BYTES, MAX_EVENT_LINES)
+                          if type(e.get("mono")) is int)
+        except Unreadable as exc:
+            log.warning("%s", exc)
+    events.sort(key=lambda e: e["mono"])
+    if events:  # a time far from the rest is a damaged line: times are measured from the first event
+        middle = events[len(events) // 2]["mono"]
+        events = [e for e in events if abs(e["mono"] - middle) <= MAX_RUN_SPAN_NS]
+    return events

@@ -34,7 +34,7 @@ def bind(model: BaseModel, rename: Rename) -> BaseModel:
     update = {}
     for field, info in type(model).model_fields.items():
         value = getattr(model, field)
-        kind = _kind(info.annotation, info.metadata)
+        kind = logical_kind(info.annotation, info.metadata)
         renamed = _apply(value, kind, rename)
         if renamed is not value:
             update[field] = renamed
@@ -65,15 +65,15 @@ def _apply(value: Any, kind: Kind | None, rename: Rename) -> Any:
     return value
 
 
-def _kind(annotation: Any, metadata: list | tuple = ()) -> Kind | None:
+def logical_kind(annotation: Any, metadata: list | tuple = ()) -> Kind | None:
     """The kind of logical name an annotation holds (itself, or inside a list or an Optional)."""
     for meta in metadata:
         if isinstance(meta, Logical):
             return meta.kind
     if typing.get_origin(annotation) is Annotated:
         base, *extra = typing.get_args(annotation)
-        return _kind(base, extra)
+        return logical_kind(base, extra)
     for arg in typing.get_args(annotation):
-        if (found := _kind(arg)) is not None:
+        if (found := logical_kind(arg)) is not None:
             return found
     return None

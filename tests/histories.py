@@ -16,10 +16,13 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.history.manifest import ManifestWriter
+from harness.rundir import RunDir, WorkerDir
 from harness.history.schema import Table
 from harness.history.writer import HistoryWriter
 
 TOPIC = "t"
+FLUSH_EVERY = 8  # rows per batch
 MARKER = "marker"  # a transaction marker: takes an offset, never delivered
 
 
@@ -76,6 +79,7 @@ class Run:
         self.txns: dict[tuple[int, int], str] = {}  # committed | aborted | unfinished | indeterminate
         self.readers: list[Reader] = []
         self.clock = 1_000_000_000
+        self.killed: set[str] = set()  # workers SIGKILLed (exit -9 in the manifest); the rest exit 0
 
     def tick(self) -> int:
         self.clock += 1_000_000
@@ -146,17 +150,21 @@ class Run:
     # ---- writing ---------------------------------------------------------------------------
 
     def write(self, run_dir: Path) -> Path:
-        root = Path(run_dir) / "history"
+        """The run directory as workers and the launcher write it: histories and the manifest."""
+        run = RunDir(run_dir)
+        root, manifest = run.history, ManifestWriter(run.manifest)
         owned = {r.producer for r in self.readers if r.producer is not None}
         for producer in sorted({s.producer for s in self.sends} - owned):
-            self._write_worker(root, f"p{producer}", "producer", producer, None)
+            self._write_worker(root, manifest, f"p{producer}", "producer", producer, None)
         for reader in self.readers:
-            self._write_worker(root, reader.name, reader.kind, reader.producer, reader)
+            self._write_worker(root, manifest, reader.name, reader.kind, reader.producer, reader)
         return Path(run_dir)
 
-    def _write_worker(self, root: Path, name: str, kind: str, producer: int | None, reader: Reader | None) -> None:
+    def _write_worker(self, root: Path, manifest: ManifestWriter, name: str, kind: str, producer: int | None,
+                      reader: Reader | None) -> None:
+        manifest.started(name, 1, kind)
         history = HistoryWriter(root / f"{name}.1")
-        config = {}
+        config = {"topics": sorted({s.topic for s in self.sends if s.producer == producer})} if kind == "producer" else {}
         if reader:
             config = {"isolation": reader.isolation, "topics": list(reader.topics), "group": reader.group}
             if kind == "transformer":
@@ -167,7 +175,11 @@ class Run:
             self._write_sends(history, producer)
         if reader:
             self._write_reads(history, reader)
-        history.close()
+        if name in self.killed:
+            history.flush()  # what it wrote; SIGKILL leaves no end mark
+        else:
+            history.close()
+        manifest.exited(name, 1, -9 if name in self.killed else 0, WorkerDir(root / f"{name}.1"))
 
     def _write_sends(self, history: HistoryWriter, producer: int) -> None:
         mine = [s for s in self.sends if s.producer == producer]
@@ -177,7 +189,9 @@ class Run:
             "source_producer": [s.source[0] if s.source else None for s in mine],
             "source_seq": [s.source[1] if s.source else None for s in mine],
             "mono": [s.invoke for s in mine], "wall": [s.invoke for s in mine]})
-        for s in mine:
+        for i, s in enumerate(mine):
+            if i % FLUSH_EVERY == FLUSH_EVERY - 1:
+                history.flush()  # batches as a worker writes them: a few at a time
             if s.outcome != "pending":
                 ok = s.outcome == "ok"
                 history.row(Table.COMPLETIONS, producer=producer, seq=s.seq, outcome=s.outcome,
@@ -196,7 +210,9 @@ class Run:
 
     def _write_reads(self, history: HistoryWriter, reader: Reader) -> None:
         by_vid = self.by_vid
-        for r in reader.reads:
+        for i, r in enumerate(reader.reads):
+            if i % FLUSH_EVERY == FLUSH_EVERY - 1:
+                history.flush()
             ours = isinstance(r.value, int)
             send = by_vid.get(r.value) if ours else None
             history.row(Table.READS, topic=r.topic, partition=r.partition, offset=r.offset,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import harness.checker.invariants  # noqa: F401  (registers the checks)
@@ -12,17 +13,22 @@ from harness.checker.context import Context
 from harness.checker.evidence import plain
 from harness.checker.model import AnomalyKind, CheckResult, Invariant, PolicySetting, Status, Verdict
 from harness.checker.registry import CHECKS, EVIDENCE, Finding
+from harness.files import write_text
+from harness.history.load import Damage
 from harness.rundir import RunDir
 from harness.semantics import Semantics
 
 log = logging.getLogger(__name__)
 
 
-def check(run_dir: Path, semantics: Semantics | None = None,
+def check(run: RunDir | Path, semantics: Semantics | None = None,
           overrides: dict[AnomalyKind, PolicySetting] | None = None) -> CheckResult:
-    ctx = Context.from_run(run_dir, semantics)
+    run = RunDir.of(run)
+    ctx = Context.from_run(run, semantics)
     settings = policy.policies(ctx.semantics, overrides)
     findings, errors = _run_checks(ctx)
+    damage = _damage(ctx.history, run)
+    _unjudgeable(findings, damage)
     invariants, anomalies, worst = [], {}, Status.PASS
     for kind in AnomalyKind:
         finding = findings[kind]
@@ -35,7 +41,31 @@ def check(run_dir: Path, semantics: Semantics | None = None,
             anomalies[kind.value] = _evidence(ctx, finding, errors)
     verdict = {Status.FAIL: Verdict.VIOLATION, Status.UNKNOWN: Verdict.UNKNOWN}.get(worst, Verdict.PASS)
     return CheckResult(verdict=verdict, semantics=ctx.semantics.value, invariants=invariants,
-                       anomalies=anomalies, stats=stats.summarize(ctx), errors=errors)
+                       anomalies=anomalies, stats=stats.summarize(ctx), errors=errors,
+                       damage=[str(d) for d in damage])
+
+
+def _damage(history, run: RunDir) -> list[Damage]:
+    """What of the history is damaged or missing; a history with no worker at all is too."""
+    damage = list(history.damage)
+    if history.processes.empty and not damage:
+        damage.append(Damage(run.relative(run.history), "holds no worker history: nothing to judge", who=True))
+    return damage
+
+
+def _unjudgeable(findings: dict[AnomalyKind, Finding], damage: list[Damage]) -> None:
+    """A damaged or missing history makes every invariant it feeds UNKNOWN, naming the files,
+    whatever the count on what is left: a cut file must not look like lost writes, nor like
+    none. The checker's facts are shared (one reader's read proves a transaction committed for
+    every invariant), so that is every invariant that applies, and those that do not too when
+    who ran is itself in doubt (a process.json or the manifest is damaged)."""
+    if not damage:
+        return
+    shown = "; ".join(map(str, damage[:3])) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
+    doubt = any(d.who for d in damage) or not any(f.applicable for f in findings.values())
+    for kind, finding in findings.items():
+        if finding.applicable or doubt:
+            findings[kind] = replace(finding, applicable=True, unknown=True, note=f"damaged history: {shown}")
 
 
 def _run_checks(ctx: Context) -> tuple[dict[AnomalyKind, Finding], list[str]]:
@@ -66,7 +96,7 @@ def _evidence(ctx: Context, finding: Finding, errors: list[str]) -> list[dict]:
 
 def write_verdict(run: RunDir | Path, result: CheckResult) -> Path:
     path = RunDir.of(run).verdict
-    path.write_text(to_json(result))
+    write_text(path, to_json(result))
     return path
 
 

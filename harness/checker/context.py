@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import UsageError
-from harness.events import read_events
+from harness.events import MAX_RUN_SPAN_NS, read_events
 from harness.history.disk import read as read_disk
 from harness.history.load import History, load
 from harness.semantics import Semantics
@@ -289,7 +289,9 @@ def infer_semantics(history: History) -> Semantics:
 def run_start(history: History, run_events: list[dict]) -> int:
     """The first moment anything in the run happened: times in evidence and reports count from here."""
     candidates = [history.sends["invoke_mono"].min(), history.reads["mono"].min(), history.events["mono"].min()]
-    candidates += [e["mono"] for e in run_events[:1]]
     candidates = [int(c) for c in candidates if pd.notna(c)]
+    logged = [e["mono"] for e in run_events[:1]]
+    if logged and (not candidates or abs(logged[0] - min(candidates)) <= MAX_RUN_SPAN_NS):  # else not this run's log
+        candidates += logged
     return min(candidates) if candidates else 0
 

@@ -87,6 +87,7 @@ class CheckResult(BaseModel):
     anomalies: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     stats: dict[str, Any] = Field(default_factory=dict)
     errors: list[str] = Field(default_factory=list)
+    damage: list[str] = Field(default_factory=list)  # damaged or missing history files: why UNKNOWN
 
     def invariant(self, kind: AnomalyKind) -> Invariant:
         return next(i for i in self.invariants if i.kind == kind)

@@ -19,14 +19,17 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.checker.model import AnomalyKind, PolicySetting
 from harness.cluster.backends import BackendName
 from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, NetworkMode, ProxySpec
+from harness.experiment import consistency
 from harness.faults.base import FaultSpec
 from harness.faults.schedule import Nemesis, Schedule, Timeline
+from harness.limits import PositiveSeconds, Seconds
 from harness.names import TopicName
 from harness.semantics import Semantics
 from harness.workload.config import ConsumerConfig, ProducerConfig, TransformerConfig
@@ -35,7 +38,7 @@ NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Expect(StrEnum):
@@ -74,16 +77,16 @@ class Workload(_Strict):
 
 
 class Phases(_Strict):
-    steady_s: float = Field(5, ge=0, description="load before the first fault (the baseline)")
-    faults_s: float = Field(30, ge=0, description="length of the fault phase")
-    recovery_s: float = Field(10, ge=0, description="load after every fault is healed")
-    drain_timeout_s: float = Field(120, gt=0, description="how long consumers get to catch up")
-    final_read_timeout_s: float = Field(120, gt=0)
+    steady_s: Seconds = Field(5, description="load before the first fault (the baseline)")
+    faults_s: Seconds = Field(30, description="length of the fault phase")
+    recovery_s: Seconds = Field(10, description="load after every fault is healed")
+    drain_timeout_s: PositiveSeconds = Field(120, description="how long consumers get to catch up")
+    final_read_timeout_s: PositiveSeconds = 120
 
 
 class ThroughputRecovery(_Strict):
     percent: float = Field(50, gt=0, le=200, description="of the steady phase's acknowledged sends per second")
-    within_s: float = Field(30, gt=0, description="after the last heal")
+    within_s: PositiveSeconds = Field(30, description="after the last heal")
 
 
 class ObserverConfig(_Strict):
@@ -103,10 +106,11 @@ class SteadyState(_Strict):
 class Experiment(_Strict):
     name: str = Field(pattern=NAME)
     description: str = ""
-    scenarios: list[int] = Field(default_factory=list, description="seed scenarios it covers")
+    scenarios: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(default_factory=list,
+                                                                     description="seed scenarios it covers")
     semantics: Semantics = Semantics.AT_LEAST_ONCE
     expect: Expect = Expect.PASS
-    seed: int | None = Field(None, ge=0, description="fixes the run's seed; unset: each run draws its own")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="fixes the run's seed; unset: each run draws its own")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     topics: list[TopicConfig] = Field(min_length=1)
     workload: Workload
@@ -144,6 +148,8 @@ class Experiment(_Strict):
         for path, worker in self._fault_workers():
             if worker not in names:
                 raise _at(path, f"no worker named {worker!r} in the workload")
+        for loc, message in consistency.problems(self):
+            raise _at(loc, message)
         return self
 
     def _fault_workers(self):

@@ -19,7 +19,7 @@ capability its backend lacks is refused at validation, before anything starts.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -95,8 +95,16 @@ class Provisions(BaseModel):
     own_disks: bool = False
 
 
+@dataclass(frozen=True)
+class World:
+    """What an experiment declares, for a fault to check itself against before anything starts."""
+
+    nodes: tuple[int, ...]  # node ids
+    topics: dict[str, tuple[int, int]]  # name -> (partitions, replication factor)
+
+
 class FaultSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     needs: ClassVar[frozenset[Capability]] = frozenset()
 
@@ -122,6 +130,11 @@ class FaultSpec(BaseModel):
         update = {name: Target.of(nodes) for name, value in self.__dict__.items()
                   if isinstance(value, Target) and value.pick in ("random", "minority", "majority", "all")}
         return self.model_copy(update=update) if update and nodes else self
+
+    def conflicts(self, world: World) -> Iterator[tuple[tuple, str]]:
+        """(field, problem) for each way this fault cannot do what it says in `world`. The topics,
+        partitions and nodes its fields name are checked for every fault (experiment.faults)."""
+        return iter(())
 
     def inject(self, env: Env) -> Injected:
         raise NotImplementedError

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from harness.cluster.backend import Capability
-from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
+from harness.faults.base import Env, FaultError, FaultSpec, Injected, World, fault
 from harness.faults.targets import TopicPartition
 from harness.names import TopicName
 
@@ -18,7 +18,12 @@ class AddPartitions(FaultSpec):
     fault: Literal["add-partitions"] = "add-partitions"
     needs: ClassVar = frozenset({Capability.TOPOLOGY})
     topic: TopicName
-    to: int = Field(ge=2, description="the topic's new partition count")
+    to: int = Field(ge=2, le=1000, description="the topic's new partition count")
+
+    def conflicts(self, world: World):
+        partitions = world.topics.get(self.topic, (0, 0))[0]
+        if self.topic in world.topics and self.to <= partitions:
+            yield ("to",), f"{self.topic} already has {partitions} partitions: `to` must be more"
 
     def inject(self, env: Env) -> Injected:
         from confluent_kafka import KafkaException
@@ -37,7 +42,7 @@ class ElectPreferredLeader(FaultSpec):
     """Move leadership back to each partition's preferred (first) replica."""
 
     fault: Literal["elect-preferred-leader"] = "elect-preferred-leader"
-    partitions: list[TopicPartition]
+    partitions: list[TopicPartition] = Field(min_length=1)
 
     def inject(self, env: Env) -> Injected:
         outcome = env.cluster.admin().elect_preferred([(p.topic, p.partition) for p in self.partitions])

@@ -15,6 +15,7 @@ from pydantic import Field
 from harness.cluster.backend import Backend, Capability, ProxyPath
 from harness.faults.base import Env, FaultError, FaultSpec, Injected, Provisions, fault, sweep
 from harness.faults.targets import Target
+from harness.limits import Millis
 
 Stream = Literal["downstream", "upstream"]
 
@@ -62,8 +63,8 @@ def toxics(cluster: Backend) -> list[str]:
 class Latency(Toxic):
     fault: Literal["latency"] = "latency"
     toxic: ClassVar[str] = "latency"
-    ms: int = Field(ge=0)
-    jitter_ms: int = Field(0, ge=0)
+    ms: Millis
+    jitter_ms: Millis = 0
 
     def attributes(self) -> dict:
         return {"latency": self.ms, "jitter": self.jitter_ms}
@@ -73,7 +74,7 @@ class Latency(Toxic):
 class Bandwidth(Toxic):
     fault: Literal["bandwidth"] = "bandwidth"
     toxic: ClassVar[str] = "bandwidth"
-    kb_per_s: int = Field(ge=1)
+    kb_per_s: int = Field(ge=1, le=2**31 - 1)
 
     def attributes(self) -> dict:
         return {"rate": self.kb_per_s}
@@ -83,7 +84,7 @@ class Bandwidth(Toxic):
 class SlowClose(Toxic):
     fault: Literal["slow-close"] = "slow-close"
     toxic: ClassVar[str] = "slow_close"
-    delay_ms: int = Field(ge=0)
+    delay_ms: Millis
 
     def attributes(self) -> dict:
         return {"delay": self.delay_ms}
@@ -95,7 +96,7 @@ class ResetPeer(Toxic):
 
     fault: Literal["reset-peer"] = "reset-peer"
     toxic: ClassVar[str] = "reset_peer"
-    after_ms: int = Field(0, ge=0)
+    after_ms: Millis = 0
 
     def attributes(self) -> dict:
         return {"timeout": self.after_ms}
@@ -107,7 +108,7 @@ class Blackhole(Toxic):
 
     fault: Literal["blackhole"] = "blackhole"
     toxic: ClassVar[str] = "timeout"
-    close_after_ms: int = Field(0, ge=0)
+    close_after_ms: Millis = 0
 
     def attributes(self) -> dict:
         return {"timeout": self.close_after_ms}

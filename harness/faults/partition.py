@@ -12,7 +12,7 @@ import uuid
 from typing import ClassVar, Literal
 
 from harness.cluster.backend import CLIENTS, Backend, Capability, Network, Peer, Way
-from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault, sweep
+from harness.faults.base import Env, FaultError, FaultSpec, Injected, World, fault, sweep
 from harness.faults.targets import Target
 
 Grudge = dict[int, set[int]]
@@ -96,6 +96,18 @@ class Partition(FaultSpec):
         what = f"{self.shape} {sorted(isolated)}" if isolated else f"{self.shape} {dict(sorted(grudge.items()))}"
         return cut(env.network, tag(self), drops, f"partition: {what}{' (one way)' if self.one_way else ''}",
                    sorted(isolated or grudge))
+
+    def conflicts(self, world: World):
+        least = _LEAST_NODES[self.shape]
+        if len(world.nodes) < least:
+            yield ("shape",), f"{self.shape} needs at least {least} nodes, the cluster has {len(world.nodes)}"
+        if self.target is not None and self.shape not in ("isolate", "minority"):
+            yield ("target",), f"shape {self.shape} picks its own sides: a target is not used"
+        if self.target is not None and self.target.pick == "all":
+            yield ("target",), "isolating every node from no one cuts nothing"
+
+
+_LEAST_NODES = {"isolate": 2, "minority": 2, "halves": 2, "bridge": 3, "majorities-ring": 5}
 
 
 @fault

@@ -23,7 +23,7 @@ SETTLE_S = 30.0  # how long to wait for a leader or controller to exist
 class TopicPartition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     topic: TopicName
-    partition: int = 0
+    partition: int = Field(0, ge=0)
 
     def __str__(self) -> str:
         return f"{self.topic}-{self.partition}"

@@ -6,14 +6,15 @@
     history.transactions   one row per transaction, with its outcome
     history.events         client events: starts, stops, assignments, commits, final-read ends
     history.processes      one row per worker incarnation
+    history.damage         what is damaged or missing (harness.history.verify): the tables hold
+                           only what is intact, so a judgement on them is UNKNOWN where it matters
 
 A history file cut short by SIGKILL is read up to its last complete batch.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness.history.schema import SCHEMAS, Table, Outcome
-from harness.rundir import RunDir, WorkerDir
+from harness.history.schema import SCHEMAS, Outcome, Table
+from harness.history.verify import Damage, Survey, read_stream_file, survey
+from harness.rundir import RunDir
 
+__all__ = ["Damage", "History", "load", "read_stream", "value_id"]
 _PRODUCER_SHIFT = 40  # vid = producer << 40 | seq: one int64 naming a send invocation
 
 
@@ -34,6 +37,9 @@ class History:
     transactions: pd.DataFrame
     events: pd.DataFrame
     processes: pd.DataFrame
+    damage: list[Damage] = field(default_factory=list)
+    format: int = 1
+    has_history: bool = True  # the run directory has a history directory
 
 
 def value_id(producer, seq):
@@ -42,36 +48,27 @@ def value_id(producer, seq):
 
 
 def read_stream(path: Path) -> pa.Table:
-    """Every complete record batch of one stream file (empty if the writer died before any)."""
-    schema = SCHEMAS[Table(path.stem)]
-    batches = []
-    try:
-        with pa.ipc.open_stream(pa.memory_map(str(path))) as reader:
-            while True:
-                batches.append(reader.read_next_batch())
-    except StopIteration:
-        pass
-    except (OSError, pa.ArrowInvalid):
-        pass  # a batch cut short by SIGKILL, or a file with not even its schema
-    return pa.Table.from_batches(batches, schema=schema)
+    """Every intact record batch of one stream file (empty if the writer died before any)."""
+    return read_stream_file(Path(path), Table(Path(path).stem)).table
 
 
-def read_table(run: RunDir, table: Table) -> pd.DataFrame:
+def _frame(found: Survey, table: Table) -> pd.DataFrame:
     """All workers' records of one table, with `worker` and `incarnation` columns.
 
     Strings become categoricals (dictionary-encoded in Arrow, not in Python): a history has
     millions of rows but few distinct topics, keys and outcomes.
     """
     parts, owners = [], []
-    for worker in run.workers():
-        path = worker.stream(table)
-        if path.exists():
-            parts.append(read_stream(path))
-            owners.append((worker.name, worker.incarnation))
+    for history in found.workers:
+        data = history.tables[table]
+        if data.num_rows:
+            parts.append(data)
+            owners.append((history.worker, history.incarnation))
     data = pa.concat_tables(parts) if parts else SCHEMAS[table].empty_table()
-    for i, field in enumerate(data.schema):
-        if pa.types.is_string(field.type) or pa.types.is_binary(field.type):
-            data = data.set_column(i, field.name, pc.dictionary_encode(data.column(i)))
+    data = data.replace_schema_metadata(None)
+    for i, column in enumerate(data.schema):
+        if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
+            data = data.set_column(i, column.name, pc.dictionary_encode(data.column(i)))
     frame = data.to_pandas()
     sizes = [len(part) for part in parts]
     workers = sorted({worker for worker, _ in owners})
@@ -82,13 +79,14 @@ def read_table(run: RunDir, table: Table) -> pd.DataFrame:
 
 
 def load(run: RunDir | Path) -> History:
-    run = RunDir.of(run)
+    found = survey(RunDir.of(run))
     return History(
-        sends=_sends(read_table(run, Table.INVOKES), read_table(run, Table.COMPLETIONS)),
-        reads=_reads(read_table(run, Table.READS)),
-        transactions=_transactions(read_table(run, Table.TXNS)),
-        events=_events(read_table(run, Table.EVENTS)),
-        processes=_processes(run),
+        sends=_sends(_frame(found, Table.INVOKES), _frame(found, Table.COMPLETIONS)),
+        reads=_reads(_frame(found, Table.READS)),
+        transactions=_transactions(_frame(found, Table.TXNS)),
+        events=_events(_frame(found, Table.EVENTS)),
+        processes=_processes(found),
+        damage=found.damage, format=found.format, has_history=found.has_history,
     )
 
 
@@ -100,6 +98,9 @@ def _sends(invokes: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
     sends.insert(0, "vid", value_id(sends["producer"], sends["seq"]))
     if not sends["vid"].is_monotonic_increasing:
         sends = sends.sort_values("vid", kind="stable", ignore_index=True)
+    vids = sends["vid"].to_numpy()
+    if len(vids) > 1 and (vids[1:] == vids[:-1]).any():  # damage (reported by verify): keep the first
+        sends = sends[np.concatenate([[True], vids[1:] != vids[:-1]])].reset_index(drop=True)
     at = pd.Index(sends["vid"]).get_indexer(value_id(completions["producer"], completions["seq"]))
     done, at = completions[at >= 0], at[at >= 0]
 
@@ -168,12 +169,11 @@ def _transactions(txns: pd.DataFrame) -> pd.DataFrame:
     return out[columns]
 
 
-def _processes(run: RunDir) -> pd.DataFrame:
+def _processes(found: Survey) -> pd.DataFrame:
     rows = []
-    for directory in run.workers():
-        worker, incarnation = directory.name, directory.incarnation
-        info = json.loads(directory.process.read_text()) if directory.process.exists() else {}
-        rows.append({"worker": worker, "incarnation": incarnation, "kind": info.get("kind"),
+    for history in found.workers:
+        info = history.info or {}
+        rows.append({"worker": history.worker, "incarnation": history.incarnation, "kind": info.get("kind"),
                      "producer": info.get("producer"), "pid": info.get("pid"),
                      "semantics": info.get("semantics"), "config": info.get("config")})
     return pd.DataFrame(rows, columns=["worker", "incarnation", "kind", "producer", "pid", "semantics", "config"])

@@ -4,7 +4,6 @@ that came from messages, configs or logs goes through Jinja2's autoescaping."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -17,9 +16,10 @@ import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harness.checker.context import run_start
-from harness.checker.model import DESCRIPTIONS
+from harness.checker.model import DESCRIPTIONS, CheckResult
 from harness.checker.stats import sends_per_second
 from harness.events import read_events
+from harness.files import Unreadable, read_json, write_text
 from harness.history.load import History, load
 from harness.observe.sample import read_samples
 from harness.redact import redact
@@ -30,6 +30,7 @@ from harness.rundir.record import load_record
 
 log = logging.getLogger(__name__)
 EXAMPLES_PER_KIND = 20
+MAX_EVENT_ROWS = 2_000  # the event log table shows this many; events.jsonl has them all
 LOST_WRITE_PLOTS = 4
 AROUND_LOSS_S = 5.0
 
@@ -46,32 +47,43 @@ class Example:
 def write_report(run: RunDir | Path) -> Path:
     """Render the run's report and refresh its folder's index; returns the report's path."""
     run = RunDir.of(run)
-    page = _env.get_template("report.html.j2").render(**collect(run))
-    run.report.write_text(page)
+    facts = collect(run)
+    try:
+        page = _env.get_template("report.html.j2").render(**facts)
+    except Exception as exc:  # noqa: BLE001  (a verdict.json of a strange shape: the page without it)
+        log.warning("report: the verdict of %s left out: %s", run, exc)
+        page = _env.get_template("report.html.j2").render(**facts | {"verdict": None, "stats": None, "examples": {}})
+    write_text(run.report, page)
     write_index(run.path.parent)
     return run.report
 
 
 def collect(run: RunDir) -> dict:
-    record = load_record(run)
-    verdict = _json(run.verdict)
+    """What the page shows. Every file is read defensively: a damaged one is left out of the page
+    (and logged), never a reason for no report."""
+    record = _guarded(lambda: load_record(run), run.relative(run.record))
+    verdict = _guarded(lambda: _verdict(run), run.relative(run.verdict))
     experiment = _json(run.experiment_json) or {}
     events = read_events(run)
     history = _history(run)
     t0 = run_start(history, events) if history else (events[0]["mono"] if events else 0)
     windows = fault_windows(events, t0)
     anomalies = (verdict or {}).get("anomalies", {})
+    name = record.experiment if record else experiment.get("name", run.name)
     return {
-        "name": record.experiment if record else experiment.get("name", run.name),
+        "name": name if isinstance(name, str) else run.name,
         "record": record, "verdict": verdict, "stats": (verdict or {}).get("stats"),
         "outcome": record.outcome.value if record else "unfinished",
         "started": _date(record.started_wall) if record else "",
-        "experiment_yaml": yaml.safe_dump(redact(experiment), sort_keys=False),
-        "plots": _plots(run, history, t0, windows) if history else [],
+        "experiment_yaml": _guarded(lambda: yaml.safe_dump(redact(experiment), sort_keys=False),
+                                    run.relative(run.experiment_json)) or "",
+        "plots": (_guarded(lambda: _plots(run, history, t0, windows), "plots") or []) if history else [],
         "examples": {kind: [example(e) for e in found[:EXAMPLES_PER_KIND]] for kind, found in anomalies.items()},
-        "loss_plots": _loss_plots(history, anomalies.get("lost-write", []), t0, windows) if history else [],
-        "events": [{"at": round((e["mono"] - t0) / 1e9, 2), "source": e.get("source", ""), "kind": e.get("kind", ""),
-                    "text": e.get("text", "")} for e in events],
+        "loss_plots": (_guarded(lambda: _loss_plots(history, anomalies.get("lost-write", []), t0, windows),
+                                "lost-write plots") or []) if history else [],
+        "events": [{"at": round((e["mono"] - t0) / 1e9, 2), "source": str(e.get("source", "")),
+                    "kind": str(e.get("kind", "")), "text": str(e.get("text", ""))} for e in events[:MAX_EVENT_ROWS]],
+        "events_left_out": max(0, len(events) - MAX_EVENT_ROWS),
         "links": _links(run),
         "descriptions": {kind.value: text for kind, text in DESCRIPTIONS.items()},
         "index_href": f"../{INDEX_FILE}",
@@ -80,12 +92,27 @@ def collect(run: RunDir) -> dict:
     }
 
 
+def _guarded(make, what: str):
+    """A part of the page from files that may be damaged: None (and a log line) if it fails."""
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001  (a damaged file leaves its part out, not the page)
+        log.warning("report: %s left out: %s", what, exc)
+        return None
+
+
+def _verdict(run: RunDir) -> dict | None:
+    data = _json(run.verdict)
+    return CheckResult.model_validate(data).model_dump(mode="json") if data is not None else None
+
+
 def fault_windows(events: list[dict], t0: int) -> list[plots.Window]:
     """Each injected fault from inject to heal (or to the end of the log when never healed)."""
     end = events[-1]["mono"] if events else t0
-    heals = {e.get("index"): e["mono"] for e in events if e.get("source") == "fault" and e.get("kind") == "heal"}
-    return [plots.Window((e["mono"] - t0) / 1e9, (heals.get(e.get("index"), end) - t0) / 1e9, e.get("text", "fault"))
-            for e in events if e.get("source") == "fault" and e.get("kind") == "inject"]
+    faults = [e for e in events if e.get("source") == "fault" and type(e.get("index")) in (int, str, type(None))]
+    heals = {e.get("index"): e["mono"] for e in faults if e.get("kind") == "heal"}
+    return [plots.Window((e["mono"] - t0) / 1e9, (heals.get(e.get("index"), end) - t0) / 1e9,
+                         str(e.get("text", "fault"))) for e in faults if e.get("kind") == "inject"]
 
 
 def example(anomaly: dict) -> Example:
@@ -182,11 +209,17 @@ def _history(run: RunDir) -> History | None:
 
 
 def _json(path: Path) -> dict | None:
+    """A JSON object from the run directory; None (and a log line) when missing or damaged."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        data = read_json(path) if path.exists() else None
+    except Unreadable as exc:
+        log.warning("report: %s", exc)
         return None
+    return data if isinstance(data, dict) else None
 
 
 def _date(wall: float) -> str:
-    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if wall else ""
+    try:
+        return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if wall else ""
+    except (OverflowError, OSError, ValueError):
+        return ""

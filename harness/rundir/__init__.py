@@ -5,6 +5,7 @@ nowhere else; writers and readers take a `RunDir` (or a `WorkerDir`) and ask it 
       experiment.yaml, experiment.json   the experiment as run (secrets redacted), its resolution
       events.jsonl                       phases, faults, cluster and disk events
       observer/                          samples.jsonl, events.jsonl, config.json, observer.log
+      history/workers.jsonl              which worker incarnations the run started, how each ended
       history/<worker>.<incarnation>/    runtime.json, process.json, worker.log, <table>.arrows
       disk/                              scanned.json, values.arrow (segment files, when read)
       cluster/node-<id>.log              each broker's log for the run

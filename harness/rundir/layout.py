@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 INDEX_FILE = "index.html"  # in the folder of run directories: every run, newest first
+STREAM_SUFFIX = ".arrows"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,11 @@ class WorkerDir:
 
     def stream(self, table: str) -> Path:
         """The Arrow IPC stream of one history table (`invokes`, `reads`, ...)."""
-        return self.path / f"{table}.arrows"
+        return self.path / f"{table}{STREAM_SUFFIX}"
+
+    def streams(self) -> list[Path]:
+        """Every stream file present, in name order."""
+        return sorted(self.path.glob(f"*{STREAM_SUFFIX}"))
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,18 @@ class RunDir:
     def name(self) -> str:
         return self.path.name
 
+    def marks(self) -> list[Path]:
+        """Files only a run writes."""
+        return [self.record, self.experiment_json, self.events, self.manifest]
+
     def looks_like_a_run(self) -> bool:
-        """Whether anything a run writes is here."""
-        return any(p.exists() for p in (self.record, self.experiment_json, self.history, self.events))
+        """Whether a run wrote here (however damaged it is now)."""
+        if any(p.exists() for p in self.marks()):
+            return True
+        try:
+            return self.history.is_dir() and any(p.is_dir() for p in self.history.iterdir())
+        except OSError:
+            return False
 
     # ---- what was asked ------------------------------------------------------------------
 
@@ -119,6 +133,18 @@ class RunDir:
     @property
     def history(self) -> Path:
         return self.path / "history"
+
+    @property
+    def manifest(self) -> Path:
+        """Which worker incarnations the run started and how each ended (the launcher's)."""
+        return self.history / "workers.jsonl"
+
+    def relative(self, path: Path) -> str:
+        """How a file of this run is named to a person: relative to the run directory."""
+        try:
+            return Path(path).relative_to(self.path).as_posix()
+        except ValueError:
+            return str(path)
 
     def worker(self, name: str, incarnation: int) -> WorkerDir:
         return WorkerDir(self.history / f"{name}.{incarnation}")

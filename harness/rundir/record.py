@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from harness.checker.model import Verdict
 from harness.errors import ExitCode
+from harness.files import read_json
 from harness.rundir.layout import RunDir
 
 
@@ -96,5 +97,6 @@ class RunRecord(BaseModel):
 
 
 def load_record(run: RunDir | Path) -> RunRecord | None:
+    """The run's record, None when it has none; raises Unreadable or ValidationError when damaged."""
     path = RunDir.of(run).record
-    return RunRecord.model_validate(json.loads(path.read_text())) if path.exists() else None
+    return RunRecord.model_validate(read_json(path)) if path.exists() else None

@@ -23,7 +23,9 @@ def make_topic(cluster, name: str, partitions: int = 3) -> str:
 def final(workload: Workload, topics: list[str]) -> History:
     readers = workload.final_read(topics, timeout_s=60)
     assert [r.returncode for r in readers] == [0, 0]
-    return load(workload.run_dir)
+    history = load(workload.run_dir)
+    assert history.damage == [], history.damage  # whole, or (killed workers) as the kill left it: proven
+    return history
 
 
 def reads_of(history: History, worker: str) -> pd.DataFrame:
@@ -114,6 +116,7 @@ def test_killed_consumer_rereads_from_its_last_commit(cluster, topic_name, tmp_p
         eventually(lambda: sent <= set(processed(workload, "c1")["vid"]), timeout=120)
         second.stop()
         history = load(tmp_path)
+    assert history.damage == [] and load(tmp_path).damage == [], history.damage  # c1.1's cut tail is sealed
 
     reads = reads_of(history, "c1")
     before, after = reads[reads["incarnation"] == 1], reads[reads["incarnation"] == 2]
