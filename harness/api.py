@@ -230,6 +230,6 @@ def run(experiment: ExperimentSource, seed: int | None = None, **session) -> Res
 
 def check(run_dir: Path, semantics=None) -> CheckResult:
     """Judge a stored run again (no cluster needed)."""
-    from harness.checker import check as judge
+    from harness.checker.check import check as judge
 
     return judge(run_dir, semantics)

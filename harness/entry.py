@@ -9,7 +9,7 @@ import sys
 def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     try:
-        from harness.cli import main as run
+        from harness.cli.main import main as run
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from harness.faults.base import World
 from harness.faults.cluster_ops import AddPartitions
-from harness.faults.schedule import Nemesis, Timeline
+from harness.faults.schedule import Timeline
 from harness.faults.targets import Target, TopicPartition
 from harness.names import Logical, logical_kind
 from harness.semantics import Semantics

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.checker import check, write_verdict
+from harness.checker.check import check, write_verdict
 from harness.checker.model import AnomalyKind, CheckResult
 from harness.cluster import segments
 from harness.cluster.backend import Backend, Capability

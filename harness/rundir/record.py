@@ -3,7 +3,6 @@ experiment's expectation folded into one outcome and one exit code, kept in the 
 
 from __future__ import annotations
 
-import json
 import shlex
 from enum import StrEnum
 from pathlib import Path

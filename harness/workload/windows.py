@@ -15,8 +15,9 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from harness.history.schema import Phase, Table
 from harness.rundir import WorkerDir
+
+OK = "ok"  # harness.history.schema.Phase.OK: the history is read only when a fault looks
 
 
 class Window(StrEnum):
@@ -41,8 +42,8 @@ def in_window(history_dir: Path, window: Window) -> bool:
     return any(processed[tp] > committed[tp] for tp in shared)
 
 
-def _rows(history_dir: Path, table: Table) -> list[dict]:
-    from harness.history.load import read_stream  # pandas: only once a fault looks
+def _rows(history_dir: Path, table: str) -> list[dict]:
+    from harness.history.load import read_stream  # pyarrow and pandas: only once a fault looks
 
     path = WorkerDir(history_dir).stream(table)
     return read_stream(path).to_pylist() if path.exists() else []
@@ -50,7 +51,7 @@ def _rows(history_dir: Path, table: Table) -> list[dict]:
 
 def _open_transaction(history_dir: Path) -> bool:
     """The newest transaction was begun and neither its commit nor its abort asked for yet."""
-    rows = _rows(history_dir, Table.TXNS)
+    rows = _rows(history_dir, "txns")
     begun = [r["txn"] for r in rows if r["action"] == "begin"]
     return bool(begun) and not any(r["txn"] == begun[-1] and r["action"] in ("commit", "abort") for r in rows)
 
@@ -58,12 +59,12 @@ def _open_transaction(history_dir: Path) -> bool:
 def _positions(history_dir: Path, acknowledged_only: bool) -> tuple[dict, dict]:
     """Per partition of the latest generation: the highest offset committed (asked for, or
     acknowledged by the broker) and the offset after the last record processed."""
-    events, reads = _rows(history_dir, Table.EVENTS), _rows(history_dir, Table.READS)
+    events, reads = _rows(history_dir, "events"), _rows(history_dir, "reads")
     generation = max((e["generation"] for e in events if e["kind"] == "assign"), default=None)
     committed: dict[tuple[str, int], int] = {}
     for e in events:
         if e["kind"] == "commit" and e["generation"] == generation and (
-                e["phase"] == Phase.OK.value or not acknowledged_only):
+                e["phase"] == OK or not acknowledged_only):
             tp = (e["topic"], e["partition"])
             committed[tp] = max(committed.get(tp, -1), e["offset"])
     processed: dict[tuple[str, int], int] = {}

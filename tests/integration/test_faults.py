@@ -308,7 +308,7 @@ def test_killed_consumer_is_restarted_and_redelivers(cluster, env, topic_name, t
     with Workload(tmp_path / "run", cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
         env.workload = workload
         assert workload.start(ProducerConfig(name="p1", topics=[topic], messages=2000)).wait(60) == 0
-        c1 = workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=5))
+        workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=5))
         # SIGKILL right after a commit would leave nothing to redeliver: the fault waits for its window
         with run_fault(env, {"fault": "kill-worker", "worker": "c1", "window": "processed-uncommitted"}):
             pass

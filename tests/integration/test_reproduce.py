@@ -13,7 +13,7 @@ import yaml
 from harness.events import read_events
 from harness.experiment.loader import parse
 from harness.faults.schedule import plan
-from tests.integration.test_orchestrator import kafka_chaos, nothing_left, records
+from tests.integration.test_orchestrator import kafka_chaos, nothing_left
 
 pytestmark = pytest.mark.cluster
 

@@ -64,7 +64,7 @@ def test_not_a_run_is_a_usage_error_and_gets_no_verdict(tmp_path):
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
     """The command line in this process (quicker than a subprocess): exit code, stdout, stderr."""
-    from harness import cli as command_line
+    from harness.cli import main as command_line
 
     argv, sys.argv = sys.argv, ["kafka-chaos", *args]
     try:
@@ -139,7 +139,7 @@ def test_history_takes_any_limit_and_an_unexpected_error_is_exit_3_with_the_trac
     def broken(*args, **kwargs):
         raise RuntimeError("a harness bug")
 
-    monkeypatch.setattr("harness.checker.check", broken)
+    monkeypatch.setattr("harness.checker.check.check", broken)
     code, _, err = cli(capsys, "check", str(run_dir))
     assert code == 3 and len(err.strip().splitlines()) == 1
     assert "internal error: RuntimeError: a harness bug (traceback in " in err

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.checker import check
+from harness.checker.check import check
 from harness.checker.model import AnomalyKind, Status, Verdict
 from harness.errors import UsageError
 from harness.history.load import load

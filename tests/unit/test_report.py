@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.checker import check, write_verdict
+from harness.checker.check import check, write_verdict
 from harness.events import EventLog
 from harness.observe.sample import PartitionSample, Sample
 from harness.rundir import RunDir

@@ -8,7 +8,7 @@ import random
 import yaml
 
 from harness.experiment.loader import parse
-from harness.faults.schedule import Nemesis, plan
+from harness.faults.schedule import plan
 from harness.shrink.reductions import as_timeline, size, smaller
 from harness.shrink.search import search
 
