@@ -27,7 +27,7 @@ import yaml
 from harness.checker.model import CheckResult, Status, Verdict
 from harness.cluster.backends import BackendName
 from harness.errors import UsageError
-from harness.experiment.loader import load, parse
+from harness.experiment import loader
 from harness.experiment.model import Experiment
 from harness.rundir import RunDir
 from harness.rundir.record import Outcome, RunRecord
@@ -35,15 +35,16 @@ from harness.rundir.record import Outcome, RunRecord
 ExperimentSource = str | Path | dict | Experiment
 
 
-def load_experiment(source: ExperimentSource, runnable: bool = True) -> tuple[Experiment, str]:
+def experiment_from(source: ExperimentSource, runnable: bool = True) -> tuple[Experiment, str]:
     """The experiment and where it came from (a file's path, or a description)."""
     if isinstance(source, Experiment):
         return source, f"<{source.name}>"
     if isinstance(source, dict):
-        return parse(yaml.safe_dump(source, sort_keys=False), "<dict>", runnable), "<dict>"
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))):
-        return load(Path(source), runnable), str(source)
-    return parse(source, "<text>", runnable), "<text>"
+        return loader.parse(yaml.safe_dump(source, sort_keys=False), "<dict>", runnable), "<dict>"
+    is_file_name = isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
+    if isinstance(source, Path) or is_file_name:
+        return loader.load_experiment(Path(source), runnable), str(source)
+    return loader.parse(source, "<text>", runnable), "<text>"
 
 
 @dataclass
@@ -187,7 +188,7 @@ class Session:
         from harness.orchestrator.plan import RunPlan
         from harness.orchestrator.run import Run
 
-        loaded, where = load_experiment(experiment)
+        loaded, where = experiment_from(experiment)
         plan = RunPlan.of(loaded, source or where, RunDir.create(self.out, loaded.name), seed, self.kafka_version,
                           self.home)
         progress = (lambda phase: self.progress(loaded.name, phase)) if self.progress else None
@@ -200,7 +201,7 @@ class Session:
                until_fail: bool = False, source: str | None = None) -> Iterator[Result]:
         """Run `times` times, a fresh seed each (or seed, seed + 1, ... when given, so the sequence
         replays); with `until_fail`, stop after the first run whose checker found a violation."""
-        loaded, where = load_experiment(experiment)
+        loaded, where = experiment_from(experiment)
         for i in range(times):
             result = self.run(loaded, None if seed is None else seed + i, source=source or where)
             yield result

@@ -17,7 +17,7 @@ import pandas as pd
 from harness.errors import UsageError
 from harness.events import MAX_RUN_SPAN_NS, read_events
 from harness.history.disk import read as read_disk
-from harness.history.load import History, load
+from harness.history.load import History, load_history
 from harness.semantics import Semantics
 
 READ_COMMITTED = "read_committed"
@@ -67,7 +67,7 @@ class Context:
 
     @classmethod
     def from_run(cls, run_dir: Path, semantics: Semantics | None = None) -> "Context":
-        history = load(run_dir)
+        history = load_history(run_dir)
         return cls(run_dir, history, semantics or infer_semantics(history))
 
     # ---- time -----------------------------------------------------------------------------

@@ -17,12 +17,12 @@ from harness.errors import ExitCode, UsageError
 def validate(files: tuple[Path, ...]) -> None:
     """Check experiment files without running anything: the format, what they mean, and that
     this machine's backend offers every capability their faults need."""
-    from harness.experiment.loader import load
+    from harness.experiment.loader import load_experiment
 
     failed = False
     for path in files:
         try:
-            experiment = load(path, runnable=True)
+            experiment = load_experiment(path, runnable=True)
             click.echo(f"ok  {path}: {experiment.name}")
         except UsageError as exc:
             say(f"kafka-chaos: {exc}")

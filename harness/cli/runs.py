@@ -58,13 +58,13 @@ def run(files: tuple[Path, ...], seed: int | None, repeat: int, until_fail: bool
                 kafka_version: str | None, out: Path, junit: Path | None, keep_cluster: bool) -> None:
     """Run experiments one after another and print a verdict for each run, with its seed and the
     command that replays it."""
-    from harness.api import Session, load_experiment
+    from harness.api import Session, experiment_from
     from harness.rundir import INDEX_FILE
     from harness.rundir.record import Outcome
 
     if until_fail and repeat != 1:
         raise UsageError("--until-fail and --repeat exclude each other (--until-fail --max N bounds the runs)")
-    experiments = [load_experiment(path) for path in files]  # all valid before anything starts
+    experiments = [experiment_from(path) for path in files]  # all valid before anything starts
     times = max_runs if until_fail else repeat
     results = []
     with _Progress() as progress, Session(out=out, keep_cluster=keep_cluster, kafka_version=kafka_version,

@@ -119,11 +119,11 @@ def history(run_dir: Path, worker: str | None, limit: int | None) -> None:
     """Print a run's history as text, one line per operation, in time order."""
     from itertools import islice
 
-    from harness.history.load import load
+    from harness.history.load import load_history
     from harness.history.text import timeline
 
     require_run_dir(run_dir)
-    found = load(run_dir)
+    found = load_history(run_dir)
     for damage in found.damage:
         say(f"damaged history: {damage}")
     for line in islice(timeline(found, worker), min(limit, sys.maxsize) if limit else None):

@@ -41,7 +41,7 @@ def kept(backend: BackendName, name: str) -> "tuple[Backend, ClusterSpec] | None
     from harness.cluster import state
     from harness.cluster.local import LocalCluster
 
-    recorded = state.load(name)
+    recorded = state.read_state(name)
     if recorded is None or recorded.owner is not None:
         return None
     if not (recorded.workdir / "nodes").is_dir():  # its files were removed under it: unusable

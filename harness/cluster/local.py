@@ -369,7 +369,7 @@ class LocalCluster:
         return self
 
     def _refuse_if_running(self) -> None:
-        previous = state_store.load(self.name)
+        previous = state_store.read_state(self.name)
         if not previous or not any(ProcessRef(**p.model_dump()).alive for p in previous.processes.values()):
             return
         if previous.owner and not ProcessRef(**previous.owner.model_dump()).alive:
@@ -581,7 +581,7 @@ class LocalCluster:
     @classmethod
     def attach(cls, name: str) -> "LocalCluster":
         """The running cluster `name`, as recorded by the process that started it."""
-        recorded = state_store.load(name)
+        recorded = state_store.read_state(name)
         if recorded is None:
             raise UsageError(f"no cluster named {name!r} is running (see `kafka-chaos cluster status`)")
         dist = KafkaDistribution(recorded.kafka_version, recorded.kafka_libs, recorded.java, "state")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.experiment.loader import load
+from harness.experiment.loader import load_experiment
 from harness.experiment.model import Experiment
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "catalogue"
@@ -13,4 +13,4 @@ CATALOGUE = Path(__file__).resolve().parents[1] / "catalogue"
 
 def catalogue(directory: Path | None = None) -> list[tuple[Path, Experiment]]:
     folder = Path(directory) if directory else CATALOGUE
-    return [(path, load(path)) for path in sorted(folder.glob("*.yaml"))]
+    return [(path, load_experiment(path)) for path in sorted(folder.glob("*.yaml"))]

@@ -32,7 +32,7 @@ MAX_DEPTH = 64
 MAX_EXPANDED = 100_000
 
 
-def load(path: Path, runnable: bool = False) -> Experiment:
+def load_experiment(path: Path, runnable: bool = False) -> Experiment:
     path = Path(path)
     try:
         text = read_text(path, MAX_FILE_BYTES)

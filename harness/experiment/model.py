@@ -67,7 +67,7 @@ class TopicConfig(_Strict):
     config: dict[str, ConfigValue] = Field(default_factory=dict)
 
 
-class Workload(_Strict):
+class WorkloadSpec(_Strict):
     producers: list[ProducerConfig] = Field(default_factory=list)
     consumers: list[ConsumerConfig] = Field(default_factory=list)
     transformers: list[TransformerConfig] = Field(default_factory=list)
@@ -89,7 +89,7 @@ class ThroughputRecovery(_Strict):
     within_s: PositiveSeconds = Field(30, description="after the last heal")
 
 
-class ObserverConfig(_Strict):
+class ObserverSpec(_Strict):
     interval_s: float = Field(0.5, ge=0.1, le=60, description="how often the observer samples the cluster")
 
 
@@ -113,13 +113,13 @@ class Experiment(_Strict):
     seed: int | None = Field(None, ge=0, lt=2**63, description="fixes the run's seed; unset: each run draws its own")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     topics: list[TopicConfig] = Field(min_length=1)
-    workload: Workload
+    workload: WorkloadSpec
     phases: Phases = Field(default_factory=Phases)
     faults: Schedule | None = None
     anomalies: dict[AnomalyKind, PolicySetting] = Field(
         default_factory=dict, description="per anomaly: fail, allowed, or how many are allowed")
     steady_state: SteadyState = Field(default_factory=SteadyState)
-    observer: ObserverConfig = Field(default_factory=ObserverConfig)
+    observer: ObserverSpec = Field(default_factory=ObserverSpec)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Experiment":

@@ -1,6 +1,6 @@
 """A run's history as pandas DataFrames (the schema is documented in docs/HISTORY.md).
 
-    history = load(run_dir)
+    history = load_history(run_dir)
     history.sends          one row per send invocation, joined with its outcome
     history.reads          one row per record a consumer, transformer or final reader saw
     history.transactions   one row per transaction, with its outcome
@@ -22,11 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness.history.schema import SCHEMAS, Outcome, Table
+from harness.history.schema import SCHEMAS, SendOutcome, Table
 from harness.history.verify import Damage, Survey, read_stream_file, survey
 from harness.rundir import RunDir
 
-__all__ = ["Damage", "History", "load", "read_stream", "value_id"]
+__all__ = ["Damage", "History", "load_history", "read_stream", "value_id"]
 _PRODUCER_SHIFT = 40  # vid = producer << 40 | seq: one int64 naming a send invocation
 
 
@@ -78,7 +78,7 @@ def _frame(found: Survey, table: Table) -> pd.DataFrame:
     return frame
 
 
-def load(run: RunDir | Path) -> History:
+def load_history(run: RunDir | Path) -> History:
     found = survey(RunDir.of(run))
     return History(
         sends=_sends(_frame(found, Table.INVOKES), _frame(found, Table.COMPLETIONS)),
@@ -109,10 +109,10 @@ def _sends(invokes: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
         out[at] = np.asarray(values)
         return out
 
-    outcomes = [o.value for o in Outcome]
+    outcomes = [o.value for o in SendOutcome]
     recoded = np.array([outcomes.index(c) for c in done["outcome"].cat.categories], dtype=np.int8)
     outcome_codes = joined(recoded[done["outcome"].cat.codes.to_numpy()] if len(done) else [],
-                           outcomes.index(Outcome.PENDING.value), np.int8)
+                           outcomes.index(SendOutcome.PENDING.value), np.int8)
     sends["outcome"] = pd.Categorical.from_codes(outcome_codes, categories=outcomes)
     sends["partition"] = joined(done["partition"].fillna(-1), -1, np.int32)
     sends["offset"] = joined(done["offset"].fillna(-1), -1, np.int64)

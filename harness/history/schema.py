@@ -21,7 +21,7 @@ class Table(StrEnum):
     EVENTS = "events"  # everything else a client did: start, stop, assignments, commits, ends
 
 
-class Outcome(StrEnum):
+class SendOutcome(StrEnum):
     OK = "ok"  # acknowledged: partition and offset known
     FAIL = "fail"  # definitely not written (never left the client, or rejected outright)
     INFO = "info"  # indeterminate: may or may not have been written (timeouts, in-flight purges)
@@ -118,7 +118,7 @@ RANGES: dict[Table, dict[str, tuple[Range | frozenset | None, bool]]] = {
     },
     Table.COMPLETIONS: {
         "producer": ((0, MAX_PRODUCER), False), "seq": ((0, MAX_SEQ), False),
-        "outcome": (frozenset({Outcome.OK, Outcome.FAIL, Outcome.INFO}), False),
+        "outcome": (frozenset({SendOutcome.OK, SendOutcome.FAIL, SendOutcome.INFO}), False),
         "partition": ((-1, MAX_PARTITION), False), "offset": ((-1, MAX_OFFSET), False),
     },
     Table.READS: {

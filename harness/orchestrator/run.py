@@ -32,7 +32,7 @@ from harness.experiment.model import Expect
 from harness.faults import Env, heal_leftovers
 from harness.faults.runner import FaultRunner
 from harness.history import disk
-from harness.history.load import load
+from harness.history.load import load_history
 from harness.observe.observer import ObserverProcess
 from harness.orchestrator import steady
 from harness.orchestrator.drain import drain
@@ -180,7 +180,7 @@ class Run:
             self._scan_disks(missing)
             result = check(self.run, exp.semantics, dict(exp.anomalies))
         write_verdict(self.run, result)
-        history = load(self.run)
+        history = load_history(self.run)
         checks = self.checks + steady.from_history(exp.steady_state, history, self.events.events,
                                                    has_faults=bool(self.plan.faults))
         if exp.steady_state.dead_letters:

@@ -20,7 +20,7 @@ from harness.checker.model import DESCRIPTIONS, CheckResult
 from harness.checker.stats import sends_per_second
 from harness.events import read_events
 from harness.files import Unreadable, read_json, write_text
-from harness.history.load import History, load
+from harness.history.load import History, load_history
 from harness.observe.sample import read_samples
 from harness.redact import redact
 from harness.report import plots
@@ -202,7 +202,7 @@ def _href(run: RunDir, other: Path | None) -> str | None:
 
 def _history(run: RunDir) -> History | None:
     try:
-        return load(run)
+        return load_history(run)
     except Exception as exc:  # noqa: BLE001  (a run cut short still gets a report of what it has)
         log.warning("no history to plot in %s: %r", run, exc)
         return None

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, Producer
 
 from harness.history import values
-from harness.history.schema import Table, Outcome
+from harness.history.schema import SendOutcome, Table
 from harness.history.writer import HistoryWriter
 from harness.workload.config import KeyDistribution, ProducerConfig
 from harness.workload.transactions import Transactions
@@ -159,7 +159,7 @@ def delivery_recorder(history: HistoryWriter, pid: int):
     c_partition, c_offset, c_error = columns["partition"], columns["offset"], columns["error"]
     c_mono, c_wall = columns["mono"], columns["wall"]
     seq_slice = values.SEQ
-    ok, fail, info = Outcome.OK.value, Outcome.FAIL.value, Outcome.INFO.value
+    ok, fail, info = SendOutcome.OK.value, SendOutcome.FAIL.value, SendOutcome.INFO.value
 
     def on_delivery(err, msg) -> None:  # values first, then the appends: never half a row
         mono, wall, seq = time.monotonic_ns(), time.time_ns(), int(msg.value()[seq_slice])
@@ -185,7 +185,7 @@ def delivery_recorder(history: HistoryWriter, pid: int):
 def record_not_sent(history: HistoryWriter, pid: int, seqs, error: str) -> None:
     """Sends invoked but never accepted by the client: definite failures."""
     for seq in seqs:
-        history.row(Table.COMPLETIONS, producer=pid, seq=seq, outcome=Outcome.FAIL.value,
+        history.row(Table.COMPLETIONS, producer=pid, seq=seq, outcome=SendOutcome.FAIL.value,
                     partition=-1, offset=-1, error=error)
 
 

@@ -19,7 +19,7 @@ from harness.events import EventLog
 from harness.faults import FAULTS, Env
 from harness.faults.runner import FaultRunner
 from harness.faults.schedule import Planned
-from harness.history.load import load
+from harness.history.load import load_history
 from harness.mounts import FILLER, mounts_under
 from harness.net import iptables
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics, TransactionSpec
@@ -312,10 +312,10 @@ def test_killed_consumer_is_restarted_and_redelivers(cluster, env, topic_name, t
         # SIGKILL right after a commit would leave nothing to redeliver: the fault waits for its window
         with run_fault(env, {"fault": "kill-worker", "worker": "c1", "window": "processed-uncommitted"}):
             pass
-        acked = set(load(workload.run_dir).sends["vid"])
-        eventually(lambda: acked <= set(load(workload.run_dir).reads["vid"]), timeout=120)
+        acked = set(load_history(workload.run_dir).sends["vid"])
+        eventually(lambda: acked <= set(load_history(workload.run_dir).reads["vid"]), timeout=120)
         workload.stop_all()
-    reads = load(workload.run_dir).reads
+    reads = load_history(workload.run_dir).reads
     assert set(reads["incarnation"]) == {1, 2}
     assert reads["vid"].duplicated().any(), "records processed before the kill but not committed come again"
 
@@ -331,17 +331,17 @@ def test_consumer_killed_holding_committed_unprocessed_records_loses_them(cluste
                                       batch_size=100, processing_ms=5))
         with run_fault(env, {"fault": "kill-worker", "worker": "c1", "window": "committed-unprocessed"}) as runner:
             assert "(committed-unprocessed)" in runner.active[0][1].text
-        acked = load(workload.run_dir).sends
+        acked = load_history(workload.run_dir).sends
         last = acked.groupby("partition")["offset"].max()
 
         def caught_up() -> bool:
-            reads = load(workload.run_dir).reads
+            reads = load_history(workload.run_dir).reads
             done = reads[reads["incarnation"] == 2].groupby("partition")["offset"].max()
             return all(done.get(p, -1) >= o for p, o in last.items())
 
         eventually(caught_up, timeout=120)
         workload.stop_all()
-    reads = load(workload.run_dir).reads
+    reads = load_history(workload.run_dir).reads
     never = set(acked["vid"]) - set(reads["vid"])
     assert never, "records committed before processing were never processed by the group"
 
@@ -354,7 +354,7 @@ def test_consumer_paused_past_its_session_timeout_loses_its_partitions(cluster, 
             workload.start(ConsumerConfig(name=name, topics=[topic], group="g"))
 
         def assigned(worker: str) -> set:
-            events = load(workload.run_dir).events
+            events = load_history(workload.run_dir).events
             mine = events[(events["worker"] == worker) & (events["kind"] == "assign")]
             latest = mine[mine["generation"] == mine["generation"].max()]
             return set(latest["partition"])
@@ -371,14 +371,14 @@ def test_producer_killed_mid_transaction_leaves_it_unfinished_and_invisible(clus
         env.workload = workload
         workload.start(ProducerConfig(name="p1", topics=[topic], rate=500,
                                       transactions=TransactionSpec(size=200)))
-        eventually(lambda: len(load(workload.run_dir).transactions) >= 2, timeout=60)
+        eventually(lambda: len(load_history(workload.run_dir).transactions) >= 2, timeout=60)
         with run_fault(env, {"fault": "kill-worker", "worker": "p1", "window": "in-transaction"}):
             pass  # healed: p1.2 starts with the same transactional id and fences p1.1's transaction
-        eventually(lambda: (load(workload.run_dir).transactions.query("incarnation == 2")["outcome"]
+        eventually(lambda: (load_history(workload.run_dir).transactions.query("incarnation == 2")["outcome"]
                             == "committed").any(), timeout=60)
         workload.stop_all()
         workload.final_read([topic], timeout_s=60)
-    history = load(workload.run_dir)
+    history = load_history(workload.run_dir)
     killed = history.transactions.query("incarnation == 1 and outcome == 'unfinished'")
     assert len(killed) == 1, history.transactions.query("incarnation == 1")
     visible = history.reads[history.reads["worker"] == "final-read-committed"]

@@ -64,7 +64,7 @@ def test_caught_known_bad_exits_0_and_the_same_unexpected_exits_1(tmp_path):
                                name="commits-before-processing-expected-to-pass", expect="pass")
     out = tmp_path / "runs"
     assert kafka_chaos("run", str(known_bad), "--out", str(out), "--keep-cluster").returncode == 0
-    assert state_store.load("run") is not None, "--keep-cluster left the cluster running"
+    assert state_store.read_state("run") is not None, "--keep-cluster left the cluster running"
     result = kafka_chaos("run", str(surprise), "--out", str(out), "--junit", str(tmp_path / "junit.xml"))
     assert result.returncode == 1, result.stdout + result.stderr
     outcomes = {name: r["outcome"] for name, r in records(out).items()}

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from harness.checker.check import check
 from harness.checker.model import AnomalyKind, Status, Verdict
 from harness.errors import UsageError
-from harness.history.load import load
+from harness.history.load import load_history
 from tests.histories import INJECT, _consume_cleanly, simulate
 
 
@@ -60,7 +60,7 @@ def runs():
 
 def _facts(run_dir: Path) -> tuple:
     """Everything the verdict rests on, as comparable values."""
-    history = load(run_dir)
+    history = load_history(run_dir)
     def rows(frame, columns):
         return sorted(map(tuple, frame[columns].astype(str).to_numpy().tolist()))
     return (rows(history.sends, ["vid", "outcome", "partition", "offset", "worker"]),

@@ -19,7 +19,7 @@ from harness.errors import UsageError
 from harness.experiment.catalogue import CATALOGUE, catalogue
 from harness.cluster.spec import DEFAULT_DISK_MB
 from harness.checker.model import Verdict
-from harness.experiment.loader import MAX_EXPANDED, MAX_NODES, load, parse
+from harness.experiment.loader import MAX_EXPANDED, MAX_NODES, load_experiment, parse
 from harness.orchestrator.fold import decide
 from harness.orchestrator.plan import RunPlan
 from harness.rundir import RunDir
@@ -344,7 +344,7 @@ def test_files_that_are_not_experiments_are_refused_within_a_second(tmp_path):
                           (line, "more than the 1048576 bytes"), (tmp_path, "a directory")):
         started = time.monotonic()
         with pytest.raises(UsageError, match=problem):
-            load(Path(path))
+            load_experiment(Path(path))
         assert time.monotonic() - started < 1.0, path
     result = kafka_chaos("validate", str(fifo), "/dev/zero", "/dev/urandom", str(huge))
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from harness.history import values
-from harness.history.load import load, read_stream, value_id
+from harness.history.load import load_history, read_stream, value_id
 from harness.history.manifest import ManifestWriter, read_manifest
 from harness.rundir import RunDir
 from harness.history.schema import SCHEMAS, Table
@@ -54,7 +54,7 @@ def write_sample(directory, *, kill_before_flush: bool = False) -> None:
 
 def test_sends_join_invocations_with_outcomes(tmp_path):
     write_sample(tmp_path / "history" / "p1.1")
-    sends = load(tmp_path).sends.set_index("seq")
+    sends = load_history(tmp_path).sends.set_index("seq")
     assert list(sends["outcome"].astype(str)) == ["info", "ok", "pending"]
     assert sends.loc[1, ["partition", "offset"]].tolist() == [0, 5]
     assert sends.loc[1, "latency_ms"] == pytest.approx(5e-6)
@@ -66,13 +66,13 @@ def test_sends_join_invocations_with_outcomes(tmp_path):
 
 def test_transaction_with_commit_asked_but_unconfirmed_is_indeterminate(tmp_path):
     write_sample(tmp_path / "history" / "p1.1")
-    txn = load(tmp_path).transactions.iloc[0]
+    txn = load_history(tmp_path).transactions.iloc[0]
     assert (txn["producer"], txn["txn"], txn["intent"], txn["outcome"]) == (3, 1, "commit", "indeterminate")
 
 
 def test_killed_writer_keeps_invocations_and_loses_only_buffered_rows(tmp_path):
     write_sample(tmp_path / "history" / "p1.1", kill_before_flush=True)
-    history = load(tmp_path)
+    history = load_history(tmp_path)
     assert len(history.sends) == 3
     assert set(history.sends["outcome"].astype(str)) == {"pending"}
     assert history.events.empty and history.transactions.empty
@@ -92,7 +92,7 @@ def test_a_batch_cut_short_is_dropped_and_the_rest_read(tmp_path):
 
 
 def test_empty_run_loads_empty_tables(tmp_path):
-    history = load(tmp_path)
+    history = load_history(tmp_path)
     assert history.sends.empty and history.reads.empty and history.transactions.empty
     assert "outcome" in history.sends.columns and "vid" in history.reads.columns
 
@@ -113,7 +113,7 @@ def two_workers(tmp_path, killed: bool = False) -> Path:
 
 
 def damage_of(run_dir: Path) -> list[str]:
-    return [str(d) for d in load(run_dir).damage]
+    return [str(d) for d in load_history(run_dir).damage]
 
 
 def test_a_clean_run_and_a_killed_workers_cut_tail_are_not_damage(tmp_path):
@@ -122,7 +122,7 @@ def test_a_clean_run_and_a_killed_workers_cut_tail_are_not_damage(tmp_path):
     reads = run_dir / "history" / "c1.1" / "reads.arrows"
     assert damage_of(run_dir) == []
     assert not read_stream_file(reads, Table.READS).whole  # killed: no end mark, and none needed
-    assert len(load(run_dir).reads) == 20
+    assert len(load_history(run_dir).reads) == 20
 
 
 def test_a_cleanly_stopped_workers_cut_file_is_damage_naming_the_file(tmp_path):
@@ -174,7 +174,7 @@ def test_values_out_of_range_are_dropped_before_anything_is_sized_from_them(tmp_
     history.row(Table.READS, **row)
     history.row(Table.READS, **(row | {column: value}))
     history.close()
-    found = load(tmp_path)
+    found = load_history(tmp_path)
     assert len(found.reads) == 1
     assert any(f"{column} {value} in row 2 is out of range" in str(d) for d in found.damage)
 
@@ -190,7 +190,7 @@ def test_a_stream_of_another_shape_is_damage_not_a_crash(tmp_path, schema):
         writer.write_batch(pa.record_batch([pa.array(["start"] if not pa.types.is_dictionary(f.type) else ["start"],
                                                      type=f.type) if f.name == "kind" else pa.array([1], type=f.type)
                                             for f in schema], schema=schema))
-    found = load(tmp_path)
+    found = load_history(tmp_path)
     assert found.events.empty
     assert any(str(d).startswith("history/w.1/events.arrows: not a events history") for d in found.damage)
 
@@ -219,7 +219,7 @@ def test_format_1_runs_still_load_as_before(tmp_path):
                                             pa.array([None, None], type=f.type) if f.name.startswith("source") or
                                             f.name == "key" else pa.array([0, 0], type=f.type) for f in schema],
                                            schema=schema))
-    found = load(tmp_path)
+    found = load_history(tmp_path)
     assert found.format == 1 and found.damage == [] and len(found.sends) == 2
 
 
@@ -243,6 +243,6 @@ def test_an_unreadable_history_file_is_damage_not_an_empty_one(tmp_path, monkeyp
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(pa, "memory_map", denied)  # as for a non-root user without read permission
-    found = load(run_dir)
+    found = load_history(run_dir)
     assert found.reads.empty
     assert any(str(d).startswith("history/c1.1/reads.arrows: cannot read") for d in found.damage)
