@@ -1,6 +1,6 @@
-"""How long from a fault's scheduled moment to its effect, on a local 3-node cluster.
+"""How long from a fault's scheduled moment to its effect, on a 3-node cluster.
 
-    python benchmarks/faults.py [--runs 5]
+    python benchmarks/faults.py [--runs 5] [--backend docker]
 
   kill_gone_ms        SIGKILL sent -> the process is gone
   drop_first_ms       partition rule inserted -> its first dropped packet (iptables counters)
@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec
@@ -27,6 +28,7 @@ from harness.events import EventLog
 from harness.faults import FAULTS, Env
 from harness.faults.runner import FaultRunner
 from harness.faults.schedule import Planned
+from harness.net import iptables
 
 TOPIC = "bench-faults"
 
@@ -47,42 +49,58 @@ def _safe(condition) -> bool:
         return False
 
 
-def dropped_packets(namespace: str) -> int:
-    out = subprocess.run(["ip", "netns", "exec", namespace, "iptables", "-L", "INPUT", "-v", "-x", "-n"],
-                         capture_output=True, text=True).stdout
-    return sum(int(line.split()[0]) for line in out.splitlines()[2:] if "kafka-chaos" in line)
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def make_cluster(backend: str, workdir: Path):
+    if backend == "docker":
+        from harness.cluster.containers.cluster import DockerCluster
+
+        return DockerCluster(ClusterSpec(name="dkbenchf", subnet=85, port_base=27500, disk_mb=256), workdir)
+    return LocalCluster(ClusterSpec(name="benchf", subnet=62, port_base=27000, disk_mb=256), workdir)
+
+
+def namespace(cluster, node: int) -> iptables.Namespace:
+    """Where node's rules are: a lab namespace, or the namespace a container joins."""
+    return cluster.node(node).netns() if hasattr(cluster.node(node), "netns") else cluster.lab.namespace(node)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--backend", choices=("local", "docker"), default="local")
     args = parser.parse_args()
     results = {k: [] for k in ("kill_gone_ms", "drop_first_ms", "isr_shrink_s", "new_leader_s", "schedule_lag_ms",
                                "disk_fill_ms", "disk_down_s")}
-    spec = ClusterSpec(name="benchf", subnet=62, port_base=27000, disk_mb=256)
-    with tempfile.TemporaryDirectory() as scratch, LocalCluster(spec, Path(scratch)) as cluster:
+    with tempfile.TemporaryDirectory() as scratch, make_cluster(args.backend, Path(scratch)) as cluster:
         cluster.admin().create_topic(TOPIC, 3, 3, {"min.insync.replicas": "2"})
         cluster.wait_in_sync([TOPIC])
         env = Env(cluster=cluster, events=EventLog(None), rng=random.Random(1))
         for run in range(args.runs):
             node = cluster.node(1 + run % 3)
-            process = node.process
+            pid = node.pid
             started = time.monotonic()
             node.kill()
-            results["kill_gone_ms"].append((time.monotonic() - started) * 1000 if not process.alive else float("nan"))
+            until(lambda: gone(pid), step=0.0005)
+            results["kill_gone_ms"].append((time.monotonic() - started) * 1000)
             node.start()
             cluster.wait_in_sync([TOPIC])
 
             leader = cluster.leader(TOPIC, 0)
             runner = FaultRunner(env, [])
             isolate = FAULTS["partition"](shape="isolate", target=leader)
-            before = dropped_packets(cluster.lab.namespace(leader))
+            where = namespace(cluster, leader)
+            before = iptables.dropped(where)
             started = time.monotonic()
             scheduled = time.monotonic_ns()
             runner.inject(Planned(run, 0, 0, isolate), scheduled)
             results["schedule_lag_ms"].append(env.events.events[-1]["lag_ms"])
             results["drop_first_ms"].append(
-                until(lambda: dropped_packets(cluster.lab.namespace(leader)) > before, step=0.001) * 1000)
+                until(lambda: iptables.dropped(where) > before, step=0.001) * 1000)
             until(lambda: leader not in cluster.isr(TOPIC, 0))
             results["isr_shrink_s"].append(time.monotonic() - started)
             until(lambda: cluster.leader(TOPIC, 0) not in (None, leader))

@@ -35,16 +35,18 @@ from harness.rundir.record import Outcome, RunRecord
 ExperimentSource = str | Path | dict | Experiment
 
 
-def experiment_from(source: ExperimentSource, runnable: bool = True) -> tuple[Experiment, str]:
-    """The experiment and where it came from (a file's path, or a description)."""
+def experiment_from(source: ExperimentSource, runnable: bool = True, backend: BackendName | None = None,
+                    attach: str | None = None) -> tuple[Experiment, str]:
+    """The experiment and where it came from (a file's path, or a description); on `backend`, or
+    on the running cluster `attach` names, when given."""
     if isinstance(source, Experiment):
-        return source, f"<{source.name}>"
+        return loader.with_cluster(source, backend, attach), f"<{source.name}>"
     if isinstance(source, dict):
-        return loader.parse(yaml.safe_dump(source, sort_keys=False), "<dict>", runnable), "<dict>"
+        return loader.parse(yaml.safe_dump(source, sort_keys=False), "<dict>", runnable, backend, attach), "<dict>"
     is_file_name = isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
     if isinstance(source, Path) or is_file_name:
-        return loader.load_experiment(Path(source), runnable), str(source)
-    return loader.parse(source, "<text>", runnable), "<text>"
+        return loader.load_experiment(Path(source), runnable, backend, attach), str(source)
+    return loader.parse(source, "<text>", runnable, backend, attach), "<text>"
 
 
 @dataclass
@@ -148,7 +150,8 @@ class Session:
     out: Path = Path("reports")
     keep_cluster: bool = False
     kafka_version: str | None = None
-    backend: BackendName = BackendName.LOCAL
+    backend: BackendName | None = None  # every experiment on this backend (default: each its own)
+    attach: str | None = None  # every experiment on this running cluster (a compose project), taken over
     progress: Callable[[str, str], object] | None = None  # (experiment, phase)
     home: dict | None = None  # the cluster's name, subnet and ports (default: the harness's run cluster)
     _pool: object = field(default=None, repr=False)
@@ -164,7 +167,7 @@ class Session:
         if self._pool is None:
             from harness.orchestrator.pool import ClusterPool
 
-            self._pool = ClusterPool(Path(self.out) / ".cluster", keep=self.keep_cluster, backend=self.backend)
+            self._pool = ClusterPool(Path(self.out) / ".cluster", keep=self.keep_cluster)
         return self._pool
 
     def close(self) -> None:
@@ -173,10 +176,14 @@ class Session:
 
     def start(self, nodes: int = 3):
         """Start (or take up) the session's cluster now, rather than at its first run."""
+        from harness.cluster.containers.spec import DockerSpec
         from harness.cluster.spec import ClusterSpec
         from harness.orchestrator.plan import RUN_CLUSTER
 
-        return self.pool.get(ClusterSpec(**(self.home or RUN_CLUSTER), nodes=nodes, kafka_version=self.kafka_version))
+        spec = ClusterSpec(**(self.home or RUN_CLUSTER), nodes=nodes, kafka_version=self.kafka_version,
+                           docker=DockerSpec(attach=self.attach))
+        backend = self.backend or (BackendName.DOCKER if self.attach else BackendName.LOCAL)
+        return self.pool.get(spec, backend)
 
     @property
     def cluster(self):
@@ -188,7 +195,7 @@ class Session:
         from harness.orchestrator.plan import RunPlan
         from harness.orchestrator.run import Run
 
-        loaded, where = experiment_from(experiment)
+        loaded, where = experiment_from(experiment, backend=self.backend, attach=self.attach)
         plan = RunPlan.of(loaded, source or where, RunDir.create(self.out, loaded.name), seed, self.kafka_version,
                           self.home)
         progress = (lambda phase: self.progress(loaded.name, phase)) if self.progress else None
@@ -201,7 +208,7 @@ class Session:
                until_fail: bool = False, source: str | None = None) -> Iterator[Result]:
         """Run `times` times, a fresh seed each (or seed, seed + 1, ... when given, so the sequence
         replays); with `until_fail`, stop after the first run whose checker found a violation."""
-        loaded, where = experiment_from(experiment)
+        loaded, where = experiment_from(experiment, backend=self.backend, attach=self.attach)
         for i in range(times):
             result = self.run(loaded, None if seed is None else seed + i, source=source or where)
             yield result

@@ -16,7 +16,7 @@ name_option = click.option("--name", default="lab", show_default=True, help="Clu
 
 @click.group()
 def cluster() -> None:
-    """Start, inspect and remove a local Kafka cluster."""
+    """Start, inspect and remove a Kafka cluster (local JVMs, or containers on Docker)."""
 
 
 @cluster.command("up")
@@ -32,22 +32,32 @@ def cluster() -> None:
               help="Where node configs, data and logs go [default: the state folder].")
 @click.option("--disk-mb", type=int, default=None,
               help="Give each node a disk of its own of this size (a tmpfs; the full-disk fault fills it).")
+@click.option("--backend", type=click.Choice(("local", "docker")), default="local", show_default=True,
+              help="JVMs on this machine, or containers on the Docker engine.")
+@click.option("--image", default=None,
+              help="Docker: the image nodes run [default: apache/kafka:<version>, else kafka-chaos/kafka:<version> "
+                   "built here].")
 @name_option
 def up(nodes: int, controllers: int, kafka_version: str | None, network: str, subnet: int,
-       workdir: Path | None, disk_mb: int | None, name: str) -> None:
+       workdir: Path | None, disk_mb: int | None, backend: str, image: str | None, name: str) -> None:
     """Start a cluster, wait until it is ready, leave it running and print its bootstrap servers."""
     from harness import paths
     from harness.cluster import backends
     from harness.cluster.backend import Capability
     from harness.cluster.backends import BackendName
 
+    if image and backend != "docker":
+        raise UsageError("--image is for --backend docker")
     spec = _spec(name=name, nodes=nodes, controllers=controllers, kafka_version=kafka_version, network=network,
-                 subnet=subnet, disk_mb=disk_mb)
-    started = backends.create(BackendName.LOCAL, spec, workdir or paths.state_dir() / name)
-    say(f"starting {spec.nodes} node(s) of Kafka {started.kafka_version}...")
+                 subnet=subnet, disk_mb=disk_mb, docker={"image": image})
+    default = paths.state_dir() / name if backend == "local" else paths.state_dir() / "docker" / name
+    started = backends.create(BackendName(backend), spec, workdir or default)
+    say(f"starting {spec.nodes} node(s) of Kafka {started.kafka_version} ({backend})...")
     started.start(owned=False)  # it outlives this command
     if Capability.NETWORK not in started.capabilities:
-        say("note: nodes share loopback (no CAP_NET_ADMIN): network faults are unavailable")
+        say("note: network faults are unavailable here (" + ("no CAP_NET_ADMIN: nodes share loopback)"
+                                                             if backend == "local" else "they need root and the "
+                                                             "Docker engine on this machine)"))
     click.echo(started.bootstrap_servers)
 
 
@@ -57,13 +67,13 @@ def up(nodes: int, controllers: int, kafka_version: str | None, network: str, su
 def status(as_json: bool, name: str) -> None:
     """Nodes, addresses, pids, alive/paused and the active controller."""
     from harness.cluster import backends
-    from harness.cluster.backends import BackendName
 
-    info = backends.attach(BackendName.LOCAL, name).describe()
+    info = backends.attach(backends.backend_of(name), name).describe()
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    table(f"cluster {info['name']}: Kafka {info['kafka_version']}, {info['network']} network, "
+    where = f"image {info['image']}" if "image" in info else f"{info['network']} network"
+    table(f"cluster {info['name']}: Kafka {info['kafka_version']}, {where}, "
           f"controller {info['active_controller']}", ("node", "roles", "address", "pid", "status"),
           [(n["id"], "+".join(n["roles"]), n["address"], n["pid"] or "-", n["status"]) for n in info["nodes"]])
     click.echo(f"bootstrap servers: {info['bootstrap_servers']}")
@@ -72,7 +82,8 @@ def status(as_json: bool, name: str) -> None:
 @cluster.command("down")
 @click.option("--name", default=None, help="Only this cluster [default: every kafka-chaos cluster].")
 def down(name: str | None) -> None:
-    """Stop the cluster and remove its processes, namespaces, bridge and rules (also after a crash)."""
+    """Stop the cluster and remove its processes, namespaces, bridge and rules, or its containers, network
+    and volumes (those labelled kafka-chaos.cluster=NAME), also after a crash."""
     from harness.cluster import backends
 
     leftovers = backends.down(name)

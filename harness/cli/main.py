@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli import cluster, experiments, runs, stored
+from harness.cli import cluster, experiments, image, runs, stored
 from harness.cli.console import say
 from harness.clientlog import show_client_logs
 from harness.errors import ExitCode, KafkaChaosError
@@ -46,7 +46,7 @@ def cli(verbose: bool) -> None:
 
 
 for command in (runs.run, runs.replay, runs.shrink, stored.check, stored.report, stored.history,
-                experiments.validate, experiments.catalogue, experiments.schema, cluster.cluster):
+                experiments.validate, experiments.catalogue, experiments.schema, cluster.cluster, image.image):
     cli.add_command(command)
 
 

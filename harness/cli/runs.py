@@ -36,6 +36,12 @@ out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Pa
                           show_default=True, help="Where run directories go.")
 keep_option = click.option("--keep-cluster", is_flag=True, help="Leave the cluster running afterwards: the next "
                                                                 "`run` reuses it, `cluster down` removes it.")
+BACKENDS = ("local", "docker")  # harness.cluster.backends.BackendName, without importing it
+backend_option = click.option("--backend", type=click.Choice(BACKENDS), default=None,
+                              help="Run every experiment on this backend [default: each experiment's cluster.backend].")
+attach_option = click.option("--attach", default=None, metavar="PROJECT|LABEL=VALUE",
+                             help="Run on a running Kafka cluster started with docker compose (its project name, or "
+                                  "a container label), taken over and left as found; implies --backend docker.")
 junit_option = click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
                             help="Write JUnit XML here (one test case per run, with seed and verdict as properties).")
 
@@ -51,11 +57,14 @@ junit_option = click.option("--junit", type=click.Path(dir_okay=False, path_type
 @click.option("--max", "max_runs", type=click.IntRange(1, 10_000), default=100, show_default=True,
               help="With --until-fail: at most this many runs.")
 @click.option("--kafka-version", default=None, help="Override every experiment's Kafka version.")
+@backend_option
+@attach_option
 @out_option
 @junit_option
 @keep_option
 def run(files: tuple[Path, ...], seed: int | None, repeat: int, until_fail: bool, max_runs: int,
-                kafka_version: str | None, out: Path, junit: Path | None, keep_cluster: bool) -> None:
+        kafka_version: str | None, backend: str | None, attach: str | None, out: Path, junit: Path | None,
+        keep_cluster: bool) -> None:
     """Run experiments one after another and print a verdict for each run, with its seed and the
     command that replays it."""
     from harness.api import Session, experiment_from
@@ -64,11 +73,15 @@ def run(files: tuple[Path, ...], seed: int | None, repeat: int, until_fail: bool
 
     if until_fail and repeat != 1:
         raise UsageError("--until-fail and --repeat exclude each other (--until-fail --max N bounds the runs)")
-    experiments = [experiment_from(path) for path in files]  # all valid before anything starts
+    from harness.cluster.backends import BackendName
+
+    backend = BackendName(backend) if backend else None
+    # all valid, on the backend they will run on, before anything starts
+    experiments = [experiment_from(path, backend=backend, attach=attach) for path in files]
     times = max_runs if until_fail else repeat
     results = []
     with _Progress() as progress, Session(out=out, keep_cluster=keep_cluster, kafka_version=kafka_version,
-                                          progress=progress.update) as session:
+                                          backend=backend, attach=attach, progress=progress.update) as session:
         try:
             for experiment, source in experiments:
                 mine = []

@@ -15,6 +15,7 @@ a capability through `Env`, typed as its protocol.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -87,7 +88,9 @@ class Backend(Protocol):
     def wait_ready(self, timeout: float = 120) -> None: ...
     def wait_in_sync(self, topics: list[str], timeout: float = 120) -> None: ...
     def broker_logs(self) -> dict[int, Path]: ...
-    def data_dirs(self) -> dict[int, Path]: ...
+    def data_dirs(self, partitions: "Iterable[tuple[str, int]] | None" = None) -> dict[int, Path]:
+        """Each broker's log directory as this process can read it (a backend may copy out only
+        the folders of `partitions`)."""
     def destroy(self, graceful: bool = True) -> None: ...
 
 

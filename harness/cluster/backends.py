@@ -9,19 +9,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cluster.backend import Capability
+from harness.cluster.containers.engine import local_control
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.net.lab import has_net_admin
 
 if TYPE_CHECKING:
     from harness.cluster.backend import Backend
+    from harness.cluster.containers.spec import DockerSpec
 
 
 class BackendName(StrEnum):
     LOCAL = "local"  # JVMs on this machine, each node in its own network namespace when we may
+    DOCKER = "docker"  # each node a container on a Docker engine (harness.cluster.containers)
 
 
-def offers(backend: BackendName, network: NetworkMode = NetworkMode.AUTO) -> frozenset[Capability]:
+def offers(backend: BackendName, network: NetworkMode = NetworkMode.AUTO,
+           docker: "DockerSpec | None" = None) -> frozenset[Capability]:
     """The capabilities `backend` can give a cluster on this machine."""
+    if backend == BackendName.DOCKER:
+        return _docker_offers(attached=bool(docker and docker.attach))
     offered = {Capability.PROCESSES, Capability.TOPOLOGY, Capability.PROXIES}
     if network != NetworkMode.LOOPBACK and has_net_admin():
         offered.add(Capability.NETWORK)
@@ -30,7 +36,25 @@ def offers(backend: BackendName, network: NetworkMode = NetworkMode.AUTO) -> fro
     return frozenset(offered)
 
 
+def _docker_offers(attached: bool) -> frozenset[Capability]:
+    """Network and disk faults enter the containers' namespaces (the engine here, root); a cluster
+    taken over has neither proxies nor disks of its own."""
+    offered = {Capability.PROCESSES, Capability.TOPOLOGY}
+    if local_control():
+        offered.add(Capability.NETWORK)
+    if not attached:
+        offered.add(Capability.PROXIES)
+        if local_control():
+            offered.add(Capability.DISKS)
+    return frozenset(offered)
+
+
 def create(backend: BackendName, spec: ClusterSpec, workdir: Path) -> "Backend":
+    if backend == BackendName.DOCKER:
+        from harness.cluster.containers.cluster import DockerCluster
+        from harness.cluster.containers.compose import ComposeCluster
+
+        return ComposeCluster(spec, workdir) if spec.docker.attach else DockerCluster(spec, workdir)
     from harness.cluster.local import LocalCluster
 
     return LocalCluster(spec, workdir)
@@ -38,6 +62,8 @@ def create(backend: BackendName, spec: ClusterSpec, workdir: Path) -> "Backend":
 
 def kept(backend: BackendName, name: str) -> "tuple[Backend, ClusterSpec] | None":
     """A cluster `name` that an earlier run left running on purpose, and the spec it was asked with."""
+    if backend == BackendName.DOCKER:
+        return _kept_container_cluster(name)
     from harness.cluster import state
     from harness.cluster.local import LocalCluster
 
@@ -50,11 +76,42 @@ def kept(backend: BackendName, name: str) -> "tuple[Backend, ClusterSpec] | None
     return LocalCluster.attach(name), recorded.spec
 
 
+def _kept_container_cluster(name: str) -> "tuple[Backend, ClusterSpec] | None":
+    from harness.cluster.containers import state
+    from harness.cluster.containers.cluster import DockerCluster
+
+    recorded = state.read_state(name)
+    if recorded is None or recorded.owner is not None:
+        return None
+    cluster = DockerCluster.attach(name)
+    if not recorded.spec.docker.attach and not any(n.status != "dead" for n in cluster.nodes.values()):
+        state.sweep(name)  # its containers were removed under it: unusable
+        return None
+    return cluster, recorded.spec
+
+
 def attach(backend: BackendName, name: str) -> "Backend":
     """The running cluster `name` of `backend`, as the process that started it recorded it."""
+    if backend == BackendName.DOCKER:
+        from harness.cluster.containers.cluster import DockerCluster
+
+        return DockerCluster.attach(name)
     from harness.cluster.local import LocalCluster
 
     return LocalCluster.attach(name)
+
+
+def backend_of(name: str) -> BackendName:
+    """Which backend runs the cluster `name` (by its state file)."""
+    from harness.cluster import state
+    from harness.cluster.containers import state as containers
+    from harness.errors import UsageError
+
+    if state.state_file(name).exists():
+        return BackendName.LOCAL
+    if containers.state_file(name).exists():
+        return BackendName.DOCKER
+    raise UsageError(f"no cluster named {name!r} is running (see `kafka-chaos cluster status`)")
 
 
 def down(name: str | None = None) -> list[str]:
@@ -68,4 +125,25 @@ def down(name: str | None = None) -> list[str]:
             attach(BackendName.LOCAL, each).destroy()
         except UsageError:
             pass  # no state: the sweep below still finds its processes and network
+    return state.sweep(name) + _down_containers(name)
+
+
+def _down_containers(name: str | None) -> list[str]:
+    """The docker part of `down`: skipped when there is no engine and no docker cluster on record."""
+    from harness.cluster.containers import state
+    from harness.cluster.containers.engine import client
+    from harness.errors import EnvironmentProblem, UsageError
+
+    recorded = [name] if name and state.state_file(name).exists() else [] if name else state.known_clusters()
+    try:
+        client()
+    except EnvironmentProblem:
+        if recorded:
+            raise
+        return []  # no engine, nothing of ours recorded: nothing to do
+    for each in recorded:
+        try:
+            attach(BackendName.DOCKER, each).destroy()
+        except (UsageError, EnvironmentProblem):
+            pass  # the sweep below removes what it left
     return state.sweep(name)

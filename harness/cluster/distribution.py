@@ -86,14 +86,31 @@ def parse_version(version: str) -> tuple[int, int, int]:
 def obtain(version: str | None = None, env: dict[str, str] | None = None) -> KafkaDistribution:
     """The distribution for `version` (default: KAFKA_HOME's, else DEFAULT_VERSION)."""
     env = os.environ if env is None else env
+    version, libs, source = kafka_libs(version, env)
+    return _with_java(version, libs, source, env)
+
+
+def resolve_version(version: str | None = None, env: dict[str, str] | None = None) -> str:
+    """The version `obtain` would give, without fetching anything: KAFKA_HOME's, else DEFAULT_VERSION."""
+    env = os.environ if env is None else env
+    if version is None and env.get("KAFKA_HOME"):
+        return kafka_home_version(Path(env["KAFKA_HOME"]))
+    version = version or DEFAULT_VERSION
+    parse_version(version)
+    return version
+
+
+def kafka_libs(version: str | None = None, env: dict[str, str] | None = None) -> tuple[str, Path, str]:
+    """(version, jars folder, source) of a Kafka distribution, without Java: KAFKA_HOME's when it
+    is that version, else the Maven cache (resolved the first time)."""
+    env = os.environ if env is None else env
     home = env.get("KAFKA_HOME")
     if home:
         home_version = kafka_home_version(Path(home))
         if version is None or version == home_version:
-            return _with_java(home_version, Path(home) / "libs", "KAFKA_HOME", env)
-    version = version or DEFAULT_VERSION
-    parse_version(version)
-    return _with_java(version, maven_libs(version, env), "maven", env)
+            return home_version, Path(home) / "libs", "KAFKA_HOME"
+    version = resolve_version(version, {})
+    return version, maven_libs(version, env), "maven"
 
 
 def kafka_home_version(home: Path) -> str:

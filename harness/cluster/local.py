@@ -10,50 +10,38 @@ can outlive us; `destroy()` and `kafka-chaos cluster down` remove all of it.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
 import threading
 import time
-import uuid
-from collections import Counter
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import psutil
-from confluent_kafka import KafkaException
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from harness.cluster import metadata
 from harness.cluster import state as state_store
-from harness.cluster.admin import KafkaAdmin, PartitionState
-from harness.cluster.backend import CLIENTS, Capability, Peer, ProxyPath, Way
+from harness.cluster.admin import KafkaAdmin
+from harness.cluster.backend import CLIENTS, Capability, Peer, Way
 from harness.cluster.distribution import KafkaDistribution, obtain
+from harness.cluster.disks import OwnDisks
+from harness.cluster.kraft import QUORUM_STATE, KraftViews, java_error, new_cluster_id, parse_quorum_state, tail
+from harness.cluster.proxies import ProxiedPaths
 from harness.cluster.layout import (NodeLayout, logging_config, plan, render_properties, server_properties,
                                     toxiproxy_port)
 from harness.process import ProcessRef, ProcessState
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
 from harness.errors import EnvironmentProblem, UsageError
-from harness.mounts import bind_read_only, empty_disk, fill_disk, is_disk, mount_disk, mounts_under, unmount
+from harness.mounts import mount_disk
 from harness.net import iptables
 from harness.net.lab import Lab, has_net_admin
 from harness.net.toxiproxy import Toxiproxy
 
 log = logging.getLogger(__name__)
 
-READY_TOPIC = "kafka-chaos-ready"
 STOP_TIMEOUT_S = 20.0
-METADATA_TIMEOUT_S = 1.5
-
-
-class NotReady(Exception):
-    """A readiness condition does not hold yet (retried until the deadline)."""
 
 
 def jvm_options(spec: ClusterSpec) -> list[str]:
@@ -94,6 +82,11 @@ class Node:
     @property
     def data_dir(self) -> Path:
         return (self.disk_dir if self.cluster.spec.disk_mb else self.dir) / "data"
+
+    @property
+    def mount_path(self) -> str:
+        """The log directory as the node's process sees it (the same path: it shares our files)."""
+        return str(self.data_dir)
 
     @property
     def log_file(self) -> Path:
@@ -164,15 +157,13 @@ class Node:
 
     def quorum_view(self) -> tuple[int, int] | None:
         """(leader epoch, leader id) as this controller last wrote it, -1 when it knows none."""
-        path = self.data_dir / "__cluster_metadata-0" / "quorum-state"
         try:
-            view = json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            return parse_quorum_state((self.data_dir / QUORUM_STATE).read_text())
+        except FileNotFoundError:
             return None
-        return view["leaderEpoch"], view["leaderId"]
 
 
-class LocalCluster:
+class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
     """The local backend: every capability (network and disks where this process may)."""
 
     def __init__(self, spec: ClusterSpec, workdir: Path, dist: KafkaDistribution | None = None,
@@ -184,7 +175,7 @@ class LocalCluster:
         self.layout = plan(spec, self.lab)
         self.nodes = {layout.id: Node(layout, self) for layout in self.layout}
         self._dist = dist
-        self.cluster_id = cluster_id or _new_cluster_id()
+        self.cluster_id = cluster_id or new_cluster_id()
         self._admin: KafkaAdmin | None = None
         self._state_lock = threading.Lock()
         self.owner: ProcessRef | None = None
@@ -244,8 +235,8 @@ class LocalCluster:
     def broker_logs(self) -> dict[int, Path]:
         return {n.id: n.log_file for n in self.nodes.values()}
 
-    def data_dirs(self) -> dict[int, Path]:
-        return {n.id: n.data_dir for n in self.brokers}
+    def data_dirs(self, partitions=None) -> dict[int, Path]:
+        return {n.id: n.data_dir for n in self.brokers}  # read in place, whatever the partitions
 
     def node(self, node_id: int) -> Node:
         try:
@@ -257,65 +248,6 @@ class LocalCluster:
         if self._admin is None:
             self._admin = KafkaAdmin(self.bootstrap_servers)
         return self._admin
-
-    def partitions(self, topic: str) -> list[PartitionState]:
-        """The topic's partitions as the cluster really has them: every running broker is asked
-        directly, and per partition the view with the highest leader epoch wins (a majority
-        among those): an isolated broker's stale claim to lead is outvoted."""
-        return self.partition_states([topic])
-
-    def partition_states(self, topics: list[str]) -> list[PartitionState]:
-        """`partitions` of several topics, asking each broker once."""
-        views = self._broker_views(topics)
-        wanted = set(topics)
-        keys = sorted({key for view in views for key in view.partitions if key[0] in wanted})
-        missing = wanted - {topic for topic, _ in keys}
-        if missing:
-            raise NotReady(f"no running broker knows topic {', '.join(sorted(missing))}")
-        return [_freshest([v.partitions[key] for v in views if key in v.partitions]) for key in keys]
-
-    def partition(self, topic: str, partition: int) -> PartitionState:
-        found = [p for p in self.partitions(topic) if p.partition == partition]
-        if not found:
-            raise NotReady(f"{topic} has no partition {partition}")
-        return found[0]
-
-    def _broker_views(self, topics: list[str] | None) -> list[metadata.BrokerView]:
-        views = []
-        for node in self.brokers:
-            if node.status == ProcessState.RUNNING:
-                try:
-                    views.append(metadata.fetch(node.layout.broker_address, topics, timeout=METADATA_TIMEOUT_S))
-                except (OSError, ValueError):
-                    continue  # unreachable (cut off, or mid-restart): the others answer
-        return views
-
-    def leader(self, topic: str, partition: int) -> int | None:
-        return self.partition(topic, partition).leader
-
-    def isr(self, topic: str, partition: int) -> tuple[int, ...]:
-        return self.partition(topic, partition).isr
-
-    def active_controller(self) -> int | None:
-        """The KRaft quorum leader: the leader at the highest epoch any live controller has seen.
-
-        Read from the controllers' quorum-state files, because the Kafka protocol gives clients a
-        random broker as "controller" in KRaft mode.
-        """
-        views = [v for n in self.controllers if n.status != ProcessState.DEAD and (v := n.quorum_view())]
-        if not views:
-            return None
-        epoch = max(e for e, _ in views)
-        leaders = {leader for e, leader in views if e == epoch and leader >= 0}
-        if len(leaders) != 1:
-            return None
-        leader = leaders.pop()
-        return leader if self.nodes[leader].status != ProcessState.DEAD else None
-
-    def quorum_epoch(self) -> int | None:
-        """The highest KRaft leader epoch any live controller has seen."""
-        views = [v for n in self.controllers if n.status != ProcessState.DEAD and (v := n.quorum_view())]
-        return max((epoch for epoch, _ in views), default=None)
 
     def describe(self) -> dict:
         """Nodes, addresses, pids and states, for `cluster status`."""
@@ -385,26 +317,12 @@ class LocalCluster:
             for node_id in self.nodes:
                 self.lab.add_node(node_id)
         if self.toxiproxy:
-            self._start_proxies()
+            self._start_proxies(self.workdir / "toxiproxy.log")
         for node in self.nodes.values():
             if self.spec.disk_mb:
                 mount_disk(node.disk_dir, self.spec.disk_mb, self.name)
             node.write_config()
         self._format_storage()
-
-    def _start_proxies(self) -> None:
-        """Toxiproxy with one proxy per broker and proxied path (clients, replication)."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.toxiproxy.start(self.workdir / "toxiproxy.log")
-        self.save_state()
-        for node in self.brokers:
-            layout = node.layout
-            if self.spec.proxy.clients:
-                self.toxiproxy.add_proxy(_proxy_name("clients", node.id), layout.client_proxy,
-                                         f"{layout.host}:{layout.client_port}")
-            if self.spec.proxy.replication:
-                self.toxiproxy.add_proxy(_proxy_name("replication", node.id), layout.replication_proxy,
-                                         f"{layout.host}:{layout.replication_port}")
 
     def _format_storage(self) -> None:
         """kafka.tools.StorageTool on every node at once (a JVM start each)."""
@@ -419,55 +337,13 @@ class LocalCluster:
             out, _ = proc.communicate(timeout=120)
             (node.dir / "format.log").write_text(out)
             if proc.returncode != 0:
-                raise EnvironmentProblem(f"formatting node {node.id} failed: {_java_error(out)}")
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        """Every broker registered, a quorum leader, and an RF=min(3,N) topic fully in sync."""
-        admin = self.admin()
-        rf = min(3, len(self.brokers))
-        expected = {n.id for n in self.brokers}
-
-        def check() -> None:
-            self._fail_if_any_died()
-            missing = expected - admin.broker_ids()
-            if missing:
-                raise NotReady(f"brokers {sorted(missing)} not registered")
-            if self.active_controller() is None:
-                raise NotReady("the metadata quorum has no leader")
-            admin.create_topic(READY_TOPIC, partitions=len(expected), replication_factor=rf)
-            lagging = [p.partition for p in self.partitions(READY_TOPIC)
-                       if not p.fully_replicated or len(p.replicas) != rf]
-            if lagging:
-                raise NotReady(f"partitions {lagging} of {READY_TOPIC} lack a leader or full ISR")
-
-        self._wait("ready", check, timeout)
-        admin.delete_topic(READY_TOPIC)
-
-    def wait_in_sync(self, topics: list[str], timeout: float = 120) -> None:
-        """Wait until every partition of `topics` has a leader and its full replica set in ISR."""
-        def check() -> None:
-            lagging = [f"{p.topic}-{p.partition}" for t in topics for p in self.partitions(t)
-                       if not p.fully_replicated]
-            if lagging:
-                raise NotReady(f"not fully in sync: {', '.join(lagging)}")
-
-        self._wait("in sync", check, timeout)
-
-    def _wait(self, what: str, check, timeout: float) -> None:
-        retrying = Retrying(
-            stop=stop_after_delay(timeout), wait=wait_exponential(multiplier=0.05, max=1), reraise=True,
-            retry=retry_if_exception_type((NotReady, KafkaException, FutureTimeout)),
-        )
-        try:
-            retrying(check)
-        except (NotReady, KafkaException, FutureTimeout) as exc:
-            raise EnvironmentProblem(f"cluster {self.name} not {what} after {timeout:.0f}s: {exc}") from None
+                raise EnvironmentProblem(f"formatting node {node.id} failed: {java_error(out)}")
 
     def _fail_if_any_died(self) -> None:
         for node in self.nodes.values():
             if node.status == ProcessState.DEAD:
                 raise EnvironmentProblem(
-                    f"node {node.id} exited while starting: {_java_error(_tail(node.log_file))} "
+                    f"node {node.id} exited while starting: {java_error(tail(node.log_file))} "
                     f"(log: {node.log_file})")
 
     def destroy(self, graceful: bool = True) -> None:
@@ -501,57 +377,6 @@ class LocalCluster:
 
     def sweep_rules(self) -> list[str]:
         return iptables.sweep([self.lab.namespace(n) for n in self.nodes]) if self.lab else []
-
-    # ---- proxies: Toxiproxy on the client and replication paths -----------------------------
-
-    def proxied(self, path: ProxyPath) -> bool:
-        return self.toxiproxy is not None and getattr(self.spec.proxy, path)
-
-    def add_toxic(self, path: ProxyPath, node: int, name: str, kind: str, attributes: dict, stream: str) -> str:
-        proxy = _proxy_name(path, node)
-        self.toxiproxy.add_toxic(proxy, name, kind, attributes, stream)
-        return f"toxic {name} {kind} {attributes} on {proxy}"
-
-    def remove_toxic(self, path: ProxyPath, node: int, name: str) -> bool:
-        return self.toxiproxy.remove_toxic(_proxy_name(path, node), name)
-
-    def sweep_toxics(self) -> list[str]:
-        if not (self.toxiproxy and self.toxiproxy.process and self.toxiproxy.process.alive):
-            return []
-        done = []
-        for proxy, toxics in self.toxiproxy.toxics().items():
-            for toxic in toxics:
-                self.toxiproxy.remove_toxic(proxy, toxic)
-                done.append(f"toxic {toxic} on {proxy}")
-        return done
-
-    # ---- disks: each node's own tmpfs, and read-only mounts in its mount namespace ----------
-
-    def has_own_disk(self, node: int) -> bool:
-        return is_disk(self.node(node).disk_dir)
-
-    def fill_disk(self, node: int) -> str:
-        disk = self.node(node).disk_dir
-        return f"fallocate {fill_disk(disk)} bytes at {disk}"
-
-    def empty_disk(self, node: int) -> bool:
-        return empty_disk(self.node(node).disk_dir)
-
-    def make_read_only(self, node: int) -> str:
-        target = self.node(node)
-        bind_read_only(target.pid, str(target.data_dir))
-        return f"in the mount namespace of pid {target.pid}: mount --bind -o ro {target.data_dir} {target.data_dir}"
-
-    def make_writable(self, node: int) -> bool:
-        """Undo make_read_only (a node that died took its mounts with it)."""
-        target, removed = self.node(node), False
-        for mount in reversed(mounts_under(target.pid, str(target.data_dir)) if target.pid else []):
-            removed |= unmount(target.pid, mount)
-        return removed
-
-    def sweep_disks(self) -> list[str]:
-        done = [f"emptied the disk of node {n}" for n in self.nodes if self.empty_disk(n)]
-        return done + [f"remounted node {n}'s log directory read-write" for n in self.nodes if self.make_writable(n)]
 
     def _stop_all(self, nodes: list[Node]) -> None:
         """SIGTERM the nodes together and give them STOP_TIMEOUT_S in all before SIGKILL."""
@@ -594,18 +419,6 @@ class LocalCluster:
         return cluster
 
 
-def _proxy_name(path: ProxyPath, node: int) -> str:
-    return f"{'client' if path == 'clients' else 'replication'}-{node}"
-
-
-def _freshest(views: list[metadata.PartitionView]) -> PartitionState:
-    epoch = max(v.leader_epoch for v in views)
-    current = Counter((v.leader, v.replicas, v.isr) for v in views if v.leader_epoch == epoch)
-    (leader, replicas, isr), _ = current.most_common(1)[0]
-    first = views[0]
-    return PartitionState(first.topic, first.partition, leader, replicas, isr, epoch)
-
-
 def _resolve_network(mode: NetworkMode) -> NetworkMode:
     capable = has_net_admin()
     if mode == NetworkMode.AUTO:
@@ -613,27 +426,3 @@ def _resolve_network(mode: NetworkMode) -> NetworkMode:
     if mode == NetworkMode.NAMESPACES and not capable:
         raise EnvironmentProblem("network mode 'namespaces' needs CAP_NET_ADMIN (run as root) and iproute2")
     return mode
-
-
-def _new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes in URL-safe base64, not starting with '-'."""
-    while (cid := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
-        pass
-    return cid
-
-
-def _tail(path: Path, size: int = 4096) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - size))
-            return f.read().decode(errors="replace")
-    except FileNotFoundError:
-        return ""
-
-
-def _java_error(output: str) -> str:
-    """The line of a JVM's output that says what went wrong: its exception, else its last line."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if re.search(r"\w(Exception|Error): ", line)]
-    return (errors[-1] if errors else lines[-1] if lines else "(no output)")[:300]

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.cluster.containers.spec import DockerSpec
+
 ConfigValue = str | int | float | bool
 DEFAULT_DISK_MB = 256  # a node's own disk when a full-disk fault needs one: room for a short experiment
 
@@ -47,6 +49,8 @@ class ClusterSpec(BaseModel):
     disk_mb: int | None = Field(None, ge=64, le=65536,
                                 description="each node's data directory on its own disk (a tmpfs) of this size, "
                                             "so the full-disk fault can fill it; default: the machine's disk")
+    docker: DockerSpec = Field(default_factory=DockerSpec, description="the docker backend's image, or a cluster "
+                                                                        "to take over")
 
     @property
     def brokers(self) -> int:

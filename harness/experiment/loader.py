@@ -22,6 +22,8 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from harness.cluster import backends
 from harness.cluster.backend import describe
+from harness.cluster.backends import BackendName
+from harness.cluster.containers.spec import DockerSpec
 from harness.errors import UsageError
 from harness.experiment.model import Experiment, ExperimentError
 from harness.files import Unreadable, read_text
@@ -32,16 +34,38 @@ MAX_DEPTH = 64
 MAX_EXPANDED = 100_000
 
 
-def load_experiment(path: Path, runnable: bool = False) -> Experiment:
+def load_experiment(path: Path, runnable: bool = False, backend: BackendName | None = None,
+                    attach: str | None = None) -> Experiment:
     path = Path(path)
     try:
         text = read_text(path, MAX_FILE_BYTES)
     except Unreadable as exc:
         raise UsageError(str(exc)) from None
-    return parse(text, str(path), runnable)
+    return parse(text, str(path), runnable, backend, attach)
 
 
-def parse(text: str, source: str = "<experiment>", runnable: bool = False) -> Experiment:
+def with_cluster(experiment: Experiment, backend: BackendName | None = None, attach: str | None = None) -> Experiment:
+    """The experiment on another backend (`run --backend`), or on a running cluster taken over
+    (`--attach`, which means the docker backend)."""
+    changes: dict = {}
+    if attach:
+        try:
+            changes["docker"] = DockerSpec.model_validate({**experiment.cluster.docker.model_dump(), "attach": attach})
+        except ValidationError:
+            raise UsageError(f"--attach {attach!r}: not a compose project name (lowercase letters, digits, - and _) "
+                             "or a container label key=value") from None
+        backend = backend or BackendName.DOCKER
+        if backend != BackendName.DOCKER:
+            raise UsageError(f"--attach takes over a compose project: it needs backend docker, not {backend}")
+    if backend:
+        changes["backend"] = backend
+    if not changes:
+        return experiment
+    return experiment.model_copy(update={"cluster": experiment.cluster.model_copy(update=changes)})
+
+
+def parse(text: str, source: str = "<experiment>", runnable: bool = False, backend: BackendName | None = None,
+          attach: str | None = None) -> Experiment:
     try:
         tree, data = _read_yaml(text)
     except yaml.YAMLError as exc:
@@ -60,6 +84,7 @@ def parse(text: str, source: str = "<experiment>", runnable: bool = False) -> Ex
         raise _usage_error(exc, tree, source) from None
     except (TypeError, ValueError, RecursionError) as exc:  # never a traceback for a bad file
         raise UsageError(f"{source}:1: {exc}") from None
+    experiment = with_cluster(experiment, backend, attach)
     if runnable:
         _check_capabilities(experiment, tree, source)
     return experiment
@@ -68,13 +93,15 @@ def parse(text: str, source: str = "<experiment>", runnable: bool = False) -> Ex
 def _check_capabilities(experiment: Experiment, tree, source: str) -> None:
     """Every fault's capabilities offered by the experiment's backend here, or the first that is not."""
     backend = experiment.cluster.backend
-    offered = backends.offers(backend, experiment.cluster.network)
+    offered = backends.offers(backend, experiment.cluster.network, experiment.cluster.docker)
     for loc, spec in experiment.fault_paths():
         missing = spec.capabilities() - offered
         if missing:
             line, field = _locate(tree, loc)
+            taken = f" (cluster {experiment.cluster.docker.attach}, taken over)" if experiment.cluster.docker.attach \
+                and backend == BackendName.DOCKER else ""
             raise UsageError(f"{source}:{line}: {field}: {spec.name} needs {describe(missing)}; "
-                             f"backend {backend} offers {describe(offered)} here")
+                             f"backend {backend}{taken} offers {describe(offered)} here")
 
 
 def _read_yaml(text: str):

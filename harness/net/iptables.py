@@ -1,5 +1,9 @@
-"""DROP rules inside lab namespaces, each tagged with a comment naming the fault that added it,
-so a heal removes exactly its own rules and a sweep finds any a dead harness left."""
+"""DROP rules inside network namespaces, each tagged with a comment naming the fault that added it,
+so a heal removes exactly its own rules and a sweep finds any a dead harness left.
+
+A namespace is a lab namespace's name (`ip netns exec`), or a `Netns` entered through a process
+living in it (`nsenter --net`): a container's.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,22 @@ TAG = "kafka-chaos"
 
 
 @dataclass(frozen=True)
+class Netns:
+    """A network namespace entered through a process in it (a container's main process)."""
+
+    name: str  # how messages call it, e.g. the container's name
+    pid: int
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Namespace = str | Netns  # a lab namespace by name, or one entered through a process
+
+
+@dataclass(frozen=True)
 class Rule:
-    namespace: str
+    namespace: Namespace
     chain: str  # INPUT or OUTPUT
     peer: str  # address dropped: the source (INPUT) or the destination (OUTPUT)
     fault: str  # id of the fault that added it
@@ -28,7 +46,9 @@ class Rule:
         return f"{self.namespace}: {' '.join(self.spec())}"
 
 
-def _iptables(namespace: str, *args: str) -> list[str]:
+def _iptables(namespace: Namespace, *args: str) -> list[str]:
+    if isinstance(namespace, Netns):
+        return ["nsenter", "--target", str(namespace.pid), "--net", "--", "iptables", "-w", *args]
     return ["ip", "netns", "exec", namespace, "iptables", "-w", *args]
 
 
@@ -40,13 +60,19 @@ def delete(rule: Rule) -> bool:
     return quietly(_iptables(rule.namespace, "-D", *rule.spec()))
 
 
-def tagged(namespace: str) -> list[str]:
+def tagged(namespace: Namespace) -> list[str]:
     """The kafka-chaos rules in a namespace, as `iptables -S` prints them."""
     out = run(_iptables(namespace, "-S"), check=False).stdout
     return [line for line in out.splitlines() if f"{TAG}:" in line]
 
 
-def sweep(namespaces: list[str], fault: str | None = None) -> list[str]:
+def dropped(namespace: Namespace, chain: str = "INPUT") -> int:
+    """Packets the kafka-chaos rules of `chain` in `namespace` have dropped so far."""
+    out = run(_iptables(namespace, "-L", chain, "-v", "-x", "-n"), check=False).stdout
+    return sum(int(line.split()[0]) for line in out.splitlines()[2:] if f"{TAG}:" in line)
+
+
+def sweep(namespaces: list[Namespace], fault: str | None = None) -> list[str]:
     """Delete every kafka-chaos rule (of one fault, or all) in these namespaces; returns what was removed."""
     removed = []
     for namespace in namespaces:

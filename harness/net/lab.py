@@ -53,12 +53,20 @@ class Lab:
     def _host_veth(self, node_id: int) -> str:
         return f"{PREFIX}{self.cluster}-{node_id}"  # at most 15 characters: kc- + 8 + - + 3
 
-    def create_bridge(self) -> None:
-        self.remove_bridge()
+    @property
+    def subnet_cidr(self) -> str:
+        return f"198.18.{self.subnet}.0/24"
+
+    def refuse_if_taken(self) -> None:
+        """A UsageError when another interface (another cluster's bridge) holds our gateway."""
         holder = run(["ip", "-o", "addr", "show", "to", self.gateway], check=False).stdout.split()
         if holder:
-            raise UsageError(f"lab subnet 198.18.{self.subnet}.0/24 is already used by {holder[1]}: "
+            raise UsageError(f"lab subnet {self.subnet_cidr} is already used by {holder[1]}: "
                              "give this cluster another subnet")
+
+    def create_bridge(self) -> None:
+        self.remove_bridge()
+        self.refuse_if_taken()
         run(["ip", "link", "add", self.bridge, "type", "bridge"])
         run(["ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge])
         run(["ip", "link", "set", self.bridge, "up"])

@@ -104,7 +104,7 @@ class Run:
     # ---- the steps ----------------------------------------------------------------------
 
     def provision(self, cleanup: ExitStack) -> None:
-        cluster = self.cluster = self.pool.get(self.plan.cluster)
+        cluster = self.cluster = self.pool.get(self.plan.cluster, self.exp.cluster.backend)
         self.record.kafka_version = cluster.kafka_version
         pids = {i: cluster.node(i).pid for i in cluster.node_ids} if Capability.PROCESSES in cluster.capabilities \
             else None
@@ -200,7 +200,7 @@ class Run:
 
     def _scan_disks(self, partitions: set[tuple[str, int]]) -> None:
         try:
-            scanned, values = segments.scan(self.cluster.data_dirs(), partitions)
+            scanned, values = segments.scan(self.cluster.data_dirs(partitions), partitions)
             disk.write(self.run, scanned, values)
         except Exception as exc:  # noqa: BLE001  (evidence is a courtesy: the verdict stands without it)
             self.events.record("disk", "scan-failed", f"reading the segment files failed: {exc!r}")
