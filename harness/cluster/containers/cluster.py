@@ -418,11 +418,12 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
 
     def _create_node(self, node: ContainerNode, declared: set[str]) -> None:
         """The node's namespace holder and its Kafka container, configured (not started yet)."""
-        api, spare = self.api, {path: "size=1m" for path in declared - {DATA}}  # no unlabelled volume
+        # The image's declared volumes get a small tmpfs each: Docker would make unlabelled volumes.
+        api, unused = self.api, {path: "size=1m" for path in declared}
         api.create_container(
             self.image, entrypoint=HOLD[:1], command=HOLD[1:], name=node.holder, user="0:0",
             hostname=f"node-{node.id}", labels=labels(self.name, node=node.id, role="net"),
-            host_config=api.create_host_config(network_mode=self.network, tmpfs=spare),
+            host_config=api.create_host_config(network_mode=self.network, tmpfs=unused),
             networking_config=api.create_networking_config(
                 {self.network: api.create_endpoint_config(ipv4_address=node.ip)}))
         mounts = [self._data_mount(node)]
@@ -432,7 +433,8 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
             self.image, entrypoint=["/bin/sh", f"{CONFIG}/start"], command=[self.cluster_id, *options],
             name=node.name, user="0:0", labels=labels(self.name, node=node.id, role="kafka"),
             stop_signal="SIGTERM", stop_timeout=STOP_TIMEOUT_S,
-            host_config=api.create_host_config(network_mode=f"container:{node.holder}", mounts=mounts, tmpfs=spare))
+            host_config=api.create_host_config(network_mode=f"container:{node.holder}", mounts=mounts,
+                                               tmpfs={path: size for path, size in unused.items() if path != DATA}))
         api.put_archive(node.name, "/", self._config_archive(node))
 
     def _data_mount(self, node: ContainerNode):
