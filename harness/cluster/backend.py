@@ -11,6 +11,9 @@ a capability through `Env`, typed as its protocol.
     NETWORK    drop packets between a node and a peer (another node, or the clients)
     PROXIES    Toxiproxy on the client and the replication path
     DISKS      fill a node's disk, make its log directory read-only
+    POWER      cut a node's power: every write it had not fsynced is lost
+    CLOCKS     shift or drift one node's wall clock
+    PROTOCOL   delay, drop or fail chosen Kafka API responses on the client path
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ class Capability(StrEnum):
     NETWORK = "network"
     PROXIES = "proxies"
     DISKS = "disks"
+    POWER = "power"
+    CLOCKS = "clocks"
+    PROTOCOL = "protocol"
 
 
 def describe(capabilities) -> str:
@@ -128,3 +134,30 @@ class Disks(Protocol):
     def make_read_only(self, node: int) -> str: ...
     def make_writable(self, node: int) -> bool: ...
     def sweep_disks(self) -> list[str]: ...
+
+
+class Power(Protocol):
+    def has_lazy_disk(self, node: int) -> bool:
+        """The node's data directory keeps unsynced writes apart (the cluster was provisioned for it)."""
+    def lose_power(self, node: int) -> str:
+        """SIGKILL the node and drop every write it had not fsynced; it stays down. What was done."""
+    def sweep_power(self) -> list[str]:
+        """Give every node whose power was cut mid-fault its disk back (it is started by the process sweep)."""
+
+
+class Clocks(Protocol):
+    def has_fake_clock(self, node: int) -> bool: ...
+    def skew_clock(self, node: int, offset_s: float, rate: float = 1.0) -> str:
+        """Shift the node's wall clock by `offset_s` (from now on it runs at `rate`); what was done."""
+    def reset_clock(self, node: int) -> bool:
+        """The node's wall clock back to the real time; True if it was off."""
+    def sweep_clocks(self) -> list[str]: ...
+
+
+class ProtocolFaults(Protocol):
+    def protocol_proxied(self) -> bool: ...
+    def add_protocol_rule(self, node: int, rule: dict) -> str:
+        """Apply `rule` (harness.kafkaproxy.rules.Rule as JSON) to the node's client path; its text."""
+    def remove_protocol_rules(self, tag: str) -> int: ...
+    def protocol_stats(self) -> dict: ...
+    def sweep_protocol_rules(self) -> list[str]: ...

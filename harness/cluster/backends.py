@@ -8,8 +8,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.cluster import faketime
 from harness.cluster.backend import Capability
 from harness.cluster.spec import ClusterSpec, NetworkMode
+from harness.lazyfs import mount as lazy
 from harness.net.lab import has_net_admin
 
 if TYPE_CHECKING:
@@ -27,6 +29,11 @@ def offers(backend: BackendName, network: NetworkMode = NetworkMode.AUTO) -> fro
         offered.add(Capability.NETWORK)
     if os.geteuid() == 0:
         offered.add(Capability.DISKS)
+    if lazy.available():
+        offered.add(Capability.POWER)  # each node's data directory on lazyfs when a fault asks
+    if faketime.library():
+        offered.add(Capability.CLOCKS)  # libfaketime in each JVM when a fault asks
+    offered.add(Capability.PROTOCOL)  # the Kafka-protocol proxy is plain Python
     return frozenset(offered)
 
 

@@ -17,6 +17,7 @@ NAMESPACE_BROKER_PORT = 9092
 NAMESPACE_CONTROLLER_PORT = 9093
 NAMESPACE_CLIENT_PORT = 9094  # the listener clients reach through a proxy
 NAMESPACE_REPLICATION_PORT = 9095  # the listener followers reach through a proxy
+NAMESPACE_PROTOCOL_PORT = 9096  # the listener clients reach through the Kafka-protocol proxy
 
 
 class Role(StrEnum):
@@ -36,6 +37,8 @@ class NodeLayout:
     replication_port: int = 0
     client_proxy: str = ""  # host:port clients are told to use, when clients are proxied
     replication_proxy: str = ""  # host:port followers are told to use, when replication is proxied
+    protocol_port: int = 0
+    protocol_proxy: str = ""  # host:port clients are told to use, when the Kafka-protocol proxy is on
 
     @property
     def is_broker(self) -> bool:
@@ -68,17 +71,25 @@ def _place(node_id: int, roles: tuple[Role, ...], spec: ClusterSpec, lab: Lab | 
     # Proxies live in the root namespace: client proxies on loopback, replication proxies where
     # the nodes can reach them (the bridge address, or loopback without namespaces).
     proxies = {"client_proxy": f"127.0.0.1:{toxiproxy_port(spec) + 100 + node_id}",
-               "replication_proxy": f"{lab.gateway if lab else '127.0.0.1'}:{toxiproxy_port(spec) + 200 + node_id}"}
+               "replication_proxy": f"{lab.gateway if lab else '127.0.0.1'}:{toxiproxy_port(spec) + 200 + node_id}",
+               "protocol_proxy": f"127.0.0.1:{protocol_proxy_port(spec) + node_id}"}
     if lab is not None:
         return NodeLayout(node_id, roles, lab.address(node_id), NAMESPACE_BROKER_PORT, NAMESPACE_CONTROLLER_PORT,
-                          lab.namespace(node_id), NAMESPACE_CLIENT_PORT, NAMESPACE_REPLICATION_PORT, **proxies)
+                          lab.namespace(node_id), NAMESPACE_CLIENT_PORT, NAMESPACE_REPLICATION_PORT,
+                          protocol_port=NAMESPACE_PROTOCOL_PORT, **proxies)
     return NodeLayout(node_id, roles, "127.0.0.1", spec.port_base + node_id, spec.port_base + 100 + node_id, None,
-                      spec.port_base + 200 + node_id, spec.port_base + 300 + node_id, **proxies)
+                      spec.port_base + 200 + node_id, spec.port_base + 300 + node_id,
+                      protocol_port=spec.port_base + 700 + node_id, **proxies)
 
 
 def toxiproxy_port(spec: ClusterSpec) -> int:
     """The Toxiproxy API port; its proxies listen on the hundreds above it."""
     return spec.port_base + 400
+
+
+def protocol_proxy_port(spec: ClusterSpec) -> int:
+    """The Kafka-protocol proxy's control port; it listens for node N's clients N above it."""
+    return spec.port_base + 800
 
 
 def lab_defaults(brokers: int) -> dict[str, ConfigValue]:
@@ -124,6 +135,9 @@ def server_properties(node: NodeLayout, nodes: list[NodeLayout], spec: ClusterSp
         if spec.proxy.replication:
             listeners.append(f"REPLICATION://{node.host}:{node.replication_port}")
             advertised.append(f"REPLICATION://{node.replication_proxy}")
+        if spec.proxy.kafka:
+            listeners.append(f"PROTOCOL://{node.host}:{node.protocol_port}")
+            advertised.append(f"PROTOCOL://{node.protocol_proxy}")
     if node.is_controller:
         listeners.append(f"CONTROLLER://{node.controller_address}")
     props: dict[str, ConfigValue] = {
@@ -132,7 +146,7 @@ def server_properties(node: NodeLayout, nodes: list[NodeLayout], spec: ClusterSp
         "listeners": ",".join(listeners),
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map": ("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT,"
-                                           "REPLICATION:PLAINTEXT"),
+                                           "REPLICATION:PLAINTEXT,PROTOCOL:PLAINTEXT"),
         "controller.quorum.voters": voters,
         "log.dirs": str(data_dir),
     }

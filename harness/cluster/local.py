@@ -32,14 +32,18 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 from harness.cluster import metadata
 from harness.cluster import state as state_store
 from harness.cluster.admin import KafkaAdmin, PartitionState
+from harness.cluster import faketime
 from harness.cluster.backend import CLIENTS, Capability, Peer, ProxyPath, Way
 from harness.cluster.distribution import KafkaDistribution, obtain
-from harness.cluster.layout import (NodeLayout, logging_config, plan, render_properties, server_properties,
-                                    toxiproxy_port)
+from harness.cluster.layout import (NodeLayout, logging_config, plan, protocol_proxy_port, render_properties,
+                                    server_properties, toxiproxy_port)
 from harness.process import ProcessRef, ProcessState
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
 from harness.errors import EnvironmentProblem, UsageError
+from harness.kafkaproxy import schema
+from harness.kafkaproxy.client import KafkaProxy
+from harness.lazyfs import mount as lazy
 from harness.mounts import bind_read_only, empty_disk, fill_disk, is_disk, mount_disk, mounts_under, unmount
 from harness.net import iptables
 from harness.net.lab import Lab, has_net_admin
@@ -93,7 +97,18 @@ class Node:
 
     @property
     def data_dir(self) -> Path:
+        """Where Kafka keeps its logs: with lazyfs, the FUSE mount over `backing_dir`."""
         return (self.disk_dir if self.cluster.spec.disk_mb else self.dir) / "data"
+
+    @property
+    def backing_dir(self) -> Path:
+        """Where a lazyfs data directory's files really are."""
+        return (self.disk_dir if self.cluster.spec.disk_mb else self.dir) / "data.backing"
+
+    @property
+    def clock_file(self) -> Path:
+        """libfaketime's control file: the node's clock offset (and rate), read every second."""
+        return self.dir / "faketime.rc"
 
     @property
     def log_file(self) -> Path:
@@ -124,6 +139,8 @@ class Node:
         options = (*jvm_options(spec), f"{MARKER}{spec.name}", f"-Dkafka.chaos.node={self.id}",
                    f"{jvm_property}{self.dir / name}")
         java = dist.java_command("kafka.Kafka", str(self.config_file), jvm_options=options)
+        if spec.hooks.faketime:
+            java = ["env", *faketime.environment(self.clock_file), *java]
         ns = self.layout.namespace
         return ["ip", "netns", "exec", ns, *java] if ns else java
 
@@ -162,6 +179,15 @@ class Node:
         if not (self.process and self.process.send(sig) and self.process.wait_status(expected, 10)):
             raise EnvironmentProblem(f"node {self.id} did not become {expected} on {sig.name}")
 
+    def mount_lazy(self) -> None:
+        """The data directory through a new lazyfs daemon (before the node starts)."""
+        lazy.start(self.backing_dir, self.data_dir, self.cluster.name, self.dir / "lazyfs.log")
+
+    def lazy_daemon(self) -> ProcessRef | None:
+        """The daemon serving this node's data directory, found by its arguments."""
+        found = [p for p in lazy.daemons(self.cluster.name) if str(self.data_dir) in p.cmdline()]
+        return ProcessRef.of_process(found[0]) if found else None
+
     def quorum_view(self) -> tuple[int, int] | None:
         """(leader epoch, leader id) as this controller last wrote it, -1 when it knows none."""
         path = self.data_dir / "__cluster_metadata-0" / "quorum-state"
@@ -189,6 +215,7 @@ class LocalCluster:
         self._state_lock = threading.Lock()
         self.owner: ProcessRef | None = None
         self.toxiproxy: Toxiproxy | None = Toxiproxy(toxiproxy_port(spec)) if spec.proxy.enabled else None
+        self.kafka_proxy = KafkaProxy(spec.name, protocol_proxy_port(spec)) if spec.proxy.kafka else None
 
     # ---- describing the cluster -------------------------------------------------------------
 
@@ -217,7 +244,10 @@ class LocalCluster:
 
     @property
     def client_bootstrap_servers(self) -> str:
-        """What workers use: through the client proxies when clients are proxied."""
+        """What workers use: through the Kafka-protocol proxy when it is on, else through the
+        client proxies (Toxiproxy) when clients are proxied."""
+        if self.spec.proxy.kafka:
+            return ",".join(n.layout.protocol_proxy for n in self.brokers)
         if self.spec.proxy.clients:
             return ",".join(n.layout.client_proxy for n in self.brokers)
         return self.bootstrap_servers
@@ -239,6 +269,12 @@ class LocalCluster:
             offered.add(Capability.PROXIES)
         if os.geteuid() == 0:
             offered.add(Capability.DISKS)  # mounts
+        if self.spec.hooks.lazyfs:
+            offered.add(Capability.POWER)
+        if self.spec.hooks.faketime:
+            offered.add(Capability.CLOCKS)
+        if self.kafka_proxy:
+            offered.add(Capability.PROTOCOL)
         return frozenset(offered)
 
     def broker_logs(self) -> dict[int, Path]:
@@ -386,10 +422,18 @@ class LocalCluster:
                 self.lab.add_node(node_id)
         if self.toxiproxy:
             self._start_proxies()
+        if self.kafka_proxy:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            routes = {n.id: (n.layout.protocol_proxy, f"{n.layout.host}:{n.layout.protocol_port}") for n in self.brokers}
+            self.kafka_proxy.start(schema.find_jar(self.dist.libs), routes, self.workdir / "kafka-proxy.log")
         for node in self.nodes.values():
             if self.spec.disk_mb:
                 mount_disk(node.disk_dir, self.spec.disk_mb, self.name)
+            if self.spec.hooks.lazyfs:
+                node.mount_lazy()
             node.write_config()
+            if self.spec.hooks.faketime:
+                faketime.write(node.clock_file, 0.0)
         self._format_storage()
 
     def _start_proxies(self) -> None:
@@ -482,10 +526,13 @@ class LocalCluster:
                 self._stop_all(self.controllers)
             if self.toxiproxy:
                 self.toxiproxy.stop()
+            if self.kafka_proxy:
+                self.kafka_proxy.stop()
         finally:
             state_store.sweep(self.name)  # SIGKILLs what is left, removes namespaces, bridge, state
             for node in self.nodes.values():
                 shutil.rmtree(node.data_dir, ignore_errors=True)
+                shutil.rmtree(node.backing_dir, ignore_errors=True)
 
     # ---- network: DROP rules inside the node namespaces ------------------------------------
 
@@ -552,6 +599,71 @@ class LocalCluster:
     def sweep_disks(self) -> list[str]:
         done = [f"emptied the disk of node {n}" for n in self.nodes if self.empty_disk(n)]
         return done + [f"remounted node {n}'s log directory read-write" for n in self.nodes if self.make_writable(n)]
+
+    # ---- protocol: the Kafka-protocol proxy on the client path ---------------------------------
+
+    def protocol_proxied(self) -> bool:
+        return self.kafka_proxy is not None and self.kafka_proxy.up()
+
+    def add_protocol_rule(self, node: int, rule: dict) -> str:
+        self.kafka_proxy.add(node, rule)
+        return f"protocol rule {rule} on node {node}'s client path"
+
+    def remove_protocol_rules(self, tag: str) -> int:
+        return self.kafka_proxy.remove(tag)
+
+    def protocol_stats(self) -> dict:
+        return self.kafka_proxy.stats()
+
+    def sweep_protocol_rules(self) -> list[str]:
+        return [f"protocol rule {r}" for r in self.kafka_proxy.clear()] if self.kafka_proxy else []
+
+    # ---- power: each node's data directory on lazyfs -----------------------------------------
+
+    def has_lazy_disk(self, node: int) -> bool:
+        return str(self.node(node).data_dir) in lazy.mounts(self.name)
+
+    def lose_power(self, node: int) -> str:
+        """SIGKILL, then the daemon unmounts and drops every unsynced write, then a fresh mount
+        (no page cache of the old one survives); the node stays down until started."""
+        target = self.node(node)
+        pid = target.pid
+        target.kill()
+        daemon = target.lazy_daemon()
+        if daemon is None or not lazy.lose_power(daemon):
+            raise EnvironmentProblem(f"node {node}'s lazyfs daemon did not drop its unsynced writes")
+        target.mount_lazy()
+        return f"SIGKILL pid {pid}, unsynced writes of {target.data_dir} dropped (lazyfs {daemon.pid}), remounted"
+
+    def sweep_power(self) -> list[str]:
+        """Mount again every data directory a dead harness left without its lazyfs daemon."""
+        done = []
+        for node in self.nodes.values():
+            if self.spec.hooks.lazyfs and node.lazy_daemon() is None:
+                if str(node.data_dir) in lazy.mounts(self.name):  # disconnected: its daemon was killed
+                    lazy.sweep_mount(node.data_dir)
+                node.mount_lazy()
+                done.append(f"remounted node {node.id}'s data directory on lazyfs")
+        return done
+
+    # ---- clocks: libfaketime in each node's JVM --------------------------------------------
+
+    def has_fake_clock(self, node: int) -> bool:
+        return self.spec.hooks.faketime and self.node(node).clock_file.exists()
+
+    def skew_clock(self, node: int, offset_s: float, rate: float = 1.0) -> str:
+        clock = self.node(node).clock_file
+        return f"{clock}: {faketime.write(clock, offset_s, rate)}"
+
+    def reset_clock(self, node: int) -> bool:
+        clock = self.node(node).clock_file
+        was_off = faketime.read(clock) not in (None, faketime.setting(0.0))
+        if self.spec.hooks.faketime:
+            faketime.write(clock, 0.0)
+        return was_off
+
+    def sweep_clocks(self) -> list[str]:
+        return [f"node {n}'s clock back to the real time" for n in self.nodes if self.reset_clock(n)]
 
     def _stop_all(self, nodes: list[Node]) -> None:
         """SIGTERM the nodes together and give them STOP_TIMEOUT_S in all before SIGKILL."""

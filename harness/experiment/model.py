@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.checker.model import AnomalyKind, PolicySetting
 from harness.cluster.backends import BackendName
-from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, NetworkMode, ProxySpec
+from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, NetworkMode, NodeHooks, ProxySpec
 from harness.experiment import consistency
 from harness.faults.base import FaultSpec
 from harness.faults.schedule import Nemesis, Schedule, Timeline
@@ -172,10 +172,17 @@ class Experiment(_Strict):
 
     def needed_proxies(self) -> ProxySpec:
         """The proxies the cluster must have: asked for, or needed by a degraded-network fault."""
-        paths = set().union(*(spec.provisions().proxies for _, spec in self.fault_paths()))
+        provisions = [spec.provisions() for _, spec in self.fault_paths()]
+        paths = set().union(*(p.proxies for p in provisions))
         proxy = self.cluster.proxy
         return ProxySpec(clients=proxy.clients or "clients" in paths,
-                         replication=proxy.replication or "replication" in paths)
+                         replication=proxy.replication or "replication" in paths,
+                         kafka=proxy.kafka or any(p.protocol_proxy for p in provisions))
+
+    def needed_hooks(self) -> NodeHooks:
+        """lazyfs and libfaketime, only for experiments whose faults use them."""
+        provisions = [spec.provisions() for _, spec in self.fault_paths()]
+        return NodeHooks(lazyfs=any(p.lazyfs for p in provisions), faketime=any(p.faketime for p in provisions))
 
 
 class ExperimentError(ValueError):

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.cluster.backend import Backend, Capability, Disks, Network, Processes, ProxyPath, Proxies, Topology
+from harness.cluster.backend import (Backend, Capability, Clocks, Disks, Network, Power, Processes, ProtocolFaults,
+                                    ProxyPath, Proxies, Topology)
 from harness.errors import KafkaChaosError
 from harness.process import ProcessState
 
@@ -74,6 +75,18 @@ class Env:
     def disks(self) -> Disks:
         return cast(Disks, self.offering(Capability.DISKS))
 
+    @property
+    def power(self) -> Power:
+        return cast(Power, self.offering(Capability.POWER))
+
+    @property
+    def clocks(self) -> Clocks:
+        return cast(Clocks, self.offering(Capability.CLOCKS))
+
+    @property
+    def protocol(self) -> ProtocolFaults:
+        return cast(ProtocolFaults, self.offering(Capability.PROTOCOL))
+
 
 @dataclass
 class Injected:
@@ -86,13 +99,17 @@ class Injected:
 
 
 class Provisions(BaseModel):
-    """What the cluster must be started with for a fault to work: proxies on a path, and a disk
-    of each node's own to fill."""
+    """What the cluster must be started with for a fault to work: proxies on a path, a disk of
+    each node's own to fill, data directories on lazyfs, clocks of their own, the Kafka-protocol
+    proxy on the client path."""
 
     model_config = ConfigDict(frozen=True)
 
     proxies: frozenset[ProxyPath] = frozenset()
     own_disks: bool = False
+    lazyfs: bool = False
+    faketime: bool = False
+    protocol_proxy: bool = False
 
 
 @dataclass(frozen=True)
