@@ -112,7 +112,7 @@ def fault_windows(events: list[dict], t0: int) -> list[plots.Window]:
     faults = [e for e in events if e.get("source") == "fault" and type(e.get("index")) in (int, str, type(None))]
     heals = {e.get("index"): e["mono"] for e in faults if e.get("kind") == "heal"}
     return [plots.Window((e["mono"] - t0) / 1e9, (heals.get(e.get("index"), end) - t0) / 1e9,
-                         str(e.get("text", "fault"))) for e in faults if e.get("kind") == "inject"]
+                         str(e.get("text", "fault")), str(e.get("fault", ""))) for e in faults if e.get("kind") == "inject"]
 
 
 def example(anomaly: dict) -> Example:
