@@ -4,7 +4,7 @@
 #   ./run.sh run [ARGS]    kafka-chaos run ARGS (default: the leader-kill experiment)
 #   ./run.sh test [ARGS]   the test suite (pytest ARGS)
 #
-# Installs, only when missing: iproute2, iptables, a Java 17 runtime and Maven (and for the tests
+# Installs, only when missing: iproute2, iptables, fuse3, libfaketime, a Java 17 runtime and Maven (and for the tests
 # Chromium) from Debian packages (needs root), a Python virtual environment in .venv with the
 # project and its test tools.
 # Kafka itself comes from Maven Central on first use (or from KAFKA_HOME).
@@ -28,6 +28,9 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v iptables >/dev/null || missing+=(iptables)
 command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# power-loss: each node's data directory on FUSE (lazyfs); clock-skew: libfaketime in the JVMs.
+command -v fusermount3 >/dev/null || missing+=(fuse3)
+ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(libfaketime)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 # The report tests render pages in headless Chromium.
 [ "${1:-}" != test ] || command -v chromium >/dev/null || missing+=(chromium)
