@@ -128,9 +128,9 @@ class LazyFS(fuse.Operations):
 
     @_os_errors
     def truncate(self, path, length, fh=None):
+        if path is None:  # an unlinked file (mfusepy passes no handle to truncate)
+            raise fuse.FuseOSError(errno.ENOENT)
         self.journal.before_truncate(path, length)
-        if fh is not None:
-            return os.ftruncate(fh, length)
         return os.truncate(self.path(path), length)
 
     def flush(self, path, fh):
