@@ -12,7 +12,7 @@ a capability through `Env`, typed as its protocol.
     PROXIES    Toxiproxy on the client and the replication path
     DISKS      fill a node's disk, make its log directory read-only
     POWER      cut a node's power: every write it had not fsynced is lost
-    CLOCKS     shift or drift one node's wall clock
+    CLOCKS     shift one node's wall clock
     PROTOCOL   delay, drop or fail chosen Kafka API responses on the client path
 """
 
@@ -147,8 +147,8 @@ class Power(Protocol):
 
 class Clocks(Protocol):
     def has_fake_clock(self, node: int) -> bool: ...
-    def skew_clock(self, node: int, offset_s: float, rate: float = 1.0) -> str:
-        """Shift the node's wall clock by `offset_s` (from now on it runs at `rate`); what was done."""
+    def skew_clock(self, node: int, offset_s: float) -> str:
+        """Shift the node's wall clock by `offset_s`; what was done."""
     def reset_clock(self, node: int) -> bool:
         """The node's wall clock back to the real time; True if it was off."""
     def sweep_clocks(self) -> list[str]: ...

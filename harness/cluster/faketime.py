@@ -5,6 +5,9 @@ The monotonic clock is left alone (FAKETIME_DONT_FAKE_MONOTONIC: the JVM hangs o
 Kafka's timeouts measured with System.nanoTime keep real time); the wall clock
 (System.currentTimeMillis: record and log timestamps, retention, transaction timeouts) moves.
 The file is read again every second (FAKETIME_CACHE_DURATION), so a change takes up to a second.
+Only offsets are written: libfaketime 0.9.10 ignores an offset read at run time from a setting
+that carries a rate (`+60 x1`), and a rate changed at run time never returns to real time
+(measured), so drift is not offered.
 """
 
 from __future__ import annotations
@@ -25,16 +28,16 @@ def library() -> str | None:
 def environment(clock_file: Path) -> list[str]:
     """NAME=value arguments for `env` that give a JVM its own clock."""
     return [f"LD_PRELOAD={library()}", f"FAKETIME_TIMESTAMP_FILE={clock_file}", "FAKETIME_DONT_FAKE_MONOTONIC=1",
-            "FAKETIME_CACHE_DURATION=1", "FAKETIME_XRESET=1", "LC_NUMERIC=C"]
+            "FAKETIME_CACHE_DURATION=1", "LC_NUMERIC=C"]
 
 
-def setting(offset_s: float, rate: float = 1.0) -> str:
-    """libfaketime's relative setting: `+3600 x1` is an hour ahead, running at real speed."""
-    return f"{offset_s:+.3f} x{rate:g}"
+def setting(offset_s: float) -> str:
+    """libfaketime's relative setting: `+3600.000` is an hour ahead."""
+    return f"{offset_s:+.3f}"
 
 
-def write(clock_file: Path, offset_s: float, rate: float = 1.0) -> str:
-    text = setting(offset_s, rate)
+def write(clock_file: Path, offset_s: float) -> str:
+    text = setting(offset_s)
     write_text(clock_file, text + "\n")
     return text
 

@@ -107,7 +107,7 @@ class Node:
 
     @property
     def clock_file(self) -> Path:
-        """libfaketime's control file: the node's clock offset (and rate), read every second."""
+        """libfaketime's control file: the node's clock offset, read every second."""
         return self.dir / "faketime.rc"
 
     @property
@@ -651,9 +651,9 @@ class LocalCluster:
     def has_fake_clock(self, node: int) -> bool:
         return self.spec.hooks.faketime and self.node(node).clock_file.exists()
 
-    def skew_clock(self, node: int, offset_s: float, rate: float = 1.0) -> str:
+    def skew_clock(self, node: int, offset_s: float) -> str:
         clock = self.node(node).clock_file
-        return f"{clock}: {faketime.write(clock, offset_s, rate)}"
+        return f"{clock}: {faketime.write(clock, offset_s)}"
 
     def reset_clock(self, node: int) -> bool:
         clock = self.node(node).clock_file

@@ -1,5 +1,4 @@
-"""Clock skew: one node's wall clock jumps (or drifts) away from the others'; healed by jumping
-it back. libfaketime is preloaded into every node's JVM (the fault provisions it) reading its
+"""Clock skew: one node's wall clock jumps away from the others'; healed by jumping it back. libfaketime is preloaded into every node's JVM (the fault provisions it) reading its
 offset from a file of its own, so only that node's clock moves (harness/cluster/faketime.py).
 
 What a skewed broker clock touches: LogAppendTime record timestamps and the time index, time-based
@@ -26,14 +25,13 @@ TEN_YEARS_S = 10 * 365 * 86400
 
 @fault
 class ClockSkew(FaultSpec):
-    """Move the target nodes' wall clocks by `offset_s` (negative: into the past), running from
-    then on at `rate` (1: real speed; 1.01: drifting 1 % fast). Healed by jumping them back."""
+    """Move the target nodes' wall clocks by `offset_s` (negative: into the past); they run at real
+    speed from there. Healed by jumping them back."""
 
     fault: Literal["clock-skew"] = "clock-skew"
     needs: ClassVar = frozenset({Capability.CLOCKS})
     target: Target
     offset_s: float = Field(ge=-TEN_YEARS_S, le=TEN_YEARS_S, description="seconds ahead (negative: behind)")
-    rate: float = Field(1.0, gt=0, le=100, description="how fast the node's clock runs from then on")
 
     def provisions(self) -> Provisions:
         return Provisions(faketime=True)
@@ -43,15 +41,14 @@ class ClockSkew(FaultSpec):
         clocks = env.clocks
         if not all(clocks.has_fake_clock(node) for node in ids):
             raise FaultError(f"{node_list(ids)}: no clock of their own (the cluster was not provisioned for clock-skew)")
-        applied = [clocks.skew_clock(node, self.offset_s, self.rate) for node in ids]
+        applied = [clocks.skew_clock(node, self.offset_s) for node in ids]
 
         def heal() -> str:
             for node in ids:
                 clocks.reset_clock(node)
             return f"clocks of {node_list(ids)} back to the real time"
 
-        rate = f", running at x{self.rate:g}" if self.rate != 1 else ""
-        return Injected(f"clock of {node_list(ids)} {self.offset_s:+g} s{rate}", ids, applied, heal)
+        return Injected(f"clock of {node_list(ids)} {self.offset_s:+g} s", ids, applied, heal)
 
 
 @sweep(Capability.CLOCKS)

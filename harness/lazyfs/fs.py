@@ -1,7 +1,7 @@
 """The FUSE passthrough over a backing directory that keeps a `Journal` of unsynced writes.
 
-Every operation goes straight to the backing directory; writes and truncations first tell the
-journal what they are about to overwrite, fsync tells it the file is safe. Built on mfusepy
+Every operation goes straight to the backing directory; writes and truncations go through the
+journal, which keeps what they overwrite; fsync tells it the file is safe. Built on mfusepy
 (ctypes bindings for libfuse 3's high-level API)."""
 
 from __future__ import annotations
@@ -123,15 +123,13 @@ class LazyFS(fuse.Operations):
 
     @_os_errors
     def write(self, path, data, offset, fh):
-        self.journal.before_write(path, fh, offset, len(data))
-        return os.pwrite(fh, data, offset)
+        return self.journal.write(path, fh, data, offset)
 
     @_os_errors
     def truncate(self, path, length, fh=None):
         if path is None:  # an unlinked file (mfusepy passes no handle to truncate)
             raise fuse.FuseOSError(errno.ENOENT)
-        self.journal.before_truncate(path, length)
-        return os.truncate(self.path(path), length)
+        self.journal.truncate(path, length)
 
     def flush(self, path, fh):
         return 0  # close() is not a sync

@@ -6,12 +6,15 @@ at its last fsync and the original contents of every page overwritten since. `lo
 puts those pages back and cuts each file to its synced size. Metadata (create, rename, unlink,
 mkdir) is durable at once, as in LazyFS: a file created and never synced comes back empty.
 
-Pure file I/O on the backing directory: the FUSE layer calls `before_write`, `before_truncate`,
-`synced`, `renamed` and `removed`; it is tested without FUSE.
+Pure file I/O on the backing directory: the FUSE layer writes and truncates through `write` and
+`truncate` (the undo record and the change under one lock, so none slips in after a power loss)
+and calls `created`, `synced`, `renamed` and `removed`; it is tested without FUSE. After
+`lose_power()` every write and truncation fails with EIO: the power is off.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ class Journal:
         self.root = root
         self.files: dict[str, Dirty] = {}  # path relative to root ("/a/b") -> what to undo
         self.lock = threading.Lock()
+        self.powered = True
 
     def backing(self, path: str) -> str:
         return os.path.join(self.root, path.lstrip("/"))
@@ -56,17 +60,21 @@ class Journal:
                 size = min(PAGE, dirty.synced_size - page * PAGE)
                 dirty.pages[page] = os.pread(fd, size, page * PAGE)
 
-    def before_write(self, path: str | None, fd: int, offset: int, size: int) -> None:
-        """Called before `size` bytes are written at `offset` through `fd` (open for reading)."""
-        if path is None:  # an unlinked file still open: nothing of it survives anyway
-            return
-        with self.lock:
-            self._keep(self._dirty(path), fd, offset, offset + size)
+    def _power(self) -> None:
+        if not self.powered:
+            raise OSError(errno.EIO, "the power is off")
 
-    def before_truncate(self, path: str | None, length: int) -> None:
-        if path is None:
-            return
+    def write(self, path: str | None, fd: int, data: bytes, offset: int) -> int:
+        """Write `data` at `offset` through `fd` (open for reading too), keeping what it overwrites."""
         with self.lock:
+            self._power()
+            if path is not None:  # None: an unlinked file still open, nothing of it survives anyway
+                self._keep(self._dirty(path), fd, offset, offset + len(data))
+            return os.pwrite(fd, data, offset)
+
+    def truncate(self, path: str, length: int) -> None:
+        with self.lock:
+            self._power()
             dirty = self._dirty(path)
             if length < dirty.synced_size:
                 fd = os.open(self.backing(path), os.O_RDONLY)
@@ -74,6 +82,7 @@ class Journal:
                     self._keep(dirty, fd, length, dirty.synced_size)
                 finally:
                     os.close(fd)
+            os.truncate(self.backing(path), length)
 
     def created(self, path: str) -> None:
         """A new file: nothing of it is synced yet."""
@@ -109,9 +118,10 @@ class Journal:
             return total
 
     def lose_power(self) -> list[str]:
-        """Undo every unsynced write; what was undone, one line per file."""
+        """Undo every unsynced write and refuse writes from now on; what was undone, one line per file."""
         done = []
         with self.lock:
+            self.powered = False
             for path, dirty in sorted(self.files.items()):
                 try:
                     fd = os.open(self.backing(path), os.O_WRONLY)

@@ -39,6 +39,8 @@ def source(cluster: str) -> str:
 
 def start(backing: Path, mountpoint: Path, cluster: str, log: Path) -> ProcessRef:
     """Mount `backing` at `mountpoint` through a new daemon; returns once the mount is there."""
+    if str(mountpoint) in mounts(cluster):  # a dead daemon's mount, disconnected: nothing can use it
+        sweep_mount(mountpoint)
     backing.mkdir(parents=True, exist_ok=True)
     mountpoint.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
