@@ -1,6 +1,7 @@
 """Faults from inside a node and on the protocol: power loss (lazyfs), clock skew (libfaketime),
 Kafka-protocol faults (the protocol proxy). One cluster for the module, provisioned with all
-three; each fault's effect, its heal, and nothing left behind."""
+three; each fault's effect, its heal, and nothing left behind. CI runs one test per family (power
+loss with the checker, clock skew, a delayed API); the rest are slow."""
 
 from __future__ import annotations
 
@@ -13,14 +14,19 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from harness.clientlog import CLIENT_LOG
+from harness.checker.check import check
+from harness.checker.model import Verdict
 from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec, NodeHooks, ProxySpec
 from harness.events import EventLog
 from harness.faults import FAULTS, Env, heal_leftovers
 from harness.faults.runner import FaultRunner
 from harness.faults.schedule import Planned
+from harness.history.load import load_history
 from harness.kafkaproxy import client as kafkaproxy
 from harness.lazyfs import mount as lazy
+from harness.workload.config import ProducerConfig, Semantics
+from harness.workload.launcher import Workload
 from tests.support import eventually
 
 pytestmark = pytest.mark.cluster
@@ -78,22 +84,38 @@ def log_sizes(cluster, topic: str) -> dict[int, int]:
 # ---- power loss -----------------------------------------------------------------------------------
 
 
-def test_power_loss_of_every_replica_drops_acknowledged_writes_not_fsynced(cluster, env):
+def test_power_loss_of_every_replica_loses_acknowledged_writes_not_fsynced_and_the_checker_finds_them(
+        cluster, env, tmp_path):
+    """acks=all under default flush settings: every replica had the writes in its page cache
+    only. A topic with flush.messages=1, fsynced before each acknowledgement, loses nothing."""
     lossy, flushed = "lossy", "flushed"
     cluster.admin().create_topic(lossy, 1, 3, {"min.insync.replicas": "2"})
     cluster.admin().create_topic(flushed, 1, 3, {"min.insync.replicas": "2", "flush.messages": "1"})
     cluster.wait_in_sync([lossy, flushed])
-    assert produce(cluster, lossy, 200) == 200 and produce(cluster, flushed, 200) == 200
-    before = {lossy: log_sizes(cluster, lossy), flushed: log_sizes(cluster, flushed)}
-    assert all(size > 0 for sizes in before.values() for size in sizes.values())
-    with run_fault(env, {"fault": "power-loss", "target": "all"}):
-        assert all(n.status == "dead" for n in cluster.nodes.values())
-        assert log_sizes(cluster, lossy) == {1: 0, 2: 0, 3: 0}, "acknowledged, never fsynced: gone on every node"
-        assert log_sizes(cluster, flushed) == before[flushed], "fsynced before the ack (flush.messages=1): kept"
-    cluster.wait_in_sync([lossy, flushed])
-    assert cluster.admin().end_offsets([(lossy, 0), (flushed, 0)]) == {(lossy, 0): 0, (flushed, 0): 200}
+    run = tmp_path / "run"
+    with Workload(run, cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
+        assert workload.start(ProducerConfig(name="p1", topics=[lossy, flushed], messages=400)).wait(90) == 0
+        before = {lossy: log_sizes(cluster, lossy), flushed: log_sizes(cluster, flushed)}
+        assert all(size > 0 for sizes in before.values() for size in sizes.values())
+        with run_fault(env, {"fault": "power-loss", "target": "all"}):
+            assert all(n.status == "dead" for n in cluster.nodes.values())
+            assert log_sizes(cluster, lossy) == {1: 0, 2: 0, 3: 0}, "acknowledged, never fsynced: gone on every node"
+            assert log_sizes(cluster, flushed) == before[flushed], "fsynced before the ack (flush.messages=1): kept"
+        cluster.wait_in_sync([lossy, flushed])
+        # More writes than were lost: the final read proves it read past every lost offset.
+        assert workload.start(ProducerConfig(name="p2", topics=[lossy, flushed], messages=800)).wait(90) == 0
+        assert [r.returncode for r in workload.final_read([lossy, flushed], timeout_s=60)] == [0, 0]
+    sends = load_history(run).sends
+    first = sends[(sends["worker"] == "p1") & (sends["outcome"] == "ok")]
+    assert (first["topic"] == lossy).sum() > 0 and (first["topic"] == flushed).sum() > 0
+    result = check(run)
+    assert result.verdict == Verdict.VIOLATION
+    lost = result.anomalies["lost-write"]
+    assert len(lost) == (first["topic"] == lossy).sum(), "every acknowledged write of p1 to the lossy topic"
+    assert {e["topic"] for e in lost} == {lossy}, "none of the flushed topic"
 
 
+@pytest.mark.slow
 def test_power_loss_of_one_node_is_covered_by_replication(cluster, env):
     topic = "one-down"
     cluster.admin().create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
@@ -203,6 +225,7 @@ def test_delay_response_holds_only_the_chosen_api(cluster, env):
     assert errors == [] and max(latencies) < 0.5, "healed"
 
 
+@pytest.mark.slow
 def test_error_response_answers_the_chosen_error_to_the_chosen_api(cluster, env):
     topic = "refused"
     cluster.admin().create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
@@ -221,6 +244,7 @@ def test_error_response_answers_the_chosen_error_to_the_chosen_api(cluster, env)
     assert errors == [], "healed"
 
 
+@pytest.mark.slow
 def test_dropped_produce_responses_duplicate_writes_without_idempotence(cluster, env):
     topic = "dropped"
     cluster.admin().create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
@@ -234,6 +258,7 @@ def test_dropped_produce_responses_duplicate_writes_without_idempotence(cluster,
     assert end > 10, f"{end} records for 10 sends: each dropped response's write was sent again"
 
 
+@pytest.mark.slow
 def test_every_response_librdkafka_gets_is_read_at_its_version(cluster, env, tmp_path):
     """The proxy reads every response a producer, a consumer group and a transaction get, at
     the version librdkafka negotiated: none unreadable (an error rule needs exactly that)."""
