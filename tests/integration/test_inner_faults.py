@@ -245,17 +245,32 @@ def test_error_response_answers_the_chosen_error_to_the_chosen_api(cluster, env)
 
 
 @pytest.mark.slow
-def test_dropped_produce_responses_duplicate_writes_without_idempotence(cluster, env):
-    topic = "dropped"
-    cluster.admin().create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
-    cluster.wait_in_sync([topic])
-    with run_fault(env, {"fault": "drop-response", "apis": ["Produce"], "share": 0.5}):
-        latencies, errors = round_trips(cluster, topic, 10, retries=10, **{"enable.idempotence": False,
-                                                                             "retry.backoff.ms": 20})
-    assert errors == [] and len(latencies) == 10
+def test_dropped_produce_responses_duplicate_writes_without_idempotence_and_the_checker_counts_them(
+        cluster, env, tmp_path):
+    """The broker wrote each batch whose response was dropped; the producer sent it again. The
+    idempotent producer's copies are recognised by sequence number; the other's are written twice,
+    and the checker finds every extra copy the broker holds."""
+    plain, idempotent = "dropped", "dropped-idempotent"
+    for topic in (plain, idempotent):
+        cluster.admin().create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
+    cluster.wait_in_sync([plain, idempotent])
+    run = tmp_path / "run"
+    with Workload(run, cluster.client_bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
+        with run_fault(env, {"fault": "drop-response", "apis": ["Produce"], "share": 0.3}):
+            senders = [workload.start(ProducerConfig(name="p1", topics=[plain], messages=300, rate=100, client={
+                           "enable.idempotence": False, "retries": 100, "retry.backoff.ms": 20})),
+                       workload.start(ProducerConfig(name="p2", topics=[idempotent], messages=300, rate=100))]
+            assert [s.wait(120) for s in senders] == [0, 0]
+        assert [r.returncode for r in workload.final_read([plain, idempotent], timeout_s=60)] == [0, 0]
     assert counts(cluster, "Produce", "dropped") > 0
-    end = cluster.admin().end_offsets([(topic, 0)])[(topic, 0)]
-    assert end > 10, f"{end} records for 10 sends: each dropped response's write was sent again"
+    sends = load_history(run).sends
+    assert (sends["outcome"] == "ok").all(), sends["outcome"].value_counts()
+    ends = cluster.admin().end_offsets([(plain, 0), (idempotent, 0)])
+    assert ends[(idempotent, 0)] == (sends["worker"] == "p2").sum(), "the idempotent producer: each record once"
+    extra = ends[(plain, 0)] - (sends["worker"] == "p1").sum()
+    assert extra > 0, "each dropped response's batch was written again"
+    duplicates = check(run).anomalies.get("duplicate", [])
+    assert sum(d["places"] - 1 for d in duplicates) == extra, "the checker finds every extra copy"
 
 
 @pytest.mark.slow
