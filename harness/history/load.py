@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness.history.schema import SCHEMAS, Table, Outcome
+from harness.history.schema import SCHEMAS, UNKNOWN_OFFSET, Outcome, Table, acks, idempotent
 
 HISTORY_DIR = "history"
 _PRODUCER_SHIFT = 40  # vid = producer << 40 | seq: one int64 naming a send invocation
@@ -93,12 +93,15 @@ def read_table(run_dir: Path, table: Table) -> pd.DataFrame:
 
 def load(run_dir: Path) -> History:
     run_dir = Path(run_dir)
+    processes = _processes(run_dir)
+    sends = _sends(read_table(run_dir, Table.INVOKES), read_table(run_dir, Table.COMPLETIONS))
+    _unknown_offsets(sends, processes)
     return History(
-        sends=_sends(read_table(run_dir, Table.INVOKES), read_table(run_dir, Table.COMPLETIONS)),
+        sends=sends,
         reads=_reads(read_table(run_dir, Table.READS)),
         transactions=_transactions(read_table(run_dir, Table.TXNS)),
         events=_events(read_table(run_dir, Table.EVENTS)),
-        processes=_processes(run_dir),
+        processes=processes,
     )
 
 
@@ -133,6 +136,40 @@ def _sends(invokes: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
     sends["latency_ms"] = np.where(sends["complete_mono"] >= 0,
                                    (sends["complete_mono"] - sends["invoke_mono"]) / 1e6, np.nan)
     return sends
+
+
+def _unknown_offsets(sends: pd.DataFrame, processes: pd.DataFrame) -> None:
+    """Acknowledgements whose offset librdkafka made up become UNKNOWN_OFFSET (older runs
+    recorded them as reported): every ack of an acks=0 producer (no response: the batch is
+    numbered from -1001, so a long one "lands" at 0, 1, ...), and the acks after an offset-less
+    one in its batch (an idempotent retry answered DUPLICATE_SEQUENCE_NUMBER: numbered from -1)."""
+    offset, ok = sends["offset"].to_numpy().copy(), (sends["outcome"] == Outcome.OK.value).to_numpy()
+    fire_and_forget = processes.loc[processes["acks"] == "0", "producer"].dropna().astype(np.int64)
+    if len(fire_and_forget):
+        offset[ok & sends["producer"].isin(fire_and_forget).to_numpy()] = UNKNOWN_OFFSET
+    offsetless = ok & (offset < 0)
+    if offsetless.any():
+        producer, partition = sends["producer"].to_numpy(np.int64), sends["partition"].to_numpy(np.int64)
+        rows = np.flatnonzero(ok & np.isin(producer, np.unique(producer[offsetless])))
+        groups = (producer[rows] << 32) | partition[rows]
+        order = np.argsort(groups, kind="stable")  # sends are in seq order: it stays within a group
+        rows, groups = rows[order], groups[order]
+        offset[rows[_numbered_from_minus_one(offset[rows], groups)]] = UNKNOWN_OFFSET
+        sends["offset"] = offset
+    elif len(fire_and_forget):
+        sends["offset"] = offset
+
+
+def _numbered_from_minus_one(offsets: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Which acks, in delivery order per group, continue a batch numbered from -1: the k-th ack
+    after an offset-less one, when every ack between them reads 0, 1, ..., k-1 too."""
+    at = np.arange(len(offsets))
+    first = np.maximum.accumulate(np.where(np.r_[True, groups[1:] != groups[:-1]], at, 0))
+    unknown = offsets < 0
+    last_unknown = np.maximum.accumulate(np.where(unknown, at, -1))
+    fits = ~unknown & (last_unknown >= first) & (offsets == at - last_unknown - 1)
+    last_misfit = np.maximum.accumulate(np.where(~unknown & ~fits, at, -1))
+    return fits & (last_misfit < last_unknown)
 
 
 def _reads(reads: pd.DataFrame) -> pd.DataFrame:
@@ -178,13 +215,23 @@ def _transactions(txns: pd.DataFrame) -> pd.DataFrame:
     return out[columns]
 
 
+PROCESS_COLUMNS = ["worker", "incarnation", "kind", "producer", "pid", "semantics", "config", "producer_client",
+                   "acks", "idempotent"]
+
+
 def _processes(run_dir: Path) -> pd.DataFrame:
+    """One row per worker incarnation, from its process.json; `acks` (all, 1, 0; None when the
+    producer properties were not recorded) and `idempotent` say what its acknowledgements mean."""
     rows = []
     for directory in worker_dirs(run_dir):
         worker, incarnation = split_dir_name(directory)
         info_file = directory / "process.json"
         info = json.loads(info_file.read_text()) if info_file.exists() else {}
+        config, client = info.get("config") or {}, info.get("producer_client")
+        transactional = info.get("kind") == "transformer" or bool(config.get("transactions"))
         rows.append({"worker": worker, "incarnation": incarnation, "kind": info.get("kind"),
                      "producer": info.get("producer"), "pid": info.get("pid"),
-                     "semantics": info.get("semantics"), "config": info.get("config")})
-    return pd.DataFrame(rows, columns=["worker", "incarnation", "kind", "producer", "pid", "semantics", "config"])
+                     "semantics": info.get("semantics"), "config": info.get("config"), "producer_client": client,
+                     "acks": "all" if transactional else acks(client),
+                     "idempotent": idempotent(client, transactional)})
+    return pd.DataFrame(rows, columns=PROCESS_COLUMNS)

@@ -15,7 +15,7 @@ from collections import deque
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 
 from harness.history import values
-from harness.history.schema import Phase
+from harness.history.schema import Phase, acks
 from harness.workload.config import CommitMode, CommitScope, CommitStrategy, ConsumerConfig
 from harness.workload.producer import delivery_recorder, drain, record_invocations, record_not_sent
 from harness.workload.reading import next_offsets, record_read
@@ -42,7 +42,8 @@ class ConsumerWorker(Worker):
             "on_commit": self._on_commit_result,
         }))
         self.dead_letters = Producer(self.producer_config()) if cfg.dead_letter_topic else None
-        self.on_dead_letter = delivery_recorder(self.history, self.runtime.producer_id) if self.dead_letters else None
+        self.on_dead_letter = delivery_recorder(
+            self.history, self.runtime.producer_id, acks(self.runtime.producer_client)) if self.dead_letters else None
         self.dead_letter_seq = 0
         self.buffer: deque[Message] = deque()
         self.paused = False
