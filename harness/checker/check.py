@@ -26,8 +26,9 @@ def check(run_dir: Path, semantics: Semantics | None = None,
     invariants, anomalies, worst = [], {}, Status.PASS
     for kind in AnomalyKind:
         finding = findings[kind]
-        state = (Status.NOT_APPLICABLE if not finding.applicable else Status.UNKNOWN if finding.unknown
-                 else policy.status(finding.count, settings[kind]))
+        state = Status.NOT_APPLICABLE if not finding.applicable else policy.status(finding.count, settings[kind])
+        if finding.applicable and finding.unknown:  # not fully judged: unknown, unless what was found fails
+            state = max(state, Status.UNKNOWN)
         worst = max(worst, state)
         invariants.append(Invariant(kind=kind, status=state.label, count=finding.count,
                                     policy=policy.describe(settings[kind]), note=finding.note))

@@ -17,6 +17,8 @@ def summarize(ctx: Context) -> dict:
         "reads": {role: int(len(ctx.reads_by(ctx.readers_with(role)))) for role in ("consumer", "transformer", "final")},
         "transactions": {str(k): int(v) for k, v in ctx.history.transactions["outcome"].value_counts().items()}
         if not ctx.history.transactions.empty else {},
+        "acked_without_offset": int((ctx.acked & (sends["offset"].to_numpy() < 0)).sum()),
+        "fire_and_forget": ctx.fire_and_forget,  # producers that ran with acks=0
     }
     if sends.empty:
         return result

@@ -37,7 +37,8 @@ def nonmonotonic_sends(ctx: Context) -> Finding:
     rows = acked.iloc[order[bad]].copy()
     rows["previous_vid"] = acked["vid"].to_numpy()[order[bad - 1]]
     rows["previous_offset"] = offsets[bad - 1]
-    return Finding(AnomalyKind.NONMONOTONIC_SEND, True, rows)
+    note = f"not judged for {', '.join(ctx.fire_and_forget)} (acks=0: no offsets)" if ctx.fire_and_forget else ""
+    return Finding(AnomalyKind.NONMONOTONIC_SEND, True, rows, note=note)
 
 
 @invariant(AnomalyKind.NONMONOTONIC_POLL, AnomalyKind.POLL_SKIP)
@@ -59,10 +60,12 @@ def polls(ctx: Context) -> list[Finding]:
     gaps = later[offsets[later] > offsets[later - 1] + 1]
     skipped = np.zeros(len(gaps), dtype=np.int64)
     isolation = reads["worker"].map({r.worker: r.isolation for r in readers}).to_numpy()[order[gaps]]
+    unjudged = 0  # gaps of readers whose isolation no final read covers: skips cannot be told
     for level in (READ_COMMITTED, READ_UNCOMMITTED):
         finals = ctx.readers_with("final", level)
         mine = isolation == level
         if not finals or not mine.any():
+            unjudged += int(mine.sum())
             continue
         positions = position(ctx.reads_by(finals))
         if (np.diff(positions) < 0).any():  # final reads come in log order: usually sorted already
@@ -72,7 +75,9 @@ def polls(ctx: Context) -> list[Finding]:
         skipped[mine] = np.searchsorted(positions, hi) - np.searchsorted(positions, lo)
     skips = _with_previous(reads, order, gaps[skipped > 0], offsets)
     skips["skipped"] = skipped[skipped > 0]
-    return [Finding(AnomalyKind.NONMONOTONIC_POLL, True, nonmonotonic), Finding(AnomalyKind.POLL_SKIP, True, skips)]
+    note = f"{unjudged} gaps in reading with no final read of their isolation to judge them" if unjudged else ""
+    return [Finding(AnomalyKind.NONMONOTONIC_POLL, True, nonmonotonic),
+            Finding(AnomalyKind.POLL_SKIP, True, skips, unknown=bool(unjudged), note=note)]
 
 
 def _with_previous(reads: pd.DataFrame, order: np.ndarray, at: np.ndarray, offsets: np.ndarray) -> pd.DataFrame:
