@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import Executor
+from itertools import repeat
 from pathlib import Path
 
 import harness.checker.invariants  # noqa: F401  (registers the checks)
@@ -12,6 +14,7 @@ from harness.checker.context import Context
 from harness.checker.evidence import plain
 from harness.checker.model import AnomalyKind, CheckResult, Invariant, PolicySetting, Status, Verdict
 from harness.checker.registry import CHECKS, EVIDENCE, Finding
+from harness.history.load import executor
 from harness.semantics import Semantics
 
 log = logging.getLogger(__name__)
@@ -22,7 +25,10 @@ def check(run_dir: Path, semantics: Semantics | None = None,
           overrides: dict[AnomalyKind, PolicySetting] | None = None) -> CheckResult:
     ctx = Context.from_run(run_dir, semantics)
     settings = policy.policies(ctx.semantics, overrides)
-    findings, errors = _run_checks(ctx)
+    with executor(len(ctx.history.sends) + len(ctx.history.reads)) as pool:  # checks are pure; numpy frees the GIL
+        summary = pool.submit(stats.summarize, ctx)
+        findings, errors = _run_checks(ctx, pool)
+        summary = summary.result()
     invariants, anomalies, worst = [], {}, Status.PASS
     for kind in AnomalyKind:
         finding = findings[kind]
@@ -36,24 +42,31 @@ def check(run_dir: Path, semantics: Semantics | None = None,
             anomalies[kind.value] = _evidence(ctx, finding, errors)
     verdict = {Status.FAIL: Verdict.VIOLATION, Status.UNKNOWN: Verdict.UNKNOWN}.get(worst, Verdict.PASS)
     return CheckResult(verdict=verdict, semantics=ctx.semantics.value, invariants=invariants,
-                       anomalies=anomalies, stats=stats.summarize(ctx), errors=errors)
+                       anomalies=anomalies, stats=summary, errors=errors)
 
 
-def _run_checks(ctx: Context) -> tuple[dict[AnomalyKind, Finding], list[str]]:
-    """Every check; one that raises judges its kinds UNKNOWN, never PASS."""
+def _run_checks(ctx: Context, pool: Executor) -> tuple[dict[AnomalyKind, Finding], list[str]]:
+    """Every check, side by side; one that raises judges its kinds UNKNOWN, never PASS."""
+    ctx.prepare()
     findings: dict[AnomalyKind, Finding] = {}
     errors = []
-    for kinds, run in CHECKS.items():
-        try:
-            result = run(ctx)
+    for (kinds, run), (result, error) in zip(CHECKS.items(), pool.map(_judge, CHECKS.values(), repeat(ctx))):
+        if error is None:
             for finding in [result] if isinstance(result, Finding) else result:
                 findings[finding.kind] = finding
-        except Exception as exc:  # noqa: BLE001  (a broken check must not become a pass)
-            log.exception("check %s failed", run.__name__)
-            errors.append(f"{run.__name__}: {exc!r}")
+        else:
+            errors.append(f"{run.__name__}: {error!r}")
             for kind in kinds:
-                findings[kind] = Finding(kind, True, unknown=True, note=f"the check failed: {exc!r}")
+                findings[kind] = Finding(kind, True, unknown=True, note=f"the check failed: {error!r}")
     return findings, errors
+
+
+def _judge(run, ctx: Context):
+    try:
+        return run(ctx), None
+    except Exception as exc:  # noqa: BLE001  (a broken check must not become a pass)
+        log.exception("check %s failed", run.__name__)
+        return None, exc
 
 
 def _evidence(ctx: Context, finding: Finding, errors: list[str]) -> list[dict]:

@@ -71,6 +71,12 @@ class Context:
         assert all(isinstance(f.index, pd.RangeIndex) and f.index.start == 0 for f in frames)
         self.sends_tp = history.sends["tp"].to_numpy()
 
+    def prepare(self) -> None:
+        """Derive the facts most checks share, so that checks running side by side need not
+        wait for one another to derive them."""
+        for fact in ("acked", "read_rows", "seen_anywhere", "visible_mask", "proofs", "_read_runs"):
+            getattr(self, fact)
+
     @classmethod
     def from_run(cls, run_dir: Path, semantics: Semantics | None = None) -> "Context":
         history = load(run_dir)
@@ -97,22 +103,22 @@ class Context:
         """Per send row: acknowledged (`offset` -1: the ack carried no offset)."""
         return (self.history.sends["outcome"] == Outcome.OK.value).to_numpy()
 
-    def _per_producer(self, column: str, fill) -> np.ndarray:
-        """A process column indexed by producer id (producer ids are small integers)."""
+    @cached_property
+    def idempotent(self) -> np.ndarray:
+        """Per producer id: whether it writes each partition in order (idempotence, transactions)."""
         processes = self.history.processes.dropna(subset=["producer"])
         ids = processes["producer"].astype(np.int64).to_numpy()
-        size = 1 + max(int(ids.max()) if len(ids) else 0, int(self.history.sends["producer"].max())
-                       if len(self.history.sends) else 0)
-        out = np.full(size, fill)
-        out[ids] = processes[column].to_numpy()
+        out = np.zeros(1 + max(ids.max(initial=0), self.history.sends["producer"].to_numpy().max(initial=0)), bool)
+        out[ids] = processes["idempotent"].astype(bool).to_numpy()
         return out
 
     @cached_property
     def fire_and_forget(self) -> list[str]:
         """Workers whose producer ran with acks=0 and sent something: their acks carry no offset."""
-        processes = self.history.processes
-        workers = set(processes.loc[processes["acks"] == "0", "worker"])
-        return sorted(workers & set(self.history.sends["worker"].astype(str).unique()))
+        processes = self.history.processes.dropna(subset=["producer"])
+        sent = np.flatnonzero(np.bincount(self.history.sends["producer"].to_numpy())) if len(self.history.sends) else []
+        chosen = processes[(processes["acks"] == "0") & processes["producer"].isin(sent)]
+        return sorted(set(chosen["worker"]))
 
     # ---- who read what --------------------------------------------------------------------
 
@@ -124,10 +130,10 @@ class Context:
     def _read_runs(self) -> list[tuple[str, int, int]]:
         """(worker, first row, end row) of each worker incarnation's reads, which are contiguous."""
         reads = self.history.reads
-        codes = reads["worker"].cat.codes.to_numpy().astype(np.int64)
-        key = (codes << 32) | reads["incarnation"].to_numpy().astype(np.int64)
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.array([], np.int64)
-        ends = np.r_[starts[1:], len(key)]
+        codes, incarnation = reads["worker"].cat.codes.to_numpy(), reads["incarnation"].to_numpy()
+        changes = (codes[1:] != codes[:-1]) | (incarnation[1:] != incarnation[:-1])
+        starts = np.flatnonzero(np.r_[True, changes]) if len(codes) else np.array([], np.int64)
+        ends = np.r_[starts[1:], len(codes)]
         names = reads["worker"].cat.categories
         return [(str(names[codes[s]]), int(s), int(e)) for s, e in zip(starts, ends)]
 
@@ -153,11 +159,15 @@ class Context:
     @cached_property
     def read_rows(self) -> np.ndarray:
         """Per read: the row in `sends` of the value read, -1 for a value no invocation has."""
-        return self.rows_of(self.history.reads["vid"].to_numpy())
+        reads = self.history.reads
+        return self._rows(reads["producer"].to_numpy(), reads["seq"].to_numpy())
 
     def rows_read(self, reads: pd.DataFrame) -> np.ndarray:
         """`read_rows` of a subset of `history.reads`."""
-        return self.read_rows[reads.index.to_numpy()]
+        index = reads.index
+        if isinstance(index, pd.RangeIndex):  # a slice: a view, no copy
+            return self.read_rows[index.start:index.stop:index.step]
+        return self.read_rows[index.to_numpy()]
 
     def seen_by(self, reads: pd.DataFrame) -> np.ndarray:
         """Per send row: how many of `reads` (a subset of `history.reads`) are of its value."""
@@ -187,15 +197,13 @@ class Context:
         ev = events[events["worker"].isin(finals)]
         keys = ["worker", "topic", "partition"]
 
-        def offsets(kind: str) -> pd.Series:
-            rows = ev[ev["kind"] == kind]
-            return rows.groupby(keys, observed=True)["offset"].max()
-
-        frame = pd.DataFrame({"target": offsets("target"), "log_start": offsets("log-start"),
-                              "end": offsets("end"), "stopped": offsets("incomplete")}).reset_index()
         columns = [*keys, "isolation", "tp", "log_start", "target", "proven", "complete"]
-        if frame.empty:
+        ev = ev[ev["kind"].isin(["target", "log-start", "end", "incomplete"])]
+        if ev.empty:
             return pd.DataFrame(columns=columns)
+        by_kind = ev.assign(kind=ev["kind"].astype(str)).groupby([*keys, "kind"], observed=True)["offset"].max()
+        frame = by_kind.unstack("kind").reindex(columns=["target", "log-start", "end", "incomplete"])
+        frame = frame.rename(columns={"log-start": "log_start", "incomplete": "stopped"}).reset_index()
         frame["complete"] = frame["end"].notna().to_numpy()
         frame["log_start"] = frame["log_start"].fillna(0).astype(np.int64)
         frame["target"] = frame["target"].fillna(-1).astype(np.int64)
@@ -297,7 +305,7 @@ class Context:
         and next writes to the partition (-1 / NO_BOUND when none or not idempotent)."""
         producer = self.history.sends["producer"].to_numpy(np.int64)
         before, after = np.full(len(rows), -1, np.int64), np.full(len(rows), NO_BOUND, np.int64)
-        idempotent = self._per_producer("idempotent", False).astype(bool)[producer[rows]]
+        idempotent = self.idempotent[producer[rows]]
         if not idempotent.any():
             return before, after
         mine = np.flatnonzero(np.isin(producer, np.unique(producer[rows[idempotent]])) & (tp >= 0))
@@ -343,12 +351,25 @@ class Context:
         """The transaction state of each row (producer, txn); 'none' where txn is 0."""
         out = np.full(len(frame), "none", dtype=object)
         in_txn = frame["txn"].to_numpy() > 0
-        if in_txn.any() and len(self.transaction_state):
-            keys = pd.MultiIndex.from_arrays([frame["producer"].to_numpy()[in_txn], frame["txn"].to_numpy()[in_txn]])
-            out[in_txn] = self.transaction_state.reindex(keys).fillna("indeterminate").to_numpy()
-        elif in_txn.any():
-            out[in_txn] = "indeterminate"
+        if not in_txn.any():
+            return out
+        keys, states = self._transaction_keys
+        wanted = (frame["producer"].to_numpy(np.int64)[in_txn] << 32) | frame["txn"].to_numpy(np.int64)[in_txn]
+        at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+        known = (keys[at] == wanted) if len(keys) else np.zeros(len(wanted), dtype=bool)
+        out[in_txn] = np.where(known, states[at] if len(keys) else "indeterminate", "indeterminate")
         return out
+
+    @cached_property
+    def _transaction_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """`transaction_state` as sorted producer << 32 | txn keys and their states."""
+        state = self.transaction_state
+        if not len(state):
+            return np.zeros(0, np.int64), np.zeros(0, dtype=object)
+        keys = (state.index.get_level_values(0).to_numpy(np.int64) << 32) | state.index.get_level_values(1).to_numpy(
+            np.int64)
+        order = np.argsort(keys)
+        return keys[order], state.to_numpy()[order]
 
     @cached_property
     def must_be_visible(self) -> pd.DataFrame:
@@ -432,17 +453,31 @@ class Context:
         do, as workers write them) this is arithmetic, not a hash join.
         """
         vids = np.asarray(vids, dtype=np.int64)
+        return np.where(vids >= 0, self._rows(vids >> 40, vids & ((1 << 40) - 1)), -1)
+
+    def _rows(self, producer: np.ndarray, seq: np.ndarray) -> np.ndarray:
+        """`rows_of` for (producer, seq) pairs (producer -1: not one of ours)."""
         base, low, count = self._dense_producers
         if base is None:  # binary search in the sorted ids instead
+            vids = (producer.astype(np.int64) << 40) | seq
             sorted_vids = self.history.sends["vid"].to_numpy()
             if not len(sorted_vids):
                 return np.full(len(vids), -1, np.int64)
             at = np.minimum(np.searchsorted(sorted_vids, vids), len(sorted_vids) - 1)
-            return np.where(sorted_vids[at] == vids, at, -1)
-        producer = np.clip(vids >> 40, 0, len(base) - 1)
-        seq = (vids & ((1 << 40) - 1)) - low[producer]
-        ok = (vids >= 0) & (vids >> 40 < len(base)) & (seq >= 0) & (seq < count[producer])
-        return np.where(ok, base[producer] + seq, -1)
+            return np.where((sorted_vids[at] == vids) & (producer >= 0), at, -1)
+        if not len(producer):
+            return np.zeros(0, np.int64)
+        if producer.min() < 0 or producer.max() >= len(base):  # values that are not ours
+            known = (producer >= 0) & (producer < len(base))
+            rows = self._rows(np.where(known, producer, 0), seq)
+            rows[~known] = -1
+            return rows
+        rank = seq - low[producer]
+        rows = rank + base[producer]
+        outside = (rank < 0) | (rank >= count[producer])
+        if outside.any():
+            rows[outside] = -1
+        return rows
 
     @cached_property
     def _dense_producers(self):
@@ -469,14 +504,17 @@ class Context:
 
     def tp(self, topics: pd.Series, partitions: pd.Series) -> np.ndarray:
         """A small integer per (topic, partition), -1 where either is missing."""
+        width = self.partition_width
         if isinstance(topics.dtype, pd.CategoricalDtype):
-            lookup = np.array([self._topic_code(c) for c in topics.cat.categories] + [-1], np.int64)
-            codes = lookup[topics.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing -1
+            lookup = np.array([self._topic_code(c) * width for c in topics.cat.categories] + [-width], np.int64)
+            base = lookup[topics.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing -width
         else:
-            codes = np.array([self._topic_code(t) for t in topics], dtype=np.int64)
-        parts = pd.to_numeric(partitions).fillna(-1).to_numpy(np.int64)
-        return np.where((codes >= 0) & (parts >= 0) & (parts < self.partition_width),
-                        codes * self.partition_width + parts, -1)
+            base = np.array([self._topic_code(t) for t in topics], dtype=np.int64) * width
+        parts = partitions.to_numpy(np.int64, na_value=-1) if partitions.hasnans else partitions.to_numpy(np.int64)
+        codes = base + parts
+        if len(codes) and (base.min() < 0 or parts.min() < 0 or parts.max() >= width):
+            codes[(base < 0) | (parts < 0) | (parts >= width)] = -1
+        return codes
 
     def _topic_code(self, topic) -> int:
         try:
@@ -486,6 +524,29 @@ class Context:
 
     def tp_name(self, tp: int) -> tuple[str, int]:
         return self.topics[int(tp) // self.partition_width], int(tp) % self.partition_width
+
+
+def stable_order(groups: np.ndarray, bound: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """An order that brings each group's rows together, keeping them in their order, and the
+    group of each row in that order. Groups are few: numbered (unless `bound` says they already
+    are, 0 <= group < bound), they sort by radix."""
+    codes = groups if bound is not None else _dense_codes(groups)
+    if (bound if bound is not None else int(codes.max(initial=0)) + 1) <= 1 << 16:
+        order = np.argsort(codes.astype(np.uint16), kind="stable")
+    else:
+        order = np.argsort(codes, kind="stable")
+    return order, groups[order]
+
+
+def _dense_codes(groups: np.ndarray) -> np.ndarray:
+    """A small number per distinct group (not in order): the groups less their minimum when they
+    span a small range, else a hash factorization."""
+    if not len(groups):
+        return groups
+    low, high = int(groups.min()), int(groups.max())
+    if high - low < 1 << 16:
+        return groups - low
+    return pd.factorize(groups)[0]
 
 
 def _names(series: pd.Series) -> list[str]:

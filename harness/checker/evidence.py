@@ -73,7 +73,11 @@ def acks0_note(ctx: Context) -> str:
 def reads_of(ctx: Context, vids, readers: list[str] | None = None) -> dict[int, list[dict]]:
     """Who read each value (of `readers`, default any), where and when (READS_PER_VALUE each at most)."""
     reads = ctx.history.reads
-    wanted = reads[reads["vid"].isin(list(vids))]
+    vids = np.asarray(list(vids), dtype=np.int64)
+    chosen = np.zeros(len(ctx.history.sends) + 1, dtype=bool)  # the spare last slot: values no send has
+    chosen[ctx.rows_of(vids[vids >= 0])] = True
+    chosen[-1] = False
+    wanted = reads[chosen[ctx.read_rows]]
     if readers is not None:
         wanted = wanted[wanted["worker"].isin(readers)]
     wanted = wanted.sort_values("mono")

@@ -34,16 +34,15 @@ def inconsistent_offsets(ctx: Context) -> Finding:
     """One offset of a partition observed holding different values. Observations (Jepsen's
     version order) are every read, by any reader, and every acknowledgement that names an offset."""
     reads, sends = ctx.history.reads, ctx.history.sends
-    acked = np.flatnonzero(ctx.acked & (sends["offset"].to_numpy() >= 0) & (ctx.sends_tp >= 0))
+    offset = sends["offset"].to_numpy()
+    acked = np.flatnonzero(ctx.acked & (offset >= 0) & (ctx.sends_tp >= 0))
     if reads.empty and not len(acked):
         return not_applicable(AnomalyKind.INCONSISTENT_OFFSETS, "nothing was read or acknowledged at an offset")
-    at = np.concatenate([position(reads), (ctx.sends_tp[acked] << 40) | sends["offset"].to_numpy()[acked]])
-    identity = np.concatenate([read_identity(reads), sends["vid"].to_numpy()[acked]])
-    clashing = _clashing_positions(at, identity)
-    if not len(clashing):
-        return Finding(AnomalyKind.INCONSISTENT_OFFSETS, True, pd.DataFrame(columns=["tp", "offset", "identity"]))
-    here = np.isin(at, clashing)
-    views = pd.DataFrame({"at": at[here], "identity": identity[here]})
+    observations = [(reads["tp"].to_numpy(np.int64), reads["offset"].to_numpy(np.int64), read_identity(reads)),
+                    (ctx.sends_tp[acked], offset[acked], sends["vid"].to_numpy()[acked])]
+    observations = [(tp, off, ident) for tp, off, ident in observations if len(tp)]
+    at, identity = _clashes(observations)
+    views = pd.DataFrame({"at": at, "identity": identity})
     rows = views.groupby("at")["identity"].unique().map(sorted).reset_index()
     at = rows["at"].to_numpy(np.int64)
     rows["tp"], rows["offset"] = at >> 40, at & OFFSET_MASK
@@ -55,34 +54,40 @@ OFFSET_MASK = (1 << 40) - 1
 
 def read_identity(reads: pd.DataFrame) -> np.ndarray:
     """What each read found: its value id, or for a foreign value -2 minus a code of its first bytes."""
-    identity = reads["vid"].to_numpy().copy()
+    identity = reads["vid"].to_numpy()
     foreign = identity < 0
     if foreign.any():
+        identity = identity.copy()
         identity[foreign] = -2 - reads["head"].cat.codes.to_numpy()[foreign].astype(np.int64)
     return identity
 
 
-def _clashing_positions(at: np.ndarray, identity: np.ndarray) -> np.ndarray:
-    """Positions observed with more than one identity. Each position gets one slot of a dense
-    array per partition's offset range; one identity per slot is kept, and every observation is
-    compared with its slot's: linear, no sort. (A sort when the offsets are too sparse for slots.)"""
-    if not len(at):
-        return at
-    tp, offset = at >> 40, at & OFFSET_MASK
-    low = np.full(int(tp.max()) + 1, np.iinfo(np.int64).max)
-    high = np.full(len(low), -1, np.int64)
-    np.minimum.at(low, tp, offset)
-    np.maximum.at(high, tp, offset)
-    sizes = np.maximum(high - low + 1, 0)
-    if sizes.sum() > 4 * len(at) + 4096:
+def _clashes(observations: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The (position, identity) observations at positions observed with more than one identity.
+
+    Linear, no sort: one slot per (partition, offset) of a dense table as wide as the offsets
+    run; one identity kept per slot, every observation compared with its slot's. (A sort when
+    the offsets are too sparse for a table.)"""
+    low = min(int(off.min()) for _, off, _ in observations)
+    width = max(int(off.max()) for _, off, _ in observations) - low + 1
+    size = (max(int(tp.max()) for tp, _, _ in observations) + 1) * width
+    if size > 2 * sum(len(tp) for tp, _, _ in observations) + 4096:
+        at = np.concatenate([(tp << 40) | off for tp, off, _ in observations])
+        identity = np.concatenate([ident for _, _, ident in observations])
         order = np.argsort(at)
-        at, identity = at[order], identity[order]
-        differs = (at[1:] == at[:-1]) & (identity[1:] != identity[:-1])
-        return np.unique(at[1:][differs])
-    slot = (np.cumsum(sizes) - sizes)[tp] + offset - low[tp]
-    kept = np.empty(int(sizes.sum()), np.int64)
-    kept[slot] = identity
-    return np.unique(at[identity != kept[slot]])
+        differs = (at[order][1:] == at[order][:-1]) & (identity[order][1:] != identity[order][:-1])
+        here = np.isin(at, at[order][1:][differs])
+        return at[here], identity[here]
+    slots = [tp * width + (off - low) for tp, off, _ in observations]
+    kept = np.empty(size, np.int64)
+    for slot, (_, _, ident) in zip(slots, observations):
+        kept[slot] = ident
+    clashing = np.zeros(size, dtype=bool)
+    for slot, (_, _, ident) in zip(slots, observations):
+        clashing[slot[ident != kept[slot]]] = True
+    found = [(slot[clashing[slot]], ident[clashing[slot]]) for slot, (_, _, ident) in zip(slots, observations)]
+    slot = np.concatenate([f[0] for f in found])
+    return ((slot // width) << 40) | (slot % width + low), np.concatenate([f[1] for f in found])
 
 
 def position(reads: pd.DataFrame) -> np.ndarray:
@@ -125,10 +130,12 @@ def duplicate_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
 def inconsistent_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
     reads, sends = ctx.history.reads, ctx.history.sends
     rows = rows.sort_values(["tp", "offset"])
-    wanted = (rows["tp"].to_numpy(np.int64) << 40) | rows["offset"].to_numpy(np.int64)
-    reads = reads[np.isin(position(reads), wanted[:RICH_LIMIT])]
-    acked = ctx.acked & (sends["offset"].to_numpy() >= 0)
-    acks = sends[acked & np.isin((ctx.sends_tp << 40) | sends["offset"].to_numpy(), wanted[:RICH_LIMIT])]
+    wanted = rows.head(RICH_LIMIT)
+    low, high = int(wanted["offset"].min()), int(wanted["offset"].max())
+    near = reads["offset"].between(low, high).to_numpy() & np.isin(reads["tp"].to_numpy(), wanted["tp"].unique())
+    reads = reads[near]
+    offset = sends["offset"].to_numpy()
+    acks = sends[ctx.acked & (offset >= low) & (offset <= high) & np.isin(ctx.sends_tp, wanted["tp"].unique())]
 
     def build(row) -> dict:
         topic, partition = ctx.tp_name(row.tp)

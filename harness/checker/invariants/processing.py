@@ -192,25 +192,41 @@ def key_order(ctx: Context) -> Finding:
     groups = _groups(ctx.readers_with("consumer"))
     if not groups:
         return not_applicable(AnomalyKind.KEY_ORDER, "no consumers")
+    sends = ctx.history.sends
+    send_keys = _codes(sends["key"])
     rows = []
     for group, members in groups.items():
         reads = ctx.reads_by(members)
-        reads = reads[(reads["vid"] >= 0) & reads["key"].notna()]
-        first = reads.sort_values("mono", kind="stable").drop_duplicates("vid")
-        key = first["key"].cat.codes.to_numpy(np.int64) if isinstance(first["key"].dtype, pd.CategoricalDtype) \
-            else pd.factorize(first["key"])[0]
-        stream = (first["producer"].to_numpy(np.int64) << 40) | (first["tp"].to_numpy(np.int64)
-                                                                 // ctx.partition_width << 24) | key
-        seq = first["seq"].to_numpy(np.int64)
-        order = np.argsort(stream, kind="stable")  # time order kept within each (producer, key)
-        stream, seq = stream[order], seq[order]
-        best = pd.Series(seq).groupby(stream).cummax().to_numpy()
-        late = np.flatnonzero((np.r_[False, stream[1:] == stream[:-1]]) & (seq < np.r_[seq[:1], best[:-1]]))
-        found = first.iloc[order[late]].copy()
-        found["overtaken_by_seq"] = best[late - 1]
+        mono = reads["mono"].to_numpy()
+        order = np.arange(len(reads)) if not (mono[1:] < mono[:-1]).any() else np.argsort(mono, kind="stable")
+        sent = ctx.rows_read(reads)[order]
+        if sent.min(initial=0) < 0:  # values no harness producer sent have no key order
+            order, sent = order[sent >= 0], sent[sent >= 0]
+        key = send_keys[sent]  # a value's key is its send's
+        if key.min(initial=0) < 0:
+            order, sent, key = order[key >= 0], sent[key >= 0], key[key >= 0]
+        if len(sent) and np.bincount(sent).max() > 1:  # each value's first processing only
+            first = np.full(len(sends), len(sent), np.int64)
+            np.minimum.at(first, sent, np.arange(len(sent)))
+            keep = first[sent] == np.arange(len(sent))
+            order, sent, key = order[keep], sent[keep], key[keep]
+        topic = reads["tp"].to_numpy(np.int64)[order] // ctx.partition_width
+        stream = (sends["producer"].to_numpy(np.int64)[sent] << 40) | (topic << 24) | key
+        seq = sends["seq"].to_numpy()[sent]
+        best = pd.Series(seq).groupby(stream, sort=False).cummax().to_numpy()  # highest seq processed so far
+        late = np.flatnonzero(seq < best)
+        found = reads.iloc[order[late]].copy()
+        found["overtaken_by_seq"] = best[late]
         found["group"] = group
         rows.append(found)
     return Finding(AnomalyKind.KEY_ORDER, True, pd.concat(rows, ignore_index=True))
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """A small integer per distinct value, -1 for missing ones."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(np.int64)
+    return pd.factorize(values)[0].astype(np.int64)
 
 
 @evidence(AnomalyKind.KEY_ORDER)

@@ -70,12 +70,19 @@ def torn_finding(ctx: Context, torn: pd.DataFrame) -> Finding:
     return Finding(AnomalyKind.TORN_TRANSACTION, True, torn, unknown=bool(why), note=why)
 
 
-def _missing_write(ctx: Context, row, why: str) -> dict:
+def _final_reads(ctx: Context) -> dict[tuple[str, int], list[dict]]:
+    """What each final reader proved, per partition."""
+    found: dict[tuple[str, int], list[dict]] = {}
+    for p in ctx.proofs.to_dict("records"):
+        found.setdefault((p["topic"], int(p["partition"])), []).append(
+            {"reader": p["worker"], "log_start": int(p["log_start"]), "proven_end": int(p["proven"]),
+             "complete": bool(p["complete"])})
+    return found
+
+
+def _missing_write(ctx: Context, row, why: str, final_reads: dict) -> dict:
     facts = send_facts(ctx, row)
-    proofs = ctx.proofs[(ctx.proofs["topic"] == str(row.topic)) & (ctx.proofs["partition"] == int(row.partition))]
-    facts["final_reads"] = [
-        {"reader": p.worker, "log_start": int(p.log_start), "proven_end": int(p.proven), "complete": bool(p.complete)}
-        for p in proofs.itertuples()]
+    facts["final_reads"] = final_reads.get((str(row.topic), int(row.partition)), [])
     facts["explanation"] = (f"{facts['value']} acknowledged at {where_acked(facts, row.topic, row.partition)} "
                             f"({facts.get('acked_at_s')} s) {why}")
     disk = on_disk(ctx, int(row.vid), str(row.topic), int(row.partition))
@@ -99,13 +106,15 @@ def lost_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
         return ("and no reader ever saw it; no final read proved it read where it can be, but every replica's "
                 "segment files were read, reach back before it was sent, and none holds it")
 
-    return rich(ctx, rows.sort_values("vid"), lambda r: _missing_write(ctx, r, why(r)))
+    final_reads = _final_reads(ctx)
+    return rich(ctx, rows.sort_values("vid"), lambda r: _missing_write(ctx, r, why(r), final_reads))
 
 
 @evidence(AnomalyKind.UNSEEN)
 def unseen_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    final_reads = _final_reads(ctx)
     return rich(ctx, rows.sort_values("vid"), lambda r: _missing_write(
-        ctx, r, "and no reader saw it, but no final read proved it read everywhere it can be"))
+        ctx, r, "and no reader saw it, but no final read proved it read everywhere it can be", final_reads))
 
 
 @evidence(AnomalyKind.TORN_TRANSACTION)
