@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from synthetic import write_history  # noqa: E402
 
-from harness.checker import check  # noqa: E402
+from harness.checker.check import check  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -28,7 +28,7 @@ from synthetic import write_history  # noqa: E402
 from harness.cluster.distribution import maven_libs  # noqa: E402
 from harness.cluster.local import LocalCluster  # noqa: E402
 from harness.cluster.spec import ClusterSpec  # noqa: E402
-from harness.history.load import load  # noqa: E402
+from harness.history.load import load_history  # noqa: E402
 from harness.workload.config import ProducerConfig, Semantics  # noqa: E402
 from harness.workload.launcher import Workload  # noqa: E402
 
@@ -41,7 +41,7 @@ def harness_rate(cluster: LocalCluster, records: int, round_: int, scratch: Path
         producer = workload.start(ProducerConfig(name="bench", topics=[TOPIC], messages=records, value_size=100))
         if producer.wait(600) != 0:
             raise SystemExit(f"harness producer failed: see {run_dir}")
-    sends = load(run_dir).sends
+    sends = load_history(run_dir).sends
     if not (sends["outcome"] == "ok").all():
         raise SystemExit(f"harness producer: not every send acknowledged: {sends['outcome'].value_counts()}")
     return len(sends) / ((sends["complete_mono"].max() - sends["invoke_mono"].min()) / 1e9)
@@ -62,7 +62,7 @@ def load_time(records: int, scratch: Path) -> float:
     times = []
     for _ in range(3):
         started = time.monotonic()
-        load(run_dir)
+        load_history(run_dir)
         times.append(time.monotonic() - started)
     return statistics.median(times)
 

@@ -1,4 +1,4 @@
-"""Errors that end a command, each tied to the exit code DESIGN.md gives it.
+"""Errors that end a command, each tied to its exit code.
 
 A user mistake (bad flag, bad file) is a UsageError: one line, exit 2, nothing started.
 A missing tool, download failure or a cluster that never became ready is an
@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     VIOLATION = 1
     USAGE = 2
     ENVIRONMENT = 3
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM: faults healed, nothing judged
 
 
 class KafkaChaosError(Exception):

@@ -1,16 +1,19 @@
-"""The run's event log, `events.jsonl` (phases, faults) and `observer/events.jsonl` (what the
-observer saw), one JSON object per line with monotonic and wall-clock times (nanoseconds), appended and flushed as
-they happen so a killed harness leaves every line it wrote."""
+"""The run's event log (phases, faults) and the observer's (what it saw), one JSON object per line
+with monotonic and wall-clock times (nanoseconds), appended and flushed as they happen so a
+killed harness leaves every line it wrote."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
 
-EVENTS_FILE = "events.jsonl"
-OBSERVER_EVENTS_FILE = "observer/events.jsonl"  # written by the observer's own process
+from harness.files import Unreadable, json_lines
+from harness.rundir import RunDir
+
+log = logging.getLogger(__name__)
 
 
 class EventLog:
@@ -21,8 +24,8 @@ class EventLog:
         self._file = open(path, "a", buffering=1) if path else None  # line-buffered
 
     @classmethod
-    def in_run(cls, run_dir: Path) -> "EventLog":
-        return cls(Path(run_dir) / EVENTS_FILE)
+    def in_run(cls, run: RunDir | Path) -> "EventLog":
+        return cls(RunDir.of(run).events)
 
     def record(self, source: str, kind: str, text: str, **fields) -> dict:
         """Append one event; `text` is the line a person reads ("node 2 isolated")."""
@@ -40,14 +43,24 @@ class EventLog:
             self._file = None
 
 
-def read_events(run_dir: Path) -> list[dict]:
-    """Every complete line of a run's event logs (the harness's and the observer's), in time order."""
-    events = []
-    for path in (Path(run_dir) / EVENTS_FILE, Path(run_dir) / OBSERVER_EVENTS_FILE):
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    events.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a crash
-    return sorted((e for e in events if "mono" in e), key=lambda e: e["mono"])
+MAX_EVENT_LINES = 100_000  # per file: a longer log is read up to here (a run logs a few hundred)
+MAX_EVENT_BYTES = 64 * 2**20
+MAX_RUN_SPAN_NS = 7 * 86_400 * 10**9
+
+
+def read_events(run: RunDir | Path) -> list[dict]:
+    """Every complete line of a run's event logs (the harness's and the observer's), in time order,
+    up to MAX_EVENT_LINES of each: a log that long is damaged or hostile, and read no further. A
+    log that cannot be read (not a regular file, say) counts as empty."""
+    run, events = RunDir.of(run), []
+    for path in (run.events, run.observer_events):
+        try:
+            events.extend(e for e in json_lines(path, MAX_EVENT_BYTES, MAX_EVENT_LINES)
+                          if type(e.get("mono")) is int)
+        except Unreadable as exc:
+            log.warning("%s", exc)
+    events.sort(key=lambda e: e["mono"])
+    if events:  # a time far from the rest is a damaged line: times are measured from the first event
+        middle = events[len(events) // 2]["mono"]
+        events = [e for e in events if abs(e["mono"] - middle) <= MAX_RUN_SPAN_NS]
+    return events

@@ -12,6 +12,11 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+def crash_dir() -> Path:
+    """Tracebacks of unexpected failures: the command says one line and where the rest is."""
+    return state_dir() / "crashes"
+
+
 def state_dir() -> Path:
     """State files of running clusters, so `cluster down` finds what a dead harness left."""
     base = os.environ.get("KAFKA_CHAOS_STATE") or Path(

@@ -7,9 +7,16 @@ import os
 import signal
 import subprocess
 from dataclasses import dataclass
+from enum import StrEnum
 
 import psutil
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+
+class ProcessState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"  # SIGSTOPped
+    DEAD = "dead"
 
 
 @dataclass(frozen=True)
@@ -32,8 +39,7 @@ class ProcessRef:
         except psutil.NoSuchProcess:
             return None
 
-    def status(self) -> str:
-        """'running', 'paused' (SIGSTOPped) or 'dead'."""
+    def status(self) -> ProcessState:
         proc = self._process()
         try:
             state = proc.status() if proc else psutil.STATUS_DEAD
@@ -42,12 +48,12 @@ class ProcessRef:
         if state == psutil.STATUS_ZOMBIE:
             self._reap()
         if state in (psutil.STATUS_DEAD, psutil.STATUS_ZOMBIE):
-            return "dead"
-        return "paused" if state == psutil.STATUS_STOPPED else "running"
+            return ProcessState.DEAD
+        return ProcessState.PAUSED if state == psutil.STATUS_STOPPED else ProcessState.RUNNING
 
     @property
     def alive(self) -> bool:
-        return self.status() != "dead"
+        return self.status() != ProcessState.DEAD
 
     def send(self, sig: signal.Signals) -> bool:
         """Signal the process if it is still ours; False when it is already gone."""
@@ -59,7 +65,7 @@ class ProcessRef:
         except ProcessLookupError:
             return False
 
-    def wait_status(self, wanted: str, timeout: float) -> bool:
+    def wait_status(self, wanted: ProcessState, timeout: float) -> bool:
         """Wait up to `timeout` seconds for status() to become `wanted`; True if it did.
 
         Signals are delivered asynchronously: a process is not stopped the moment SIGSTOP is sent.
@@ -70,7 +76,7 @@ class ProcessRef:
         return waiting(self.status) == wanted
 
     def wait_gone(self, timeout: float) -> bool:
-        return self.wait_status("dead", timeout)
+        return self.wait_status(ProcessState.DEAD, timeout)
 
     def terminate(self, timeout: float) -> None:
         """SIGTERM (continuing it if paused so it can act on it), SIGKILL after `timeout`."""

@@ -1,5 +1,5 @@
-"""The delivery semantics an experiment chooses (DESIGN.md's table): shared by the workload
-presets and the checker's policies."""
+"""The delivery semantics an experiment chooses (the table in docs/ARCHITECTURE.md): shared by
+the workload presets and the checker's policies."""
 
 from enum import StrEnum
 

@@ -8,6 +8,9 @@ import pytest
 
 from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec, ProxySpec
+from harness.faults import heal_leftovers
+
+pytest_plugins = ["pytester"]  # tests of the kafka-chaos pytest plugin run pytest on files of their own
 
 # Test clusters live on their own subnet and ports so a user's `cluster up` can run beside them.
 # Clients may go through Toxiproxy (client_bootstrap_servers); replication goes direct, so that
@@ -25,7 +28,7 @@ def session_cluster(tmp_path_factory):
 def cluster(session_cluster):
     """The session cluster; whatever a test broke (nodes, rules, toxics) is healed afterwards."""
     yield session_cluster
-    session_cluster.heal_leftovers()
+    heal_leftovers(session_cluster)
     session_cluster.wait_ready()
 
 

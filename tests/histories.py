@@ -20,10 +20,13 @@ from pathlib import Path
 import pandas as pd
 
 from harness.history import disk
+from harness.history.manifest import ManifestWriter
+from harness.rundir import RunDir, WorkerDir
 from harness.history.schema import Table
 from harness.history.writer import HistoryWriter
 
 TOPIC = "t"
+FLUSH_EVERY = 8  # rows per batch
 MARKER = "marker"  # a transaction marker: takes an offset, never delivered
 IDEMPOTENT = {"acks": "all", "enable.idempotence": True}  # a producer's client properties unless set
 ERRORS = {"fail": "MSG_SIZE_TOO_LARGE", "info": "_MSG_TIMED_OUT"}
@@ -86,6 +89,7 @@ class Run:
         self.clients: dict[int, dict] = {}  # producer -> librdkafka properties (default IDEMPOTENT)
         self.disk_logs: dict[int, dict] | None = None  # node -> its segment files' log: written as disk/
         self.clock = 1_000_000_000
+        self.killed: set[str] = set()  # workers SIGKILLed (exit -9 in the manifest); the rest exit 0
 
     def tick(self) -> int:
         self.clock += 1_000_000
@@ -141,7 +145,7 @@ class Run:
         read timed out there and recorded it as incomplete)."""
         for isolation in ("read_committed", "read_uncommitted"):
             reader = self.reader(f"final-{isolation.replace('_', '-')}", "final-read", isolation,
-                                 topics=tuple(sorted({t for t, _ in self.log})))
+                                 topics=tuple(sorted({t for t, _ in self.log} | {s.topic for s in self.sends})))
             for (topic, partition), entries in sorted(self.log.items()):
                 end = (stop or {}).get((topic, partition), len(entries))
                 for offset, entry in enumerate(entries[:end]):
@@ -163,12 +167,14 @@ class Run:
     # ---- writing ---------------------------------------------------------------------------
 
     def write(self, run_dir: Path) -> Path:
-        root = Path(run_dir) / "history"
+        """The run directory as workers and the launcher write it: histories and the manifest."""
+        run = RunDir(run_dir)
+        root, manifest = run.history, ManifestWriter(run.manifest)
         owned = {r.producer for r in self.readers if r.producer is not None}
         for producer in sorted({s.producer for s in self.sends} - owned):
-            self._write_worker(root, f"p{producer}", "producer", producer, None)
+            self._write_worker(root, manifest, f"p{producer}", "producer", producer, None)
         for reader in self.readers:
-            self._write_worker(root, reader.name, reader.kind, reader.producer, reader)
+            self._write_worker(root, manifest, reader.name, reader.kind, reader.producer, reader)
         if self.disk_logs is not None:
             self.write_disk(run_dir, self.disk_logs)
         return Path(run_dir)
@@ -192,22 +198,29 @@ class Run:
         disk.write(run_dir, scanned, pd.DataFrame(values, columns=["node", "topic", "partition", "offset",
                                                                    "leader_epoch", "vid"]))
 
-    def _write_worker(self, root: Path, name: str, kind: str, producer: int | None, reader: Reader | None) -> None:
+    def _write_worker(self, root: Path, manifest: ManifestWriter, name: str, kind: str, producer: int | None,
+                      reader: Reader | None) -> None:
+        manifest.started(name, 1, kind)
         history = HistoryWriter(root / f"{name}.1")
-        config, client = {}, self.clients.get(producer, IDEMPOTENT) if producer is not None else {}
+        config = {"topics": sorted({s.topic for s in self.sends if s.producer == producer})} if kind == "producer" else {}
+        client = self.clients.get(producer, IDEMPOTENT) if producer is not None else {}
         if reader:
             config = {"isolation": reader.isolation, "topics": list(reader.topics), "group": reader.group}
             if kind == "transformer":
                 config |= {"input": reader.topics[0], "output": reader.output, "outputs_per_input": 1}
         elif any(s.txn for s in self.sends if s.producer == producer):
-            config = {"transactions": {"size": 1}}
+            config |= {"transactions": {"size": 1}}
         history.describe({"kind": kind, "name": name, "incarnation": 1, "producer": producer,
                           "semantics": self.semantics, "config": config, "producer_client": client})
         if producer is not None:
             self._write_sends(history, producer)
         if reader:
             self._write_reads(history, reader)
-        history.close()
+        if name in self.killed:
+            history.flush()  # what it wrote; SIGKILL leaves no end mark
+        else:
+            history.close()
+        manifest.exited(name, 1, -9 if name in self.killed else 0, WorkerDir(root / f"{name}.1"))
 
     def _write_sends(self, history: HistoryWriter, producer: int) -> None:
         mine = [s for s in self.sends if s.producer == producer]
@@ -217,7 +230,9 @@ class Run:
             "source_producer": [s.source[0] if s.source else None for s in mine],
             "source_seq": [s.source[1] if s.source else None for s in mine],
             "mono": [s.invoke for s in mine], "wall": [s.invoke for s in mine]})
-        for s in mine:
+        for i, s in enumerate(mine):
+            if i % FLUSH_EVERY == FLUSH_EVERY - 1:
+                history.flush()  # batches as a worker writes them: a few at a time
             if s.outcome != "pending":
                 ok = s.outcome == "ok"
                 offset = (s.offset if s.ack is None else s.ack) if ok else -1
@@ -237,7 +252,9 @@ class Run:
 
     def _write_reads(self, history: HistoryWriter, reader: Reader) -> None:
         by_vid = self.by_vid
-        for r in reader.reads:
+        for i, r in enumerate(reader.reads):
+            if i % FLUSH_EVERY == FLUSH_EVERY - 1:
+                history.flush()
             ours = isinstance(r.value, int)
             send = by_vid.get(r.value) if ours else None
             history.row(Table.READS, topic=r.topic, partition=r.partition, offset=r.offset,

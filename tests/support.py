@@ -10,7 +10,7 @@ from confluent_kafka import Consumer, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from harness.clientlog import CLIENT_LOG
-from harness.history.load import History, load
+from harness.workload.windows import Window, in_window
 
 T = TypeVar("T")
 
@@ -55,22 +55,11 @@ def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 60) -
         consumer.close()
 
 
-def processed_beyond_commit(history: History, worker: str) -> bool:
-    """`worker` has processed a record its commits do not cover yet (after at least one commit)."""
-    reads, events = history.reads, history.events
-    ours = events[(events["worker"] == worker) & (events["kind"] == "commit")]
-    if ours.empty:
-        return False
-    committed = ours.groupby("partition")["offset"].max()
-    done = reads[reads["worker"] == worker].groupby("partition")["offset"].max() + 1
-    return bool((done > committed.reindex(done.index).fillna(0)).any())
-
-
-def caught_beyond_commit(process, run_dir) -> bool:
+def caught_beyond_commit(process) -> bool:
     """Freeze the worker and look: a frozen worker cannot commit between the look and a kill.
-    Leaves it frozen when the answer is yes."""
+    Leaves it frozen when it has processed records its commits do not cover yet."""
     process.pause()
-    if processed_beyond_commit(load(run_dir), process.name):
+    if in_window(process.runtime.history_dir, Window.PROCESSED_UNCOMMITTED):
         return True
     process.resume()
     return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import Executor
+from dataclasses import replace
 from itertools import repeat
 from pathlib import Path
 
@@ -14,35 +15,66 @@ from harness.checker.context import Context
 from harness.checker.evidence import plain
 from harness.checker.model import AnomalyKind, CheckResult, Invariant, PolicySetting, Status, Verdict
 from harness.checker.registry import CHECKS, EVIDENCE, Finding
-from harness.history.load import executor
+from harness.files import write_text
+from harness.history.load import Damage, executor
+from harness.rundir import RunDir
 from harness.semantics import Semantics
 
 log = logging.getLogger(__name__)
-VERDICT_FILE = "verdict.json"
 
 
-def check(run_dir: Path, semantics: Semantics | None = None,
+def check(run: RunDir | Path, semantics: Semantics | None = None,
           overrides: dict[AnomalyKind, PolicySetting] | None = None) -> CheckResult:
-    ctx = Context.from_run(run_dir, semantics)
+    run = RunDir.of(run)
+    ctx = Context.from_run(run, semantics)
     settings = policy.policies(ctx.semantics, overrides)
     with executor(len(ctx.history.sends) + len(ctx.history.reads)) as pool:  # checks are pure; numpy frees the GIL
         summary = pool.submit(stats.summarize, ctx)
         findings, errors = _run_checks(ctx, pool)
         summary = summary.result()
+    damage = _damage(ctx.history, run)
+    damaged = _unjudgeable(findings, damage)
     invariants, anomalies, worst = [], {}, Status.PASS
     for kind in AnomalyKind:
         finding = findings[kind]
         state = Status.NOT_APPLICABLE if not finding.applicable else policy.status(finding.count, settings[kind])
-        if finding.applicable and finding.unknown:  # not fully judged: unknown, unless what was found fails
-            state = max(state, Status.UNKNOWN)
-        worst = max(worst, state)
-        invariants.append(Invariant(kind=kind, status=state.label, count=finding.count,
+        if kind in damaged:  # a damaged history: unknown whatever was counted on what is left
+            state = Status.UNKNOWN
+        elif finding.applicable and finding.unknown:  # not fully judged: unknown, unless what was found fails
+            state = max(state, Status.UNKNOWN, key=lambda s: s.severity)
+        worst = max(worst, state, key=lambda s: s.severity)
+        invariants.append(Invariant(kind=kind, status=state, count=finding.count,
                                     policy=policy.describe(settings[kind]), note=finding.note))
         if finding.count:
             anomalies[kind.value] = _evidence(ctx, finding, errors)
     verdict = {Status.FAIL: Verdict.VIOLATION, Status.UNKNOWN: Verdict.UNKNOWN}.get(worst, Verdict.PASS)
     return CheckResult(verdict=verdict, semantics=ctx.semantics.value, invariants=invariants,
-                       anomalies=anomalies, stats=summary, errors=errors)
+                       anomalies=anomalies, stats=summary, errors=errors,
+                       damage=[str(d) for d in damage])
+
+
+def _damage(history, run: RunDir) -> list[Damage]:
+    """What of the history is damaged or missing; a history with no worker at all is too."""
+    damage = list(history.damage)
+    if history.processes.empty and not damage:
+        damage.append(Damage(run.relative(run.history), "holds no worker history: nothing to judge", who=True))
+    return damage
+
+
+def _unjudgeable(findings: dict[AnomalyKind, Finding], damage: list[Damage]) -> set[AnomalyKind]:
+    """A damaged or missing history makes every invariant it feeds UNKNOWN, naming the files,
+    whatever the count on what is left: a cut file must not look like lost writes, nor like
+    none. The checker's facts are shared (one reader's read proves a transaction committed for
+    every invariant), so that is every invariant that applies, and those that do not too when
+    who ran is itself in doubt (a process.json or the manifest is damaged)."""
+    if not damage:
+        return set()
+    shown = "; ".join(map(str, damage[:3])) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
+    doubt = any(d.who for d in damage) or not any(f.applicable for f in findings.values())
+    damaged = {kind for kind, finding in findings.items() if finding.applicable or doubt}
+    for kind in damaged:
+        findings[kind] = replace(findings[kind], applicable=True, unknown=True, note=f"damaged history: {shown}")
+    return damaged
 
 
 def _run_checks(ctx: Context, pool: Executor) -> tuple[dict[AnomalyKind, Finding], list[str]]:
@@ -78,9 +110,9 @@ def _evidence(ctx: Context, finding: Finding, errors: list[str]) -> list[dict]:
         return [{"error": f"no evidence: {exc!r}"}] + plain(finding.rows)
 
 
-def write_verdict(run_dir: Path, result: CheckResult) -> Path:
-    path = Path(run_dir) / VERDICT_FILE
-    path.write_text(to_json(result))
+def write_verdict(run: RunDir | Path, result: CheckResult) -> Path:
+    path = RunDir.of(run).verdict
+    write_text(path, to_json(result))
     return path
 
 

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import UsageError
-from harness.events import read_events
+from harness.events import MAX_RUN_SPAN_NS, read_events
 from harness.history.disk import read as read_disk
-from harness.history.load import History, load
-from harness.history.schema import Outcome
+from harness.history.load import History, load_history
+from harness.history.schema import SendOutcome
 from harness.semantics import Semantics
 
 READ_COMMITTED = "read_committed"
@@ -79,7 +79,7 @@ class Context:
 
     @classmethod
     def from_run(cls, run_dir: Path, semantics: Semantics | None = None) -> "Context":
-        history = load(run_dir)
+        history = load_history(run_dir)
         return cls(run_dir, history, semantics or infer_semantics(history))
 
     # ---- time -----------------------------------------------------------------------------
@@ -101,7 +101,7 @@ class Context:
     @cached_property
     def acked(self) -> np.ndarray:
         """Per send row: acknowledged (`offset` -1: the ack carried no offset)."""
-        return (self.history.sends["outcome"] == Outcome.OK.value).to_numpy()
+        return (self.history.sends["outcome"] == SendOutcome.OK.value).to_numpy()
 
     @cached_property
     def idempotent(self) -> np.ndarray:
@@ -567,6 +567,8 @@ def infer_semantics(history: History) -> Semantics:
 def run_start(history: History, run_events: list[dict]) -> int:
     """The first moment anything in the run happened: times in evidence and reports count from here."""
     candidates = [history.sends["invoke_mono"].min(), history.reads["mono"].min(), history.events["mono"].min()]
-    candidates += [e["mono"] for e in run_events[:1]]
     candidates = [int(c) for c in candidates if pd.notna(c)]
+    logged = [e["mono"] for e in run_events[:1]]
+    if logged and (not candidates or abs(logged[0] - min(candidates)) <= MAX_RUN_SPAN_NS):  # else not this run's log
+        candidates += logged
     return min(candidates) if candidates else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,18 +50,18 @@ DESCRIPTIONS: dict[AnomalyKind, str] = {
 }
 
 
-class Status(IntEnum):
-    """Ordered by severity: the verdict is the worst status of any invariant."""
+class Status(StrEnum):
+    """An invariant's status, declared in order of severity: the verdict is the worst of them."""
 
-    NOT_APPLICABLE = 0
-    PASS = 1
-    ALLOWED = 2
-    UNKNOWN = 3  # could not be judged (missing proof, or the check itself failed)
-    FAIL = 4
+    NOT_APPLICABLE = "not-applicable"
+    PASS = "pass"
+    ALLOWED = "allowed"
+    UNKNOWN = "unknown"  # could not be judged (missing proof, or the check itself failed)
+    FAIL = "fail"
 
     @property
-    def label(self) -> str:
-        return self.name.lower().replace("_", "-")
+    def severity(self) -> int:
+        return list(Status).index(self)
 
 
 class Policy(StrEnum):
@@ -79,7 +79,7 @@ class Invariant(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: AnomalyKind
-    status: str
+    status: Status
     count: int
     policy: str  # "fail", "allowed" or "at most N"
     note: str = ""
@@ -94,12 +94,13 @@ class CheckResult(BaseModel):
     anomalies: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     stats: dict[str, Any] = Field(default_factory=dict)
     errors: list[str] = Field(default_factory=list)
+    damage: list[str] = Field(default_factory=list)  # damaged or missing history files: why UNKNOWN
 
     def invariant(self, kind: AnomalyKind) -> Invariant:
         return next(i for i in self.invariants if i.kind == kind)
 
     def failing(self) -> list[Invariant]:
-        return [i for i in self.invariants if i.status == Status.FAIL.label]
+        return [i for i in self.invariants if i.status == Status.FAIL]
 
 
 PolicySetting = Policy | Literal["fail", "allowed"] | int

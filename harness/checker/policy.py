@@ -1,4 +1,5 @@
-"""Which anomalies fail a run: the semantics table of DESIGN.md, then the experiment's overrides.
+"""Which anomalies fail a run: the semantics table (docs/ARCHITECTURE.md), then the experiment's
+overrides.
 
     at-most-once   fails on duplicates (in the log, in processing, in a transformer's output);
                    loss and what loss brings (truncated offsets re-used, readers reset) is

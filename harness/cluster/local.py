@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import re
 import shutil
 import signal
@@ -31,14 +32,15 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 from harness.cluster import metadata
 from harness.cluster import state as state_store
 from harness.cluster.admin import KafkaAdmin, PartitionState
+from harness.cluster.backend import CLIENTS, Capability, Peer, ProxyPath, Way
 from harness.cluster.distribution import KafkaDistribution, obtain
 from harness.cluster.layout import (NodeLayout, logging_config, plan, render_properties, server_properties,
                                     toxiproxy_port)
-from harness.process import ProcessRef
+from harness.process import ProcessRef, ProcessState
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
 from harness.errors import EnvironmentProblem, UsageError
-from harness.mounts import empty_disk, mount_disk, mounts_under, unmount
+from harness.mounts import bind_read_only, empty_disk, fill_disk, is_disk, mount_disk, mounts_under, unmount
 from harness.net import iptables
 from harness.net.lab import Lab, has_net_admin
 from harness.net.toxiproxy import Toxiproxy
@@ -102,9 +104,8 @@ class Node:
         return self.dir / "server.properties"
 
     @property
-    def status(self) -> str:
-        """'running', 'paused' or 'dead'."""
-        return self.process.status() if self.process else "dead"
+    def status(self) -> ProcessState:
+        return self.process.status() if self.process else ProcessState.DEAD
 
     @property
     def pid(self) -> int | None:
@@ -127,7 +128,7 @@ class Node:
         return ["ip", "netns", "exec", ns, *java] if ns else java
 
     def start(self) -> None:
-        if self.status != "dead":
+        if self.status != ProcessState.DEAD:
             raise UsageError(f"node {self.id} is already {self.status}")
         with open(self.log_file, "ab") as out:
             popen = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
@@ -148,16 +149,16 @@ class Node:
 
     def pause(self) -> None:
         """SIGSTOP: the process stays, silent, holding its sockets open."""
-        self._signal(signal.SIGSTOP, "paused")
+        self._signal(signal.SIGSTOP, ProcessState.PAUSED)
 
     def resume(self) -> None:
-        self._signal(signal.SIGCONT, "running")
+        self._signal(signal.SIGCONT, ProcessState.RUNNING)
 
     def restart(self, graceful: bool = True) -> None:
         self.stop() if graceful else self.kill()
         self.start()
 
-    def _signal(self, sig: signal.Signals, expected: str) -> None:
+    def _signal(self, sig: signal.Signals, expected: ProcessState) -> None:
         if not (self.process and self.process.send(sig) and self.process.wait_status(expected, 10)):
             raise EnvironmentProblem(f"node {self.id} did not become {expected} on {sig.name}")
 
@@ -172,6 +173,8 @@ class Node:
 
 
 class LocalCluster:
+    """The local backend: every capability (network and disks where this process may)."""
+
     def __init__(self, spec: ClusterSpec, workdir: Path, dist: KafkaDistribution | None = None,
                  cluster_id: str | None = None):
         self.spec = spec
@@ -220,9 +223,29 @@ class LocalCluster:
         return self.bootstrap_servers
 
     @property
-    def supports_partitions(self) -> bool:
-        """Network partitions need each node in its own namespace."""
-        return self.lab is not None
+    def node_ids(self) -> list[int]:
+        return sorted(self.nodes)
+
+    @property
+    def kafka_version(self) -> str:
+        return self.dist.version
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        offered = {Capability.PROCESSES, Capability.TOPOLOGY}
+        if self.lab:
+            offered.add(Capability.NETWORK)  # each node in its own namespace
+        if self.toxiproxy:
+            offered.add(Capability.PROXIES)
+        if os.geteuid() == 0:
+            offered.add(Capability.DISKS)  # mounts
+        return frozenset(offered)
+
+    def broker_logs(self) -> dict[int, Path]:
+        return {n.id: n.log_file for n in self.nodes.values()}
+
+    def data_dirs(self) -> dict[int, Path]:
+        return {n.id: n.data_dir for n in self.brokers}
 
     def node(self, node_id: int) -> Node:
         try:
@@ -260,7 +283,7 @@ class LocalCluster:
     def _broker_views(self, topics: list[str] | None) -> list[metadata.BrokerView]:
         views = []
         for node in self.brokers:
-            if node.status == "running":
+            if node.status == ProcessState.RUNNING:
                 try:
                     views.append(metadata.fetch(node.layout.broker_address, topics, timeout=METADATA_TIMEOUT_S))
                 except (OSError, ValueError):
@@ -279,7 +302,7 @@ class LocalCluster:
         Read from the controllers' quorum-state files, because the Kafka protocol gives clients a
         random broker as "controller" in KRaft mode.
         """
-        views = [v for n in self.controllers if n.status != "dead" and (v := n.quorum_view())]
+        views = [v for n in self.controllers if n.status != ProcessState.DEAD and (v := n.quorum_view())]
         if not views:
             return None
         epoch = max(e for e, _ in views)
@@ -287,7 +310,12 @@ class LocalCluster:
         if len(leaders) != 1:
             return None
         leader = leaders.pop()
-        return leader if self.nodes[leader].status != "dead" else None
+        return leader if self.nodes[leader].status != ProcessState.DEAD else None
+
+    def quorum_epoch(self) -> int | None:
+        """The highest KRaft leader epoch any live controller has seen."""
+        views = [v for n in self.controllers if n.status != ProcessState.DEAD and (v := n.quorum_view())]
+        return max((epoch for epoch, _ in views), default=None)
 
     def describe(self) -> dict:
         """Nodes, addresses, pids and states, for `cluster status`."""
@@ -296,7 +324,7 @@ class LocalCluster:
             "cluster_id": self.cluster_id,
             "kafka_version": self.dist.version,
             "network": self.network.value,
-            "partitions_supported": self.supports_partitions,
+            "capabilities": sorted(self.capabilities),
             "bootstrap_servers": self.bootstrap_servers,
             "workdir": str(self.workdir),
             "active_controller": self.active_controller(),
@@ -341,7 +369,7 @@ class LocalCluster:
         return self
 
     def _refuse_if_running(self) -> None:
-        previous = state_store.load(self.name)
+        previous = state_store.read_state(self.name)
         if not previous or not any(ProcessRef(**p.model_dump()).alive for p in previous.processes.values()):
             return
         if previous.owner and not ProcessRef(**previous.owner.model_dump()).alive:
@@ -372,9 +400,10 @@ class LocalCluster:
         for node in self.brokers:
             layout = node.layout
             if self.spec.proxy.clients:
-                self.toxiproxy.add_proxy(f"client-{node.id}", layout.client_proxy, f"{layout.host}:{layout.client_port}")
+                self.toxiproxy.add_proxy(_proxy_name("clients", node.id), layout.client_proxy,
+                                         f"{layout.host}:{layout.client_port}")
             if self.spec.proxy.replication:
-                self.toxiproxy.add_proxy(f"replication-{node.id}", layout.replication_proxy,
+                self.toxiproxy.add_proxy(_proxy_name("replication", node.id), layout.replication_proxy,
                                          f"{layout.host}:{layout.replication_port}")
 
     def _format_storage(self) -> None:
@@ -436,7 +465,7 @@ class LocalCluster:
 
     def _fail_if_any_died(self) -> None:
         for node in self.nodes.values():
-            if node.status == "dead":
+            if node.status == ProcessState.DEAD:
                 raise EnvironmentProblem(
                     f"node {node.id} exited while starting: {_java_error(_tail(node.log_file))} "
                     f"(log: {node.log_file})")
@@ -458,28 +487,71 @@ class LocalCluster:
             for node in self.nodes.values():
                 shutil.rmtree(node.data_dir, ignore_errors=True)
 
-    def heal_leftovers(self) -> list[str]:
-        """Undo what faults of a dead harness may have left on a running cluster: rules, toxics,
-        read-only mounts, full disks, paused and dead nodes. Returns what it did."""
-        done = iptables.sweep([self.lab.namespace(n) for n in self.nodes]) if self.lab else []
-        if self.toxiproxy and self.toxiproxy.process and self.toxiproxy.process.alive:
-            for proxy, toxics in self.toxiproxy.toxics().items():
-                for toxic in toxics:
-                    self.toxiproxy.remove_toxic(proxy, toxic)
-                    done.append(f"toxic {toxic} on {proxy}")
-        for node in self.nodes.values():
-            if empty_disk(node.disk_dir):
-                done.append(f"emptied the disk of node {node.id}")
-            for mount in reversed(mounts_under(node.pid, str(node.data_dir)) if node.pid else []):
-                unmount(node.pid, mount)
-                done.append(f"unmounted {mount}")
-            if node.status == "paused":
-                node.resume()
-                done.append(f"resumed node {node.id}")
-            elif node.status == "dead":
-                node.start()
-                done.append(f"started node {node.id}")
+    # ---- network: DROP rules inside the node namespaces ------------------------------------
+
+    def drop(self, node: int, peer: Peer, way: Way, tag: str, share: float = 1.0) -> str:
+        address = self.lab.gateway if peer == CLIENTS else self.lab.address(peer)
+        rule = iptables.Rule(self.lab.namespace(node), "INPUT" if way == Way.IN else "OUTPUT", address, tag,
+                             share)
+        iptables.add(rule)
+        return str(rule)
+
+    def undrop(self, tag: str) -> int:
+        return sum(len(iptables.sweep([self.lab.namespace(n)], tag)) for n in self.nodes)
+
+    def sweep_rules(self) -> list[str]:
+        return iptables.sweep([self.lab.namespace(n) for n in self.nodes]) if self.lab else []
+
+    # ---- proxies: Toxiproxy on the client and replication paths -----------------------------
+
+    def proxied(self, path: ProxyPath) -> bool:
+        return self.toxiproxy is not None and getattr(self.spec.proxy, path)
+
+    def add_toxic(self, path: ProxyPath, node: int, name: str, kind: str, attributes: dict, stream: str) -> str:
+        proxy = _proxy_name(path, node)
+        self.toxiproxy.add_toxic(proxy, name, kind, attributes, stream)
+        return f"toxic {name} {kind} {attributes} on {proxy}"
+
+    def remove_toxic(self, path: ProxyPath, node: int, name: str) -> bool:
+        return self.toxiproxy.remove_toxic(_proxy_name(path, node), name)
+
+    def sweep_toxics(self) -> list[str]:
+        if not (self.toxiproxy and self.toxiproxy.process and self.toxiproxy.process.alive):
+            return []
+        done = []
+        for proxy, toxics in self.toxiproxy.toxics().items():
+            for toxic in toxics:
+                self.toxiproxy.remove_toxic(proxy, toxic)
+                done.append(f"toxic {toxic} on {proxy}")
         return done
+
+    # ---- disks: each node's own tmpfs, and read-only mounts in its mount namespace ----------
+
+    def has_own_disk(self, node: int) -> bool:
+        return is_disk(self.node(node).disk_dir)
+
+    def fill_disk(self, node: int) -> str:
+        disk = self.node(node).disk_dir
+        return f"fallocate {fill_disk(disk)} bytes at {disk}"
+
+    def empty_disk(self, node: int) -> bool:
+        return empty_disk(self.node(node).disk_dir)
+
+    def make_read_only(self, node: int) -> str:
+        target = self.node(node)
+        bind_read_only(target.pid, str(target.data_dir))
+        return f"in the mount namespace of pid {target.pid}: mount --bind -o ro {target.data_dir} {target.data_dir}"
+
+    def make_writable(self, node: int) -> bool:
+        """Undo make_read_only (a node that died took its mounts with it)."""
+        target, removed = self.node(node), False
+        for mount in reversed(mounts_under(target.pid, str(target.data_dir)) if target.pid else []):
+            removed |= unmount(target.pid, mount)
+        return removed
+
+    def sweep_disks(self) -> list[str]:
+        done = [f"emptied the disk of node {n}" for n in self.nodes if self.empty_disk(n)]
+        return done + [f"remounted node {n}'s log directory read-write" for n in self.nodes if self.make_writable(n)]
 
     def _stop_all(self, nodes: list[Node]) -> None:
         """SIGTERM the nodes together and give them STOP_TIMEOUT_S in all before SIGKILL."""
@@ -509,7 +581,7 @@ class LocalCluster:
     @classmethod
     def attach(cls, name: str) -> "LocalCluster":
         """The running cluster `name`, as recorded by the process that started it."""
-        recorded = state_store.load(name)
+        recorded = state_store.read_state(name)
         if recorded is None:
             raise UsageError(f"no cluster named {name!r} is running (see `kafka-chaos cluster status`)")
         dist = KafkaDistribution(recorded.kafka_version, recorded.kafka_libs, recorded.java, "state")
@@ -520,6 +592,10 @@ class LocalCluster:
         if cluster.toxiproxy and recorded.toxiproxy:
             cluster.toxiproxy.process = ProcessRef(recorded.toxiproxy.pid, recorded.toxiproxy.create_time)
         return cluster
+
+
+def _proxy_name(path: ProxyPath, node: int) -> str:
+    return f"{'client' if path == 'clients' else 'replication'}-{node}"
 
 
 def _freshest(views: list[metadata.PartitionView]) -> PartitionState:

@@ -52,6 +52,15 @@ class ClusterSpec(BaseModel):
     def brokers(self) -> int:
         return self.nodes
 
+    def serves(self, wanted: "ClusterSpec") -> bool:
+        """Whether a cluster started from this spec can run what `wanted` asks: the same cluster,
+        with at least the proxies it wants (so a cluster is reused, not rebuilt, when an experiment
+        needs no more than it has). Disks must match: a small one would fill under a long run."""
+        same = self.model_dump(exclude={"proxy"}) == wanted.model_dump(exclude={"proxy"})
+        proxies = (self.proxy.clients or not wanted.proxy.clients) and \
+            (self.proxy.replication or not wanted.proxy.replication)
+        return same and proxies
+
     @property
     def voters(self) -> int:
         return self.controllers or self.nodes

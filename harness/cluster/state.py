@@ -65,7 +65,7 @@ def save(state: ClusterState) -> None:
     os.replace(tmp, path)
 
 
-def load(name: str) -> ClusterState | None:
+def read_state(name: str) -> ClusterState | None:
     path = state_file(name)
     try:
         return ClusterState.model_validate(json.loads(path.read_text()))
@@ -112,7 +112,7 @@ def sweep(cluster: str | None = None) -> list[str]:
     Returns a description of each thing removed.
     """
     removed = []
-    recorded = [r for r in (load(name) for name in ([cluster] if cluster else known_clusters())) if r]
+    recorded = [r for r in (read_state(name) for name in ([cluster] if cluster else known_clusters())) if r]
     strays = [ProcessRef(r.toxiproxy.pid, r.toxiproxy.create_time) for r in recorded if r.toxiproxy]
     ports = None if cluster is None else {toxiproxy_port(r.spec) for r in recorded}
     strays += [ProcessRef.of_process(p) for p in _our_toxiproxies(ports)]

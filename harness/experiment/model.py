@@ -19,12 +19,18 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.checker.model import AnomalyKind, PolicySetting
-from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, ProxySpec
+from harness.cluster.backends import BackendName
+from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, NetworkMode, ProxySpec
+from harness.experiment import consistency
+from harness.faults.base import FaultSpec
 from harness.faults.schedule import Nemesis, Schedule, Timeline
+from harness.limits import PositiveSeconds, Seconds
+from harness.names import TopicName
 from harness.semantics import Semantics
 from harness.workload.config import ConsumerConfig, ProducerConfig, TransformerConfig
 
@@ -32,7 +38,7 @@ NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Expect(StrEnum):
@@ -41,6 +47,9 @@ class Expect(StrEnum):
 
 
 class ClusterConfig(_Strict):
+    backend: BackendName = Field(BackendName.LOCAL, description="where the cluster runs")
+    network: NetworkMode = Field(NetworkMode.AUTO, description="local backend: namespaces (needed by network "
+                                                               "faults) or loopback")
     nodes: int = Field(3, ge=1, le=9)
     controllers: int = Field(0, ge=0, le=5)
     kafka_version: str | None = None
@@ -52,13 +61,13 @@ class ClusterConfig(_Strict):
 
 
 class TopicConfig(_Strict):
-    name: str = Field(pattern=r"^[a-zA-Z0-9._-]{1,200}$")
+    name: TopicName = Field(pattern=r"^[a-zA-Z0-9._-]{1,200}$")
     partitions: int = Field(3, ge=1, le=1000)
     replication_factor: int = Field(3, ge=1, le=9)
     config: dict[str, ConfigValue] = Field(default_factory=dict)
 
 
-class Workload(_Strict):
+class WorkloadSpec(_Strict):
     producers: list[ProducerConfig] = Field(default_factory=list)
     consumers: list[ConsumerConfig] = Field(default_factory=list)
     transformers: list[TransformerConfig] = Field(default_factory=list)
@@ -68,19 +77,19 @@ class Workload(_Strict):
 
 
 class Phases(_Strict):
-    steady_s: float = Field(5, ge=0, description="load before the first fault (the baseline)")
-    faults_s: float = Field(30, ge=0, description="length of the fault phase")
-    recovery_s: float = Field(10, ge=0, description="load after every fault is healed")
-    drain_timeout_s: float = Field(120, gt=0, description="how long consumers get to catch up")
-    final_read_timeout_s: float = Field(120, gt=0)
+    steady_s: Seconds = Field(5, description="load before the first fault (the baseline)")
+    faults_s: Seconds = Field(30, description="length of the fault phase")
+    recovery_s: Seconds = Field(10, description="load after every fault is healed")
+    drain_timeout_s: PositiveSeconds = Field(120, description="how long consumers get to catch up")
+    final_read_timeout_s: PositiveSeconds = 120
 
 
 class ThroughputRecovery(_Strict):
     percent: float = Field(50, gt=0, le=200, description="of the steady phase's acknowledged sends per second")
-    within_s: float = Field(30, gt=0, description="after the last heal")
+    within_s: PositiveSeconds = Field(30, description="after the last heal")
 
 
-class ObserverConfig(_Strict):
+class ObserverSpec(_Strict):
     interval_s: float = Field(0.5, ge=0.1, le=60, description="how often the observer samples the cluster")
 
 
@@ -97,19 +106,20 @@ class SteadyState(_Strict):
 class Experiment(_Strict):
     name: str = Field(pattern=NAME)
     description: str = ""
-    scenarios: list[int] = Field(default_factory=list, description="seed scenarios it covers")
+    scenarios: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(default_factory=list,
+                                                                     description="seed scenarios it covers")
     semantics: Semantics = Semantics.AT_LEAST_ONCE
     expect: Expect = Expect.PASS
-    seed: int = 0
+    seed: int | None = Field(None, ge=0, lt=2**63, description="fixes the run's seed; unset: each run draws its own")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     topics: list[TopicConfig] = Field(min_length=1)
-    workload: Workload
+    workload: WorkloadSpec
     phases: Phases = Field(default_factory=Phases)
     faults: Schedule | None = None
     anomalies: dict[AnomalyKind, PolicySetting] = Field(
         default_factory=dict, description="per anomaly: fail, allowed, or how many are allowed")
     steady_state: SteadyState = Field(default_factory=SteadyState)
-    observer: ObserverConfig = Field(default_factory=ObserverConfig)
+    observer: ObserverSpec = Field(default_factory=ObserverSpec)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Experiment":
@@ -138,31 +148,31 @@ class Experiment(_Strict):
         for path, worker in self._fault_workers():
             if worker not in names:
                 raise _at(path, f"no worker named {worker!r} in the workload")
+        for loc, message in consistency.problems(self):
+            raise _at(loc, message)
         return self
 
     def _fault_workers(self):
-        if isinstance(self.faults, Timeline):
-            for i, step in enumerate(self.faults.steps):
-                if hasattr(step.fault, "worker"):
-                    yield ("faults", "steps", i, "fault", "worker"), step.fault.worker
-        elif isinstance(self.faults, Nemesis):
-            for i, fault in enumerate(self.faults.faults):
-                if hasattr(fault, "worker"):
-                    yield ("faults", "faults", i, "worker"), fault.worker
+        for path, spec in self.fault_paths():
+            if hasattr(spec, "worker"):
+                yield (*path, "worker"), spec.worker
 
-    def fault_specs(self) -> list:
+    def fault_paths(self) -> list[tuple[tuple, FaultSpec]]:
+        """Each fault of the schedule with its place in the file."""
         if isinstance(self.faults, Timeline):
-            return [s.fault for s in self.faults.steps]
-        return list(self.faults.faults) if self.faults else []
+            return [(("faults", "steps", i, "fault"), s.fault) for i, s in enumerate(self.faults.steps)]
+        if isinstance(self.faults, Nemesis):
+            return [(("faults", "faults", i), f) for i, f in enumerate(self.faults.faults)]
+        return []
 
     def needed_disk_mb(self) -> int | None:
-        """Each node's disk size: asked for, or the default a full-disk fault needs to fill."""
-        full_disk = any(getattr(f, "fault", None) == "full-disk" for f in self.fault_specs())
-        return self.cluster.disk_mb or (DEFAULT_DISK_MB if full_disk else None)
+        """Each node's disk size: asked for, or the default a fault that fills disks needs."""
+        own_disks = any(spec.provisions().own_disks for _, spec in self.fault_paths())
+        return self.cluster.disk_mb or (DEFAULT_DISK_MB if own_disks else None)
 
     def needed_proxies(self) -> ProxySpec:
         """The proxies the cluster must have: asked for, or needed by a degraded-network fault."""
-        paths = {getattr(f, "path", None) for f in self.fault_specs()}
+        paths = set().union(*(spec.provisions().proxies for _, spec in self.fault_paths()))
         proxy = self.cluster.proxy
         return ProxySpec(clients=proxy.clients or "clients" in paths,
                          replication=proxy.replication or "replication" in paths)

@@ -1,8 +1,8 @@
-"""Network partitions: DROP rules inside node namespaces, shaped like Jepsen's nemeses.
+"""Network partitions, shaped like Jepsen's nemeses, through the backend's network capability.
 
 A shape is a grudge: for each node, the nodes whose packets it drops. Dropping on input at both
-ends cuts a pair both ways; a one-way cut drops on one end only. Heal deletes exactly the rules
-this fault added (each tagged with its id), nothing else.
+ends cuts a pair both ways; a one-way cut drops on one end only. Every rule is tagged with the
+fault's id: heal removes exactly its own rules, and the sweep removes any rule a dead harness left.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import random
 import uuid
 from typing import ClassVar, Literal
 
-from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault
+from harness.cluster.backend import CLIENTS, Backend, Capability, Network, Peer, Way
+from harness.faults.base import Env, FaultError, FaultSpec, Injected, World, fault, sweep
 from harness.faults.targets import Target
-from harness.net import iptables
 
 Grudge = dict[int, set[int]]
 
@@ -61,14 +61,22 @@ class Partition(FaultSpec):
     """
 
     fault: Literal["partition"] = "partition"
+    needs: ClassVar = frozenset({Capability.NETWORK})
     shape: Literal["isolate", "halves", "minority", "bridge", "majorities-ring"] = "isolate"
     target: Target | None = None
     one_way: bool = False
 
-    requires: ClassVar[frozenset[str]] = frozenset({"partitions"})
+    def pinned(self, nodes: list[int]) -> FaultSpec:
+        """Isolating nodes picked at random (or a random half) is isolating those nodes; the other
+        shapes draw from the fault's own generator, which a replay seeds the same."""
+        if self.shape not in ("isolate", "minority", "halves") or not nodes:
+            return self
+        if self.target is not None and self.target.pick not in ("random", "minority", "majority", "all"):
+            return self
+        return self.model_copy(update={"shape": "isolate", "target": Target.of(nodes)})
 
     def inject(self, env: Env) -> Injected:
-        nodes = sorted(env.cluster.nodes)
+        nodes = env.cluster.node_ids
         isolated: set[int] = set()
         if self.shape in ("isolate", "minority"):
             default = "random" if self.shape == "isolate" else "minority"
@@ -84,45 +92,62 @@ class Partition(FaultSpec):
             grudge = majorities_ring(nodes, env.rng)
         if self.one_way:
             grudge = one_way(grudge, isolated or set(grudge))
-        lab = env.cluster.lab
-        rules = [iptables.Rule(lab.namespace(n), "INPUT", lab.address(peer), self._id())
-                 for n, peers in sorted(grudge.items()) for peer in sorted(peers)]
+        drops = [(n, peer, Way.IN) for n, peers in sorted(grudge.items()) for peer in sorted(peers)]
         what = f"{self.shape} {sorted(isolated)}" if isolated else f"{self.shape} {dict(sorted(grudge.items()))}"
-        return _apply(rules, f"partition: {what}{' (one way)' if self.one_way else ''}", sorted(isolated or grudge))
+        return cut(env.network, tag(self), drops, f"partition: {what}{' (one way)' if self.one_way else ''}",
+                   sorted(isolated or grudge))
 
-    def _id(self) -> str:
-        return f"{self.fault}-{uuid.uuid4().hex[:8]}"
+    def conflicts(self, world: World):
+        least = _LEAST_NODES[self.shape]
+        if len(world.nodes) < least:
+            yield ("shape",), f"{self.shape} needs at least {least} nodes, the cluster has {len(world.nodes)}"
+        if self.target is not None and self.shape not in ("isolate", "minority"):
+            yield ("target",), f"shape {self.shape} picks its own sides: a target is not used"
+        if self.target is not None and self.target.pick == "all":
+            yield ("target",), "isolating every node from no one cuts nothing"
+
+
+_LEAST_NODES = {"isolate": 2, "minority": 2, "halves": 2, "bridge": 3, "majorities-ring": 5}
 
 
 @fault
 class CutClients(FaultSpec):
-    """Cut clients (everything in the root namespace: workers, the harness) off the target nodes."""
+    """Cut clients (everything outside the cluster: workers, the harness) off the target nodes."""
 
     fault: Literal["cut-clients"] = "cut-clients"
+    needs: ClassVar = frozenset({Capability.NETWORK})
     target: Target = Target(pick="all")
-
-    requires: ClassVar[frozenset[str]] = frozenset({"partitions"})
 
     def inject(self, env: Env) -> Injected:
         ids = self.target.resolve(env)
-        lab, tag = env.cluster.lab, f"{self.fault}-{uuid.uuid4().hex[:8]}"
-        rules = [iptables.Rule(lab.namespace(n), chain, lab.gateway, tag) for n in ids for chain in ("INPUT", "OUTPUT")]
-        return _apply(rules, f"clients cut off nodes {ids}", ids)
+        drops = [(n, CLIENTS, way) for n in ids for way in (Way.IN, Way.OUT)]
+        return cut(env.network, tag(self), drops, f"clients cut off nodes {ids}", ids)
 
 
-def _apply(rules: list[iptables.Rule], text: str, targets: list[int]) -> Injected:
-    added = []
+@sweep(Capability.NETWORK)
+def rules(cluster: Backend) -> list[str]:
+    return cluster.sweep_rules()
+
+
+def tag(spec: FaultSpec) -> str:
+    """A fault's id, carried by every rule it adds."""
+    return f"{spec.name}-{uuid.uuid4().hex[:8]}"
+
+
+def cut(network: Network, tag: str, drops: list[tuple[int, Peer, Way]], text: str, targets: list[int],
+        share: float = 1.0) -> Injected:
+    """Apply every drop (node, peer, way) under `tag`, all or none; healed by removing the tag's rules."""
+    applied = []
     try:
-        for rule in rules:
-            iptables.add(rule)
-            added.append(rule)
+        for node, peer, way in drops:
+            applied.append(network.drop(node, peer, way, tag, share))
     except Exception:
-        for rule in reversed(added):
-            iptables.delete(rule)
+        network.undrop(tag)
         raise
 
     def heal() -> str:
-        left = [str(rule) for rule in reversed(added) if not iptables.delete(rule)]
-        return f"removed {len(added) - len(left)} rules" + (f"; could not remove {left}" if left else "")
+        removed = network.undrop(tag)
+        return f"removed {removed} rules" + (f"; {len(applied) - removed} were already gone" if removed < len(applied)
+                                              else "")
 
-    return Injected(text, targets, [str(r) for r in rules], heal)
+    return Injected(text, targets, applied, heal)

@@ -1,15 +1,18 @@
-"""Process faults on Kafka nodes: kill, stop, pause, rolling restart, bouncing a leader."""
+"""Process faults on Kafka nodes: kill, stop, pause, rolling restart, bouncing a leader.
+Left behind by a dead harness: paused and dead nodes (resumed and started by the sweep)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
-
 from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
-from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault, node_list, restart_dead
+from harness.cluster.backend import Backend, Capability
+from harness.faults.base import Env, FaultError, FaultSpec, Injected, fault, node_list, restart_dead, sweep
 from harness.faults.targets import Target, TopicPartition
+from harness.names import TopicName
+from harness.process import ProcessState
 
 REJOIN_TIMEOUT_S = 120.0
 
@@ -23,18 +26,37 @@ def _wait_until(condition, what: str, timeout: float = REJOIN_TIMEOUT_S) -> None
         raise FaultError(f"gave up waiting {timeout:.0f} s for {what}") from None
 
 
+class NodeFault(FaultSpec):
+    needs: ClassVar = frozenset({Capability.PROCESSES})
+
+
+@sweep(Capability.PROCESSES, last=True)
+def nodes_back(cluster: Backend) -> list[str]:
+    """Resume paused nodes and start dead ones."""
+    done = []
+    for node in (cluster.node(i) for i in cluster.node_ids):
+        if node.status == ProcessState.PAUSED:
+            node.resume()
+            done.append(f"resumed node {node.id}")
+        elif node.status == ProcessState.DEAD:
+            node.start()
+            done.append(f"started node {node.id}")
+    return done
+
+
 def _take_down(env: Env, target: Target, signal_name: str, how) -> Injected:
     """Stop the target nodes with `how(node)`; healed by starting the dead ones again."""
     ids = target.resolve(env)
-    pids = [env.cluster.node(i).pid for i in ids]
-    for node_id in ids:
-        how(env.cluster.node(node_id))
+    nodes = [env.processes.node(i) for i in ids]
+    pids = [node.pid for node in nodes]
+    for node in nodes:
+        how(node)
     return Injected(f"{signal_name} {node_list(ids)} ({target})", ids, [f"{signal_name} pid {p}" for p in pids],
                     lambda: restart_dead(env, ids))
 
 
 @fault
-class Kill(FaultSpec):
+class Kill(NodeFault):
     """SIGKILL: no controlled shutdown, no flush. Healed by starting the node again."""
 
     fault: Literal["kill"] = "kill"
@@ -45,7 +67,7 @@ class Kill(FaultSpec):
 
 
 @fault
-class Stop(FaultSpec):
+class Stop(NodeFault):
     """SIGTERM: a controlled shutdown. Healed by starting the node again."""
 
     fault: Literal["stop"] = "stop"
@@ -56,7 +78,7 @@ class Stop(FaultSpec):
 
 
 @fault
-class Pause(FaultSpec):
+class Pause(NodeFault):
     """SIGSTOP: the node freezes with its sockets open (a GC pause, a hung VM). Healed by SIGCONT."""
 
     fault: Literal["pause"] = "pause"
@@ -64,65 +86,70 @@ class Pause(FaultSpec):
 
     def inject(self, env: Env) -> Injected:
         ids = self.target.resolve(env)
-        for node_id in ids:
-            env.cluster.node(node_id).pause()
+        nodes = [env.processes.node(i) for i in ids]
+        for node in nodes:
+            node.pause()
 
         def heal() -> str:
-            for node_id in ids:
-                if env.cluster.node(node_id).status == "paused":
-                    env.cluster.node(node_id).resume()
+            for node in nodes:
+                if node.status == ProcessState.PAUSED:
+                    node.resume()
             return f"SIGCONT {node_list(ids)}"
 
-        pids = [env.cluster.node(i).pid for i in ids]
+        pids = [node.pid for node in nodes]
         return Injected(f"SIGSTOP {node_list(ids)} ({self.target})", ids, [f"SIGSTOP pid {p}" for p in pids], heal)
 
 
 @fault
-class RollingRestart(FaultSpec):
+class RollingRestart(NodeFault):
     """Every node in turn: stop (graceful unless hard), start, wait until nothing is
     under-replicated, then the next (seed scenario 34: a rolling upgrade)."""
 
     fault: Literal["rolling-restart"] = "rolling-restart"
     hard: bool = False
-    topics: list[str] = Field(default_factory=list, description="wait for these to be fully in sync between nodes")
+    topics: list[TopicName] = Field(default_factory=list,
+                                    description="wait for these to be fully in sync between nodes")
+
+    def capabilities(self):
+        return super().capabilities() | ({Capability.TOPOLOGY} if self.topics else set())
 
     def inject(self, env: Env) -> Injected:
-        applied = []
-        for node_id in sorted(env.cluster.nodes):
-            node = env.cluster.node(node_id)
+        applied, ids = [], env.cluster.node_ids
+        for node_id in ids:
+            node = env.processes.node(node_id)
             applied.append(f"{'SIGKILL' if self.hard else 'SIGTERM'} pid {node.pid}, then start")
             node.restart(graceful=not self.hard)
             env.events.record("fault", "progress", f"rolling restart: node {node_id} back")
             if self.topics:
-                env.cluster.wait_in_sync(self.topics, REJOIN_TIMEOUT_S)
-        ids = sorted(env.cluster.nodes)
+                env.topology.wait_in_sync(self.topics, REJOIN_TIMEOUT_S)
         return Injected(f"rolling restart of {node_list(ids)}", ids, applied, lambda: restart_dead(env, ids))
 
 
 @fault
-class BounceLeader(FaultSpec):
+class BounceLeader(NodeFault):
     """kafkatest's hard_bounce / clean_bounce: `times` times, kill (or stop) the partition's
     current leader, start it again and wait until it is back in the ISR."""
 
     fault: Literal["bounce-leader"] = "bounce-leader"
+    needs: ClassVar = frozenset({Capability.PROCESSES, Capability.TOPOLOGY})
     partition: TopicPartition
     times: int = Field(1, ge=1, le=100)
     hard: bool = True
 
     def inject(self, env: Env) -> Injected:
         applied, bounced = [], []
-        target = Target(leader=self.partition)
+        target, topology, where = Target(leader=self.partition), env.topology, self.partition
         for _ in range(self.times):
             [leader] = target.resolve(env)
-            node = env.cluster.node(leader)
+            node = env.processes.node(leader)
             applied.append(f"{'SIGKILL' if self.hard else 'SIGTERM'} pid {node.pid} (node {leader}), then start")
             node.kill() if self.hard else node.stop()
-            _wait_until(lambda: env.cluster.leader(self.partition.topic, self.partition.partition) not in (None, leader),
-                        f"leadership of {self.partition} to leave node {leader}")
+            _wait_until(lambda: topology.leader(where.topic, where.partition) not in (None, leader),
+                        f"leadership of {where} to leave node {leader}")
             node.start()
-            _wait_until(lambda: leader in env.cluster.isr(self.partition.topic, self.partition.partition),
-                        f"node {leader} to rejoin the ISR of {self.partition}")
+            _wait_until(lambda: leader in topology.isr(where.topic, where.partition),
+                        f"node {leader} to rejoin the ISR of {where}")
             bounced.append(leader)
         kind = "hard" if self.hard else "clean"
-        return Injected(f"{kind} bounce of the leader of {self.partition} x{self.times} (nodes {bounced})", bounced,
-                        applied, lambda: restart_dead(env, sorted(env.cluster.nodes)))
+        return Injected(f"{kind} bounce of the leader of {where} x{self.times} (nodes {bounced})", bounced,
+                        applied, lambda: restart_dead(env, env.cluster.node_ids))

@@ -4,7 +4,9 @@ the event log, and heal whatever is still active, in reverse order, on every way
 from __future__ import annotations
 
 import logging
+import random
 import time
+from dataclasses import replace
 
 from harness.faults.base import Env, FaultError, Injected
 from harness.faults.schedule import Planned
@@ -13,8 +15,8 @@ log = logging.getLogger(__name__)
 
 
 class FaultRunner:
-    def __init__(self, env: Env, planned: list[Planned]):
-        self.env, self.planned = env, planned
+    def __init__(self, env: Env, planned: list[Planned], seed: int = 0):
+        self.env, self.planned, self.seed = env, planned, seed
         self.active: list[tuple[Planned, Injected]] = []
 
     def __enter__(self) -> "FaultRunner":
@@ -40,8 +42,11 @@ class FaultRunner:
 
     def inject(self, planned: Planned, scheduled_mono: int | None = None) -> Injected | None:
         fault = planned.fault
+        # Each fault draws its random choices from its own generator: the same seed and index pick
+        # the same nodes, whatever the other faults of the plan do (replay, shrinking).
+        env = replace(self.env, rng=random.Random(f"{self.seed}:{planned.index}"))
         try:
-            injected = fault.inject(self.env)
+            injected = fault.inject(env)
         except FaultError as exc:
             self.env.events.record("fault", "not-applied", f"{fault.name}: {exc}", fault=fault.name,
                                    index=planned.index)

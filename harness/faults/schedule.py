@@ -11,17 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.faults import FAULTS
 from harness.faults.base import FaultSpec
+from harness.limits import PositiveSeconds, Seconds
 
 AnyFault = Annotated[Union[tuple(FAULTS.values())], Field(discriminator="fault")]  # noqa: UP007
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Step(_Strict):
-    at: float = Field(ge=0, description="seconds into the fault phase")
-    duration: float | None = Field(None, gt=0, description="healed this much later; unset: at the phase's end")
+    at: Seconds = Field(description="seconds into the fault phase")
+    duration: PositiveSeconds | None = Field(None, description="healed this much later; unset: at the phase's end")
     fault: AnyFault
 
 
@@ -35,8 +36,8 @@ class Nemesis(_Strict):
 
     kind: Literal["nemesis"] = "nemesis"
     faults: list[AnyFault] = Field(min_length=1)
-    duration_s: tuple[float, float] = (5.0, 15.0)
-    stable_s: tuple[float, float] = (5.0, 15.0)
+    duration_s: tuple[PositiveSeconds, PositiveSeconds] = (5.0, 15.0)
+    stable_s: tuple[PositiveSeconds, PositiveSeconds] = (5.0, 15.0)
     overlap: bool = Field(False, description="start the next fault without waiting for the last to heal")
 
     @model_validator(mode="after")
@@ -72,8 +73,3 @@ def plan(schedule: Timeline | Nemesis, seed: int, length_s: float) -> list[Plann
         planned.append(Planned(len(planned), round(t, 3), round(end, 3), fault))
         t = (t if schedule.overlap else end) + rng.uniform(*schedule.stable_s)
     return planned
-
-
-def requirements(schedule: Timeline | Nemesis) -> set[str]:
-    faults = [s.fault for s in schedule.steps] if isinstance(schedule, Timeline) else schedule.faults
-    return set().union(*(f.requires for f in faults))

@@ -1,21 +1,22 @@
 """A run's history as pandas DataFrames (the schema is documented in docs/HISTORY.md).
 
-    history = load(run_dir)
+    history = load_history(run_dir)
     history.sends          one row per send invocation, joined with its outcome
     history.reads          one row per record a consumer, transformer or final reader saw
     history.transactions   one row per transaction, with its outcome
     history.events         client events: starts, stops, assignments, commits, final-read ends
     history.processes      one row per worker incarnation
+    history.damage         what is damaged or missing (harness.history.verify): the tables hold
+                           only what is intact, so a judgement on them is UNKNOWN where it matters
 
 A history file cut short by SIGKILL is read up to its last complete batch.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness.history.schema import SCHEMAS, UNKNOWN_OFFSET, Outcome, Table, acks, idempotent
+from harness.history.schema import SCHEMAS, UNKNOWN_OFFSET, SendOutcome, Table, acks, idempotent
+from harness.history.verify import Damage, Survey, read_stream_file, survey
+from harness.rundir import RunDir
 
-HISTORY_DIR = "history"
+__all__ = ["Damage", "History", "load_history", "read_stream", "value_id"]
 _PRODUCER_SHIFT = 40  # vid = producer << 40 | seq: one int64 naming a send invocation
 
 
@@ -36,6 +39,9 @@ class History:
     transactions: pd.DataFrame
     events: pd.DataFrame
     processes: pd.DataFrame
+    damage: list[Damage] = field(default_factory=list)
+    format: int = 1
+    has_history: bool = True  # the run directory has a history directory
 
 
 def value_id(producer, seq):
@@ -44,31 +50,11 @@ def value_id(producer, seq):
 
 
 def read_stream(path: Path) -> pa.Table:
-    """Every complete record batch of one stream file (empty if the writer died before any)."""
-    schema = SCHEMAS[Table(path.stem)]
-    batches = []
-    try:
-        with pa.ipc.open_stream(pa.memory_map(str(path))) as reader:
-            while True:
-                batches.append(reader.read_next_batch())
-    except StopIteration:
-        pass
-    except (OSError, pa.ArrowInvalid):
-        pass  # a batch cut short by SIGKILL, or a file with not even its schema
-    return pa.Table.from_batches(batches, schema=schema)
+    """Every intact record batch of one stream file (empty if the writer died before any)."""
+    return read_stream_file(Path(path), Table(Path(path).stem)).table
 
 
-def worker_dirs(run_dir: Path) -> list[Path]:
-    root = Path(run_dir) / HISTORY_DIR
-    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-
-
-def split_dir_name(directory: Path) -> tuple[str, int]:
-    worker, _, incarnation = directory.name.rpartition(".")
-    return worker, int(incarnation)
-
-
-def read_table(run_dir: Path, table: Table, plain: tuple[str, ...] = ()) -> pd.DataFrame:
+def _frame(found: Survey, table: Table, plain: tuple[str, ...] = ()) -> pd.DataFrame:
     """All workers' records of one table, with `worker` and `incarnation` columns.
 
     Strings become categoricals (dictionary-encoded in Arrow, not in Python): a history has
@@ -76,12 +62,13 @@ def read_table(run_dir: Path, table: Table, plain: tuple[str, ...] = ()) -> pd.D
     strings (no encoding at all: for columns nothing groups by).
     """
     parts, owners = [], []
-    for directory in worker_dirs(run_dir):
-        path = directory / f"{table}.arrows"
-        if path.exists():
-            parts.append(read_stream(path))
-            owners.append(split_dir_name(directory))
+    for history in found.workers:
+        data = history.tables[table]
+        if data.num_rows:
+            parts.append(data)
+            owners.append((history.worker, history.incarnation))
     data = pa.concat_tables(parts) if parts else SCHEMAS[table].empty_table()
+    data = data.replace_schema_metadata(None)
 
     def column(field: pa.Field) -> pa.Array:
         """One chunk (encoding then needs no dictionary unification, conversion no copy)."""
@@ -104,23 +91,25 @@ def read_table(run_dir: Path, table: Table, plain: tuple[str, ...] = ()) -> pd.D
     return frame
 
 
-def load(run_dir: Path) -> History:
-    run_dir = Path(run_dir)
-    processes = _processes(run_dir)
-    with executor(_history_bytes(run_dir)) as pool:  # the reads load beside the sends: Arrow frees the GIL
-        reads = pool.submit(lambda: _reads(read_table(run_dir, Table.READS, plain=("key",))))  # key: the send's
-        sends = _sends(read_table(run_dir, Table.INVOKES), read_table(run_dir, Table.COMPLETIONS))
+def load_history(run: RunDir | Path) -> History:
+    found = survey(RunDir.of(run))
+    processes = _processes(found)
+    rows = sum(w.tables[Table.READS].num_rows + w.tables[Table.INVOKES].num_rows for w in found.workers)
+    with executor(rows) as pool:  # the reads load beside the sends: Arrow frees the GIL
+        reads = pool.submit(lambda: _reads(_frame(found, Table.READS, plain=("key",))))  # key: the send's
+        sends = _sends(_frame(found, Table.INVOKES), _frame(found, Table.COMPLETIONS))
         _unknown_offsets(sends, processes)
         return History(
             sends=sends,
             reads=reads.result(),
-            transactions=_transactions(read_table(run_dir, Table.TXNS)),
-            events=_events(read_table(run_dir, Table.EVENTS)),
+            transactions=_transactions(_frame(found, Table.TXNS)),
+            events=_events(_frame(found, Table.EVENTS)),
             processes=processes,
+            damage=found.damage, format=found.format, has_history=found.has_history,
         )
 
 
-PARALLEL_FROM = 500_000  # rows (or bytes of history files) from which threads pay for themselves
+PARALLEL_FROM = 500_000  # rows from which threads pay for themselves
 
 
 def executor(size: int) -> Executor:
@@ -141,10 +130,6 @@ class _InPlace(Executor):
         return future
 
 
-def _history_bytes(run_dir: Path) -> int:
-    return sum(f.stat().st_size for d in worker_dirs(run_dir) for f in d.glob("*.arrows"))
-
-
 def _sends(invokes: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
     """Invocations joined with their completion by value id; -1 marks what a pending send lacks."""
     sends = invokes.rename(columns={"mono": "invoke_mono", "wall": "invoke_wall"})
@@ -153,6 +138,9 @@ def _sends(invokes: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
     sends.insert(0, "vid", value_id(sends["producer"], sends["seq"]))
     if not sends["vid"].is_monotonic_increasing:
         sends = sends.sort_values("vid", kind="stable", ignore_index=True)
+    vids = sends["vid"].to_numpy()
+    if len(vids) > 1 and (vids[1:] == vids[:-1]).any():  # damage (reported by verify): keep the first
+        sends = sends[np.concatenate([[True], vids[1:] != vids[:-1]])].reset_index(drop=True)
     at, found = _rows_of(sends, completions["producer"].to_numpy(), completions["seq"].to_numpy())
     every = bool(found.all())  # (a completion for an invocation not recorded is dropped)
     at = at if every else at[found]
@@ -165,10 +153,10 @@ def _sends(invokes: pd.DataFrame, completions: pd.DataFrame) -> pd.DataFrame:
     def column(name: str, dtype) -> np.ndarray:
         return joined(completions[name].to_numpy(dtype=dtype, na_value=-1), -1, dtype)
 
-    outcomes = [o.value for o in Outcome]
+    outcomes = [o.value for o in SendOutcome]
     recoded = np.array([outcomes.index(c) for c in completions["outcome"].cat.categories], dtype=np.int8)
     sends["outcome"] = pd.Categorical.from_codes(joined(recoded[completions["outcome"].cat.codes.to_numpy()],
-                                                        outcomes.index(Outcome.PENDING.value), np.int8),
+                                                        outcomes.index(SendOutcome.PENDING.value), np.int8),
                                                  categories=outcomes)
     sends["partition"] = column("partition", np.int32)
     sends["offset"] = column("offset", np.int64)
@@ -205,7 +193,7 @@ def _unknown_offsets(sends: pd.DataFrame, processes: pd.DataFrame) -> None:
     recorded them as reported): every ack of an acks=0 producer (no response: the batch is
     numbered from -1001, so a long one "lands" at 0, 1, ...), and the acks after an offset-less
     one in its batch (an idempotent retry answered DUPLICATE_SEQUENCE_NUMBER: numbered from -1)."""
-    offset, ok = sends["offset"].to_numpy().copy(), (sends["outcome"] == Outcome.OK.value).to_numpy()
+    offset, ok = sends["offset"].to_numpy().copy(), (sends["outcome"] == SendOutcome.OK.value).to_numpy()
     fire_and_forget = processes.loc[processes["acks"] == "0", "producer"].dropna().astype(np.int64)
     if len(fire_and_forget):
         offset[ok & sends["producer"].isin(fire_and_forget).to_numpy()] = UNKNOWN_OFFSET
@@ -281,17 +269,15 @@ PROCESS_COLUMNS = ["worker", "incarnation", "kind", "producer", "pid", "semantic
                    "acks", "idempotent"]
 
 
-def _processes(run_dir: Path) -> pd.DataFrame:
+def _processes(found: Survey) -> pd.DataFrame:
     """One row per worker incarnation, from its process.json; `acks` (all, 1, 0; None when the
     producer properties were not recorded) and `idempotent` say what its acknowledgements mean."""
     rows = []
-    for directory in worker_dirs(run_dir):
-        worker, incarnation = split_dir_name(directory)
-        info_file = directory / "process.json"
-        info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    for history in found.workers:
+        info = history.info or {}
         config, client = info.get("config") or {}, info.get("producer_client")
         transactional = info.get("kind") == "transformer" or bool(config.get("transactions"))
-        rows.append({"worker": worker, "incarnation": incarnation, "kind": info.get("kind"),
+        rows.append({"worker": history.worker, "incarnation": history.incarnation, "kind": info.get("kind"),
                      "producer": info.get("producer"), "pid": info.get("pid"),
                      "semantics": info.get("semantics"), "config": info.get("config"), "producer_client": client,
                      "acks": "all" if transactional else acks(client),

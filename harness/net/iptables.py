@@ -16,10 +16,13 @@ class Rule:
     chain: str  # INPUT or OUTPUT
     peer: str  # address dropped: the source (INPUT) or the destination (OUTPUT)
     fault: str  # id of the fault that added it
+    share: float = 1.0  # of the packets dropped, at random (the statistic match): netem is absent here
 
     def spec(self) -> list[str]:
         direction = "-s" if self.chain == "INPUT" else "-d"
-        return [self.chain, direction, self.peer, "-m", "comment", "--comment", f"{TAG}:{self.fault}", "-j", "DROP"]
+        sample = ["-m", "statistic", "--mode", "random", "--probability", f"{self.share:.6f}"] if self.share < 1 else []
+        return [self.chain, direction, self.peer, *sample, "-m", "comment", "--comment", f"{TAG}:{self.fault}",
+                "-j", "DROP"]
 
     def __str__(self) -> str:
         return f"{self.namespace}: {' '.join(self.spec())}"
@@ -43,11 +46,13 @@ def tagged(namespace: str) -> list[str]:
     return [line for line in out.splitlines() if f"{TAG}:" in line]
 
 
-def sweep(namespaces: list[str]) -> list[str]:
-    """Delete every kafka-chaos rule in these namespaces; returns what was removed."""
+def sweep(namespaces: list[str], fault: str | None = None) -> list[str]:
+    """Delete every kafka-chaos rule (of one fault, or all) in these namespaces; returns what was removed."""
     removed = []
     for namespace in namespaces:
         for line in tagged(namespace):
+            if fault and f"{TAG}:{fault}" not in _unquote(line.split()):
+                continue
             args = line.split()
             if args[0] == "-A" and quietly(_iptables(namespace, "-D", *_unquote(args[1:]))):
                 removed.append(f"{namespace}: {line}")

@@ -1,7 +1,7 @@
 """The observer: samples the cluster every `interval_s` while a run goes on, appends each sample
-to `observer/samples.jsonl` and records what changed as events in `observer/events.jsonl`
-(which `read_events` merges into the run's event log, where the checker's evidence and the
-report find them).
+to the run directory's samples and records what changed as events in the observer's event log
+(which `read_events` merges into the run's, where the checker's evidence and the report find
+them).
 
 It runs as its own process (`ObserverProcess`): the admin client it needs has crashed the
 process it ran in (a librdkafka assertion), and a crashed observer must cost a run its
@@ -23,20 +23,23 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from harness.cluster import backends
 from harness.cluster.admin import KafkaAdmin
-from harness.cluster.local import LocalCluster
-from harness.events import OBSERVER_EVENTS_FILE, EventLog
+from harness.cluster.backend import Backend, Capability
+from harness.cluster.backends import BackendName
+from harness.events import EventLog
 from harness.observe.changes import changes
-from harness.observe.sample import SAMPLES_FILE, GroupSample, PartitionSample, Sample
+from harness.observe.sample import GroupSample, PartitionSample, Sample
 from harness.process import ProcessRef
+from harness.rundir import RunDir
 
 log = logging.getLogger(__name__)
 QUERY_TIMEOUT_S = 2.0
 STOP_TIMEOUT_S = 15.0
-CONFIG_FILE = Path("observer") / "config.json"
 
 
 class ObserverConfig(BaseModel):
+    backend: BackendName = BackendName.LOCAL
     cluster: str  # a running cluster's name (its state file tells the observer where the nodes are)
     run_dir: Path
     topics: list[str]
@@ -47,8 +50,9 @@ class ObserverConfig(BaseModel):
 class Observer:
     def __init__(self, config: ObserverConfig):
         self.config = config
-        self.path = config.run_dir / SAMPLES_FILE
-        self.events = EventLog(config.run_dir / OBSERVER_EVENTS_FILE)
+        run = RunDir(config.run_dir)
+        self.path = run.samples
+        self.events = EventLog(run.observer_events)
         self.admin: KafkaAdmin | None = None
 
     def run(self, stopping) -> None:
@@ -58,7 +62,7 @@ class Observer:
             while not stopping():
                 started = time.monotonic()
                 try:
-                    sample = self.sample(LocalCluster.attach(self.config.cluster))  # nodes restart: fresh pids
+                    sample = self.sample(backends.attach(self.config.backend, self.config.cluster))  # fresh pids
                 except Exception as exc:  # noqa: BLE001  (one failed look is not the end of observing)
                     log.warning("sample failed: %r", exc)
                 else:
@@ -71,16 +75,16 @@ class Observer:
                 time.sleep(max(0.0, self.config.interval_s - (time.monotonic() - started)))
         self.events.close()
 
-    def sample(self, cluster: LocalCluster) -> Sample:
+    def sample(self, cluster: Backend) -> Sample:
         mono, wall, errors = time.monotonic_ns(), time.time_ns(), []
-        partitions = self._partitions(cluster, errors)
-        quorum = [v for n in cluster.controllers if n.status != "dead" and (v := n.quorum_view())]
+        topology = Capability.TOPOLOGY in cluster.capabilities
+        partitions = self._partitions(cluster, errors) if topology else None
         groups = self._groups(cluster, partitions, errors)
-        return Sample(mono=mono, wall=wall, controller=cluster.active_controller(),
-                      quorum_epoch=max((epoch for epoch, _ in quorum), default=None),
+        return Sample(mono=mono, wall=wall, controller=cluster.active_controller() if topology else None,
+                      quorum_epoch=cluster.quorum_epoch() if topology else None,
                       partitions=partitions, groups=groups, errors=tuple(errors))
 
-    def _partitions(self, cluster: LocalCluster, errors: list[str]) -> tuple[PartitionSample, ...] | None:
+    def _partitions(self, cluster, errors: list[str]) -> tuple[PartitionSample, ...] | None:
         try:
             states = cluster.partition_states(self.config.topics)
         except Exception as exc:  # noqa: BLE001
@@ -89,7 +93,7 @@ class Observer:
         return tuple(PartitionSample(s.topic, s.partition, s.leader, s.leader_epoch, s.isr, s.replicas)
                      for s in states)
 
-    def _groups(self, cluster: LocalCluster, partitions, errors: list[str]) -> tuple[GroupSample, ...]:
+    def _groups(self, cluster: Backend, partitions, errors: list[str]) -> tuple[GroupSample, ...]:
         if not self.config.groups:
             return ()
         if self.admin is None:  # direct to the brokers, not through Toxiproxy
@@ -116,18 +120,19 @@ class Observer:
 class ObserverProcess:
     """`python -m harness.observe CONFIG` for the length of a `with` block."""
 
-    def __init__(self, cluster: LocalCluster, run_dir: Path, topics: list[str], groups: dict[str, list[str]],
-                 interval_s: float = 0.5):
-        self.config = ObserverConfig(cluster=cluster.name, run_dir=Path(run_dir).resolve(), topics=topics,
-                                     groups=groups, interval_s=interval_s)
+    def __init__(self, backend: BackendName, cluster: str, run_dir: Path, topics: list[str],
+                 groups: dict[str, list[str]], interval_s: float = 0.5):
+        self.config = ObserverConfig(backend=backend, cluster=cluster, run_dir=Path(run_dir).resolve(),
+                                     topics=topics, groups=groups, interval_s=interval_s)
         self.process: ProcessRef | None = None
         self.popen: subprocess.Popen | None = None
 
     def __enter__(self) -> "ObserverProcess":
-        config = self.config.run_dir / CONFIG_FILE
+        run = RunDir(self.config.run_dir)
+        config = run.observer_config
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(self.config.model_dump_json(indent=2))
-        with open(config.parent / "observer.log", "ab") as out:
+        with open(run.observer_log, "ab") as out:
             self.popen = subprocess.Popen([sys.executable, "-m", "harness.observe", str(config)], stdout=out,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.process = ProcessRef.of(self.popen)

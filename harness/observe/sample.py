@@ -1,5 +1,5 @@
-"""One look at the cluster, and the file the observer keeps them in: `observer/samples.jsonl`,
-one JSON object per line, appended as taken (a killed harness leaves every complete line)."""
+"""One look at the cluster, and the file the observer keeps them in (the run directory's
+samples), one JSON object per line, appended as taken (a killed harness leaves every complete line)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SAMPLES_FILE = Path("observer") / "samples.jsonl"
+from harness.files import Unreadable, json_lines
+from harness.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,21 @@ class Sample:
                    errors=tuple(data.get("errors", ())))
 
 
-def read_samples(run_dir: Path) -> list[Sample]:
-    """A run's samples in time order (none when the run had no observer)."""
-    path = Path(run_dir) / SAMPLES_FILE
-    if not path.exists():
-        return []
+MAX_SAMPLE_LINES = 500_000
+MAX_SAMPLE_BYTES = 512 * 2**20
+
+
+def read_samples(run: RunDir | Path) -> list[Sample]:
+    """A run's samples in time order (none when the run had no observer), read up to a bound;
+    a line that is not a sample (cut short by a crash, or damaged) is skipped."""
+    path = RunDir.of(run).samples
     samples = []
-    for line in path.read_text().splitlines():
-        try:
-            samples.append(Sample.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a line cut short by a crash
-    return sorted(samples, key=lambda s: s.mono)
+    try:
+        for data in json_lines(path, MAX_SAMPLE_BYTES, MAX_SAMPLE_LINES):
+            try:
+                samples.append(Sample.from_dict(data))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+    except Unreadable:
+        return []
+    return sorted((s for s in samples if isinstance(s.mono, int)), key=lambda s: s.mono)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.history.load import load
+from harness.history.load import load_history
+from harness.process import ProcessState
 from harness.workload.config import ConsumerConfig, Isolation, TransformerConfig
 from harness.workload.launcher import Workload
 
@@ -22,9 +23,10 @@ def drain(run_dir: Path, workload: Workload, timeout_s: float) -> bool:
         return True
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if all(_drained(load(run_dir), members, topics, committed) for members, topics, committed in groups.values()):
+        history = load_history(run_dir)
+        if all(_drained(history, members, topics, committed) for members, topics, committed in groups.values()):
             return True
-        if not any(p.status == "running" for p in workload.processes
+        if not any(p.status == ProcessState.RUNNING for p in workload.processes
                    if isinstance(p.runtime.worker, (ConsumerConfig, TransformerConfig))):
             return False  # nobody left to catch up
         time.sleep(POLL_S)

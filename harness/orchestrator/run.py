@@ -1,7 +1,8 @@
-"""Running one experiment end to end, phase by phase, each phase in the event log:
+"""Running one experiment end to end: its phases are a list of named steps, each in the event log,
+all in one ExitStack:
 
     provision -> topics -> workers -> steady -> faults -> recovery -> stop producers ->
-    drain consumers -> final read -> check -> report
+    drain -> final read -> check -> report
 
 Whatever fails on the way (or Ctrl-C, or SIGTERM) still heals the faults and stops the workers;
 the cluster pool tears the cluster down unless it is kept. A run that could not judge the
@@ -15,125 +16,70 @@ import logging
 import random
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from harness.checker import check, write_verdict
+from harness.checker.check import check, write_verdict
 from harness.checker.model import AnomalyKind, CheckResult
 from harness.cluster import segments
-from harness.cluster import state as state_store
-from harness.cluster.local import LocalCluster
-from harness.cluster.spec import ClusterSpec
+from harness.cluster.backend import Backend, Capability
 from harness.errors import KafkaChaosError
 from harness.events import EventLog
-from harness.experiment.model import Experiment, Expect
-from harness.faults import Env
+from harness.experiment.model import Expect
+from harness.faults import Env, heal_leftovers
 from harness.faults.runner import FaultRunner
-from harness.faults.schedule import plan
 from harness.history import disk
-from harness.history.load import load
+from harness.history.load import load_history
 from harness.observe.observer import ObserverProcess
-from harness.redact import redact
-from harness.report.html import write_report
 from harness.orchestrator import steady
 from harness.orchestrator.drain import drain
-from harness.orchestrator.naming import physical, rename_topics, run_tag
-from harness.orchestrator.outcome import Outcome, RunRecord, SteadyCheck, decide
-from harness.workload.config import ConsumerConfig, ProducerConfig, TransformerConfig
+from harness.orchestrator.fold import fold
+from harness.orchestrator.plan import RunPlan
+from harness.orchestrator.pool import ClusterPool
+from harness.redact import redact
+from harness.report.html import write_report
+from harness.rundir.record import Outcome, RunRecord, SteadyCheck
+from harness.workload.config import ProducerConfig
 from harness.workload.launcher import Workload
 
 log = logging.getLogger(__name__)
-RUN_CLUSTER = dict(name="run", subnet=10, port_base=22000)
-
-
-class ClusterPool:
-    """Keeps one cluster across experiments while their cluster specs agree, and picks up the
-    cluster an earlier `run --keep-cluster` left running."""
-
-    def __init__(self, workdir: Path, keep: bool = False):
-        self.workdir, self.keep = workdir, keep
-        self.cluster: LocalCluster | None = None
-        self.spec: ClusterSpec | None = None  # as requested: a started cluster's own spec is resolved
-
-    def get(self, spec: ClusterSpec) -> LocalCluster:
-        if self.cluster is None:
-            self._adopt_kept(spec.name)
-        if self.cluster and self.spec == spec and all(n.status != "dead" for n in self.cluster.nodes.values()):
-            self.cluster.heal_leftovers()
-            self.cluster.wait_ready()
-            return self.cluster
-        self.close(force=True)
-        self.cluster, self.spec = LocalCluster(spec, self.workdir / "cluster"), spec
-        self.cluster.start(owned=not self.keep)
-        return self.cluster
-
-    def _adopt_kept(self, name: str) -> None:
-        """The harness's own run cluster, if one is left running: reused when the spec agrees,
-        replaced otherwise (`cluster up` clusters have other names and are never touched)."""
-        recorded = state_store.load(name)
-        if recorded and recorded.owner is None:
-            self.cluster, self.spec = LocalCluster.attach(name), recorded.spec
-            log.info("found cluster %r left running by an earlier run", name)
-
-    def close(self, force: bool = False) -> None:
-        if self.cluster and (force or not self.keep):
-            self.cluster.destroy()
-            self.cluster = self.spec = None
-
-
-def cluster_spec(experiment: Experiment, kafka_version: str | None) -> ClusterSpec:
-    c = experiment.cluster
-    return ClusterSpec(**RUN_CLUSTER, nodes=c.nodes, controllers=c.controllers,
-                       kafka_version=kafka_version or c.kafka_version, broker_config=c.broker_config,
-                       proxy=experiment.needed_proxies(), disk_mb=experiment.needed_disk_mb())
-
-
-def missing_partitions(result: CheckResult) -> set[tuple[str, int]]:
-    """The partitions of the acknowledged writes no reader saw (lost-write, unseen)."""
-    found = set()
-    for kind in (AnomalyKind.LOST_WRITE, AnomalyKind.UNSEEN):
-        for anomaly in result.anomalies.get(kind.value, []):
-            partition = anomaly.get("acked_partition", anomaly.get("partition"))
-            if anomaly.get("topic") is not None and partition is not None:
-                found.add((str(anomaly["topic"]), int(partition)))
-    return found
-
-
-def new_run_dir(out: Path, name: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    run_dir = Path(out) / f"{stamp}-{name}"
-    run_dir.mkdir(parents=True)
-    return run_dir
 
 
 class Run:
-    def __init__(self, experiment: Experiment, source: str, run_dir: Path, pool: ClusterPool,
-                 seed: int | None = None, kafka_version: str | None = None, progress=None):
-        self.exp, self.run_dir, self.pool = experiment, run_dir, pool
-        self.seed = experiment.seed if seed is None else seed
-        self.kafka_version = kafka_version
-        self.tag = run_tag(run_dir.name)
-        self.events = EventLog.in_run(run_dir)
+    def __init__(self, plan: RunPlan, pool: ClusterPool, progress: Callable[[str], object] | None = None):
+        exp = plan.experiment
+        self.plan, self.exp, self.run, self.pool = plan, exp, plan.run, pool
+        self.events = EventLog.in_run(plan.run)
         self.progress = progress or (lambda phase: None)
-        self.record = RunRecord(experiment=experiment.name, source=source, run_dir=run_dir,
-                                description=experiment.description, scenarios=experiment.scenarios,
-                                semantics=experiment.semantics.value, expect=experiment.expect.value, seed=self.seed,
+        self.record = RunRecord(experiment=exp.name, source=plan.source, run_dir=plan.run.path,
+                                description=exp.description, scenarios=exp.scenarios, semantics=exp.semantics.value,
+                                expect=exp.expect.value, seed=plan.seed, backend=exp.cluster.backend.value,
                                 started_wall=time.time())
+        self.cluster: Backend | None = None
         self.workload: Workload | None = None
+        self.observer: ObserverProcess | None = None
+        self.runner: FaultRunner | None = None
+        self.checks: list[SteadyCheck] = []
 
-    def phase(self, name: str, text: str = "") -> None:
-        self.events.record("phase", name, text or name)
-        self.progress(name)
+    def steps(self) -> list[tuple[str, Callable[[ExitStack], None]]]:
+        """The phases, in order."""
+        return [("provision", self.provision), ("topics", self.create_topics), ("workers", self.start_workers),
+                ("steady", self.steady), ("faults", self.inject_faults), ("recovery", self.recover),
+                ("stop producers", self.stop_producers), ("drain", self.drain), ("final read", self.final_read),
+                ("check", self.judge)]
 
     def execute(self) -> RunRecord:
         started = time.monotonic()
         self._save_experiment()
         try:
             with ExitStack() as cleanup:
-                self._run(cleanup)
+                for name, step in self.steps():
+                    self.phase(name)
+                    step(cleanup)
+            self.phase("report")
         except KeyboardInterrupt:
             self.record.outcome, self.record.message = Outcome.INTERRUPTED, "interrupted: faults healed, workers stopped"
             self.events.record("phase", "interrupted", self.record.message)
@@ -151,172 +97,152 @@ class Run:
             self._write_report()
         return self.record
 
-    def _write_report(self) -> None:
-        """The HTML report; a report that fails to render never changes the run's outcome."""
-        try:
-            self.record.report = write_report(self.run_dir)
-        except Exception:  # noqa: BLE001
-            log.exception("could not write the report of %s", self.run_dir)
+    def phase(self, name: str) -> None:
+        self.events.record("phase", name, name)
+        self.progress(name)
 
-    def _harness_error(self, message: str) -> None:
-        self.record.outcome, self.record.message = Outcome.HARNESS_ERROR, message
-        self.events.record("phase", "harness-error", message)
+    # ---- the steps ----------------------------------------------------------------------
 
-    def _run(self, cleanup: ExitStack) -> None:
-        exp = self.exp
-        self.phase("provision")
-        cluster = self.pool.get(cluster_spec(exp, self.kafka_version))
-        self.record.kafka_version = cluster.dist.version
-        self.events.record("cluster", "ready", f"Kafka {cluster.dist.version}, cluster id {cluster.cluster_id}",
-                           cluster_id=cluster.cluster_id, pids={n.id: n.pid for n in cluster.nodes.values()})
-        log_marks = {n.id: _size(n.log_file) for n in cluster.nodes.values()}
-        cleanup.callback(self._collect_broker_logs, cluster, log_marks)
+    def provision(self, cleanup: ExitStack) -> None:
+        cluster = self.cluster = self.pool.get(self.plan.cluster)
+        self.record.kafka_version = cluster.kafka_version
+        pids = {i: cluster.node(i).pid for i in cluster.node_ids} if Capability.PROCESSES in cluster.capabilities \
+            else None
+        self.events.record("cluster", "ready", f"Kafka {cluster.kafka_version}, cluster id {cluster.cluster_id}",
+                           cluster_id=cluster.cluster_id, pids=pids)
+        marks = {node: _size(path) for node, path in cluster.broker_logs().items()}
+        cleanup.callback(self._collect_broker_logs, cluster, marks)
 
-        self.phase("topics")
-        for topic in exp.topics:
-            config = {k: _kafka(v) for k, v in topic.config.items()}
-            cluster.admin().create_topic(physical(topic.name, self.tag), topic.partitions, topic.replication_factor,
-                                         config)
-        topics = [physical(t.name, self.tag) for t in exp.topics]
-        cluster.wait_in_sync(topics)
-        observer = cleanup.enter_context(ObserverProcess(cluster, self.run_dir, topics, self._groups(),
-                                                         exp.observer.interval_s))
+    def create_topics(self, cleanup: ExitStack) -> None:
+        admin = self.cluster.admin()
+        for topic in self.plan.topics:
+            admin.create_topic(topic.name, topic.partitions, topic.replication_factor,
+                               {k: _kafka(v) for k, v in topic.config.items()})
+        topics = [t.name for t in self.plan.topics]
+        self.cluster.wait_in_sync(topics)
+        self.observer = cleanup.enter_context(ObserverProcess(
+            self.exp.cluster.backend, self.cluster.name, self.run.path, topics, self.plan.groups,
+            self.exp.observer.interval_s))
 
-        self.phase("workers")
-        workload = Workload(self.run_dir, cluster.client_bootstrap_servers, exp.semantics, self.seed, self.tag)
-        self.workload = workload
-        cleanup.callback(workload.stop_all)
-        for worker in [*exp.workload.consumers, *exp.workload.transformers, *exp.workload.producers]:
-            workload.start(self._physical(worker))
+    def start_workers(self, cleanup: ExitStack) -> None:
+        self.workload = Workload(self.run.path, self.cluster.client_bootstrap_servers, self.exp.semantics,
+                                 self.plan.seed, self.plan.tag)
+        cleanup.callback(self.workload.stop_all)
+        for worker in self.plan.workers:
+            self.workload.start(worker)
 
-        self.phase("steady")
-        time.sleep(exp.phases.steady_s)  # the experiment's own timeline: load before faults
+    def steady(self, cleanup: ExitStack) -> None:
+        time.sleep(self.exp.phases.steady_s)  # the experiment's own timeline: load before faults
 
-        env = Env(cluster=cluster, events=self.events, rng=random.Random(self.seed + 1), workload=workload,
-                  toxiproxy=cluster.toxiproxy)
-        runner = FaultRunner(env, self._plan())
-        cleanup.callback(runner.heal_all)
-        self.phase("faults")
-        fault_phase = time.monotonic()
-        runner.run()
-        time.sleep(max(0.0, exp.phases.faults_s - (time.monotonic() - fault_phase)))  # the phase's full length
-        runner.heal_all()
-        cluster.heal_leftovers()
+    def inject_faults(self, cleanup: ExitStack) -> None:
+        env = Env(cluster=self.cluster, events=self.events, rng=random.Random(self.plan.seed), workload=self.workload)
+        self.runner = FaultRunner(env, self.plan.faults, self.plan.seed)
+        cleanup.callback(self.runner.heal_all)
+        started = time.monotonic()
+        self.runner.run()
+        time.sleep(max(0.0, self.exp.phases.faults_s - (time.monotonic() - started)))  # the phase's full length
+        self.runner.heal_all()
+        heal_leftovers(self.cluster)
 
-        self.phase("recovery")
-        time.sleep(exp.phases.recovery_s)
+    def recover(self, cleanup: ExitStack) -> None:
+        time.sleep(self.exp.phases.recovery_s)
 
-        self.phase("stop producers")
-        for process in workload.processes:
+    def stop_producers(self, cleanup: ExitStack) -> None:
+        for process in self.workload.processes:
             if isinstance(process.runtime.worker, ProducerConfig):
                 process.stop()
 
-        self.phase("drain")
-        drained = drain(self.run_dir, workload, exp.phases.drain_timeout_s)
+    def drain(self, cleanup: ExitStack) -> None:
+        exp = self.exp
+        drained = drain(self.run.path, self.workload, exp.phases.drain_timeout_s)
         self.events.record("phase", "drained" if drained else "drain-timeout",
                            "consumers caught up" if drained else "consumers did not catch up in time")
-        checks = self._steady_checks_on_cluster(cluster, topics)
+        self.checks = self._in_sync_at_end()
         if exp.steady_state.caught_up and (exp.workload.consumers or exp.workload.transformers):
-            checks.append(SteadyCheck(name="caught-up", passed=drained, detail=(
+            self.checks.append(SteadyCheck(name="caught-up", passed=drained, detail=(
                 "consumer groups processed everything" if drained else
                 f"consumer groups had not processed everything {exp.phases.drain_timeout_s:.0f} s after the "
                 "producers stopped")))
-        workload.stop_all()
+        self.workload.stop_all()
 
-        self.phase("final read")
-        readers = workload.final_read(topics, exp.phases.final_read_timeout_s)
+    def final_read(self, cleanup: ExitStack) -> None:
+        readers = self.workload.final_read([t.name for t in self.plan.topics], self.exp.phases.final_read_timeout_s)
         if any(r.returncode != 0 for r in readers):
             raise KafkaChaosError(f"the final read failed (see {readers[0].runtime.history_dir.parent})")
-
-        code = observer.stop()
+        code = self.observer.stop()
         if code not in (0, None):
             self.events.record("observer", "exited", f"the observer died (exit code {code}); its samples end early")
-        self.phase("check")
-        result = check(self.run_dir, exp.semantics, dict(exp.anomalies))
-        if missing := missing_partitions(result):  # lost on disk, or only in reading? The segments tell.
-            self._scan_disks(cluster, missing)
-            result = check(self.run_dir, exp.semantics, dict(exp.anomalies))
-        write_verdict(self.run_dir, result)
-        history = load(self.run_dir)
-        checks += steady.from_history(exp.steady_state, history, self.events.events, has_faults=bool(runner.planned))
-        if exp.steady_state.dead_letters:
-            dead_letter_topics = {w.name: physical(w.dead_letter_topic, self.tag)
-                                  for w in exp.workload.consumers if w.dead_letter_topic}
-            checks.append(steady.dead_letters(history, cluster.bootstrap_servers, dead_letter_topics))
-        self.record.steady_state = checks
-        self.record.verdict = result.verdict.value
-        self.record.failing = [
-            {"name": i.kind.value, "count": i.count, "status": i.status,
-             "example": (result.anomalies.get(i.kind.value) or [{}])[0].get("explanation", i.note)}
-            for i in result.invariants if i.status in ("fail", "unknown")
-        ] + [{"name": c.name, "count": 1, "status": "fail", "example": c.detail} for c in checks if not c.passed]
-        self.record.outcome = decide(exp.expect == Expect.VIOLATION, result.verdict.value, checks)
-        if result.verdict.value == "unknown":
-            self.record.message = "the checker could not judge the run: " + "; ".join(
-                f"{i.kind.value}: {i.note}" for i in result.invariants if i.status == "unknown")
-        self.phase("report")
 
-    def _scan_disks(self, cluster: LocalCluster, partitions: set[tuple[str, int]]) -> None:
+    def judge(self, cleanup: ExitStack) -> None:
+        exp = self.exp
+        result = check(self.run, exp.semantics, dict(exp.anomalies))
+        if missing := missing_partitions(result):  # lost on disk, or only in reading? The segments tell.
+            self._scan_disks(missing)
+            result = check(self.run, exp.semantics, dict(exp.anomalies))
+        write_verdict(self.run, result)
+        history = load_history(self.run)
+        checks = self.checks + steady.from_history(exp.steady_state, history, self.events.events,
+                                                   has_faults=bool(self.plan.faults))
+        if exp.steady_state.dead_letters:
+            checks.append(steady.dead_letters(history, self.cluster.bootstrap_servers, self.plan.dead_letter_topics))
+        fold(self.record, result, checks, exp.expect == Expect.VIOLATION)
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _in_sync_at_end(self) -> list[SteadyCheck]:
+        if not self.exp.steady_state.no_under_replicated_at_end:
+            return []
         try:
-            scanned, values = segments.scan({n.id: n.data_dir for n in cluster.brokers}, partitions)
-            disk.write(self.run_dir, scanned, values)
+            self.cluster.wait_in_sync([t.name for t in self.plan.topics], timeout=60)
+            return [SteadyCheck(name="no-under-replicated", passed=True, detail="every partition fully in sync")]
+        except KafkaChaosError as exc:
+            return [SteadyCheck(name="no-under-replicated", passed=False, detail=str(exc))]
+
+    def _scan_disks(self, partitions: set[tuple[str, int]]) -> None:
+        try:
+            scanned, values = segments.scan(self.cluster.data_dirs(), partitions)
+            disk.write(self.run, scanned, values)
         except Exception as exc:  # noqa: BLE001  (evidence is a courtesy: the verdict stands without it)
             self.events.record("disk", "scan-failed", f"reading the segment files failed: {exc!r}")
             return
         self.events.record("disk", "scanned", f"segment files of {len(partitions)} partition(s) with missing "
                            f"writes on {len({s['node'] for s in scanned})} node(s): {len(values)} values")
 
-    def _physical(self, worker):
-        """A worker config with the run's topic and group names."""
-        data = rename_topics(worker.model_dump(mode="json", exclude_unset=True), self.tag)
-        if data.get("group"):
-            data["group"] = physical(data["group"], self.tag)
-        kind = {ProducerConfig: ProducerConfig, ConsumerConfig: ConsumerConfig,
-                TransformerConfig: TransformerConfig}[type(worker)]
-        return kind.model_validate(data)
+    def _harness_error(self, message: str) -> None:
+        self.record.outcome, self.record.message = Outcome.HARNESS_ERROR, message
+        self.events.record("phase", "harness-error", message)
 
-    def _groups(self) -> dict[str, list[str]]:
-        """Consumer groups of the run (physical names) and the topics each consumes."""
-        workload, groups = self.exp.workload, {}
-        for worker in workload.consumers:
-            if worker.group:
-                groups.setdefault(physical(worker.group, self.tag), []).extend(worker.topics)
-        for worker in workload.transformers:
-            groups.setdefault(physical(worker.group, self.tag), []).append(worker.input)
-        return {group: sorted({physical(t, self.tag) for t in topics}) for group, topics in groups.items()}
-
-    def _plan(self):
-        if self.exp.faults is None:
-            return []
-        schedule = type(self.exp.faults).model_validate(
-            rename_topics(self.exp.faults.model_dump(mode="json", exclude_unset=True), self.tag))
-        return plan(schedule, self.seed, self.exp.phases.faults_s)
-
-    def _steady_checks_on_cluster(self, cluster: LocalCluster, topics: list[str]) -> list[SteadyCheck]:
-        if not self.exp.steady_state.no_under_replicated_at_end:
-            return []
+    def _write_report(self) -> None:
+        """The HTML report; a report that fails to render never changes the run's outcome."""
         try:
-            cluster.wait_in_sync(topics, timeout=60)
-            return [SteadyCheck(name="no-under-replicated", passed=True, detail="every partition fully in sync")]
-        except KafkaChaosError as exc:
-            return [SteadyCheck(name="no-under-replicated", passed=False, detail=str(exc))]
+            self.record.report = write_report(self.run)
+        except Exception:  # noqa: BLE001
+            log.exception("could not write the report of %s", self.run)
 
     def _save_experiment(self) -> None:
         data = redact(self.exp.model_dump(mode="json"))
-        (self.run_dir / "experiment.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-        (self.run_dir / "experiment.json").write_text(json.dumps(
-            {**data, "resolved": {"seed": self.seed, "tag": self.tag, "topics": {
-                t.name: physical(t.name, self.tag) for t in self.exp.topics}}}, indent=2))
+        self.run.experiment_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
+        self.run.experiment_json.write_text(json.dumps({**data, "resolved": self.plan.resolved()}, indent=2))
 
-    def _collect_broker_logs(self, cluster: LocalCluster, marks: dict[int, int]) -> None:
+    def _collect_broker_logs(self, cluster: Backend, marks: dict[int, int]) -> None:
         """Each node's log from the start of this run (a reused cluster's logs hold earlier runs)."""
-        folder = self.run_dir / "cluster"
-        folder.mkdir(exist_ok=True)
-        for node in cluster.nodes.values():
-            if node.log_file.exists():
-                with open(node.log_file, "rb") as src, open(folder / f"node-{node.id}.log", "wb") as dst:
-                    src.seek(marks.get(node.id, 0))
+        self.run.broker_logs.mkdir(exist_ok=True)
+        for node, path in cluster.broker_logs().items():
+            if path.exists():
+                with open(path, "rb") as src, open(self.run.broker_log(node), "wb") as dst:
+                    src.seek(marks.get(node, 0))
                     shutil.copyfileobj(src, dst)
+
+
+def missing_partitions(result: CheckResult) -> set[tuple[str, int]]:
+    """The partitions of the acknowledged writes no reader saw (lost-write, unseen)."""
+    found = set()
+    for kind in (AnomalyKind.LOST_WRITE, AnomalyKind.UNSEEN):
+        for anomaly in result.anomalies.get(kind.value, []):
+            partition = anomaly.get("acked_partition", anomaly.get("partition"))
+            if anomaly.get("topic") is not None and partition is not None:
+                found.add((str(anomaly["topic"]), int(partition)))
+    return found
 
 
 def _size(path: Path) -> int:

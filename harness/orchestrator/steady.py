@@ -9,7 +9,7 @@ import numpy as np
 
 from harness.experiment.model import SteadyState
 from harness.history.load import History
-from harness.orchestrator.outcome import SteadyCheck
+from harness.rundir.record import SteadyCheck
 
 
 def phase_times(events: list[dict]) -> dict[str, int]:

@@ -4,8 +4,8 @@ that came from messages, configs or logs goes through Jinja2's autoescaping."""
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,18 +16,21 @@ import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harness.checker.context import run_start
+from harness.checker.model import DESCRIPTIONS, CheckResult
 from harness.checker.stats import sends_per_second
 from harness.events import read_events
-from harness.history.load import History, load
-from harness.observe.sample import SAMPLES_FILE, read_samples
-from harness.orchestrator.outcome import load_record
+from harness.files import Unreadable, read_json, write_text
+from harness.history.load import History, load_history
+from harness.observe.sample import read_samples
 from harness.redact import redact
 from harness.report import plots
 from harness.report.index import write_index
+from harness.rundir import INDEX_FILE, RunDir
+from harness.rundir.record import load_record
 
 log = logging.getLogger(__name__)
-REPORT_FILE = "report.html"
 EXAMPLES_PER_KIND = 20
+MAX_EVENT_ROWS = 2_000  # the event log table shows this many; events.jsonl has them all
 LOST_WRITE_PLOTS = 4
 AROUND_LOSS_S = 5.0
 
@@ -41,46 +44,75 @@ class Example:
     details: list[tuple[str, object]] = field(default_factory=list)
 
 
-def write_report(run_dir: Path) -> Path:
-    """Render `RUN_DIR/report.html` and refresh the folder's index; returns the report's path."""
-    run_dir = Path(run_dir)
-    page = _env.get_template("report.html.j2").render(**collect(run_dir))
-    path = run_dir / REPORT_FILE
-    path.write_text(page)
-    write_index(run_dir.parent)
-    return path
+def write_report(run: RunDir | Path) -> Path:
+    """Render the run's report and refresh its folder's index; returns the report's path."""
+    run = RunDir.of(run)
+    facts = collect(run)
+    try:
+        page = _env.get_template("report.html.j2").render(**facts)
+    except Exception as exc:  # noqa: BLE001  (a verdict.json of a strange shape: the page without it)
+        log.warning("report: the verdict of %s left out: %s", run, exc)
+        page = _env.get_template("report.html.j2").render(**facts | {"verdict": None, "stats": None, "examples": {}})
+    write_text(run.report, page)
+    write_index(run.path.parent)
+    return run.report
 
 
-def collect(run_dir: Path) -> dict:
-    record = load_record(run_dir)
-    verdict = _json(run_dir / "verdict.json")
-    experiment = _json(run_dir / "experiment.json") or {}
-    events = read_events(run_dir)
-    history = _history(run_dir)
+def collect(run: RunDir) -> dict:
+    """What the page shows. Every file is read defensively: a damaged one is left out of the page
+    (and logged), never a reason for no report."""
+    record = _guarded(lambda: load_record(run), run.relative(run.record))
+    verdict = _guarded(lambda: _verdict(run), run.relative(run.verdict))
+    experiment = _json(run.experiment_json) or {}
+    events = read_events(run)
+    history = _history(run)
     t0 = run_start(history, events) if history else (events[0]["mono"] if events else 0)
     windows = fault_windows(events, t0)
     anomalies = (verdict or {}).get("anomalies", {})
+    name = record.experiment if record else experiment.get("name", run.name)
     return {
-        "name": record.experiment if record else experiment.get("name", run_dir.name),
+        "name": name if isinstance(name, str) else run.name,
         "record": record, "verdict": verdict, "stats": (verdict or {}).get("stats"),
         "outcome": record.outcome.value if record else "unfinished",
         "started": _date(record.started_wall) if record else "",
-        "experiment_yaml": yaml.safe_dump(redact(experiment), sort_keys=False),
-        "plots": _plots(run_dir, history, t0, windows) if history else [],
+        "experiment_yaml": _guarded(lambda: yaml.safe_dump(redact(experiment), sort_keys=False),
+                                    run.relative(run.experiment_json)) or "",
+        "plots": (_guarded(lambda: _plots(run, history, t0, windows), "plots") or []) if history else [],
         "examples": {kind: [example(e) for e in found[:EXAMPLES_PER_KIND]] for kind, found in anomalies.items()},
-        "loss_plots": _loss_plots(history, anomalies.get("lost-write", []), t0, windows) if history else [],
-        "events": [{"at": round((e["mono"] - t0) / 1e9, 2), "source": e.get("source", ""), "kind": e.get("kind", ""),
-                    "text": e.get("text", "")} for e in events],
-        "links": _links(run_dir),
+        "loss_plots": (_guarded(lambda: _loss_plots(history, anomalies.get("lost-write", []), t0, windows),
+                                "lost-write plots") or []) if history else [],
+        "events": [{"at": round((e["mono"] - t0) / 1e9, 2), "source": str(e.get("source", "")),
+                    "kind": str(e.get("kind", "")), "text": str(e.get("text", ""))} for e in events[:MAX_EVENT_ROWS]],
+        "events_left_out": max(0, len(events) - MAX_EVENT_ROWS),
+        "links": _links(run),
+        "descriptions": {kind.value: text for kind, text in DESCRIPTIONS.items()},
+        "index_href": f"../{INDEX_FILE}",
+        "original_href": _href(run, record.shrunk_from) if record else None,
+        "replayed_href": _href(run, record.replayed_from) if record else None,
     }
+
+
+def _guarded(make, what: str):
+    """A part of the page from files that may be damaged: None (and a log line) if it fails."""
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001  (a damaged file leaves its part out, not the page)
+        log.warning("report: %s left out: %s", what, exc)
+        return None
+
+
+def _verdict(run: RunDir) -> dict | None:
+    data = _json(run.verdict)
+    return CheckResult.model_validate(data).model_dump(mode="json") if data is not None else None
 
 
 def fault_windows(events: list[dict], t0: int) -> list[plots.Window]:
     """Each injected fault from inject to heal (or to the end of the log when never healed)."""
     end = events[-1]["mono"] if events else t0
-    heals = {e.get("index"): e["mono"] for e in events if e.get("source") == "fault" and e.get("kind") == "heal"}
-    return [plots.Window((e["mono"] - t0) / 1e9, (heals.get(e.get("index"), end) - t0) / 1e9, e.get("text", "fault"))
-            for e in events if e.get("source") == "fault" and e.get("kind") == "inject"]
+    faults = [e for e in events if e.get("source") == "fault" and type(e.get("index")) in (int, str, type(None))]
+    heals = {e.get("index"): e["mono"] for e in faults if e.get("kind") == "heal"}
+    return [plots.Window((e["mono"] - t0) / 1e9, (heals.get(e.get("index"), end) - t0) / 1e9,
+                         str(e.get("text", "fault"))) for e in faults if e.get("kind") == "inject"]
 
 
 def example(anomaly: dict) -> Example:
@@ -88,8 +120,8 @@ def example(anomaly: dict) -> Example:
     return Example(anomaly.get("explanation") or ", ".join(f"{k}={v}" for k, v in details[:6]), details)
 
 
-def _plots(run_dir: Path, history: History, t0: int, windows) -> list[tuple[str, str]]:
-    sends, samples = history.sends, read_samples(run_dir)
+def _plots(run: RunDir, history: History, t0: int, windows) -> list[tuple[str, str]]:
+    sends, samples = history.sends, read_samples(run)
     found = [("Send throughput", plots.send_throughput(sends_per_second(sends, t0), windows)),
              ("Send latency", plots.send_latency(sends, t0, windows))]
     reads, lag = _reads_per_second(history, t0), _lag(samples, t0)
@@ -147,28 +179,47 @@ def _loss_plots(history: History, lost: list[dict], t0: int, windows) -> list[tu
     return found
 
 
-def _links(run_dir: Path) -> list[tuple[str, str]]:
-    wanted = ["run.json", "verdict.json", "events.jsonl", "experiment.yaml", str(SAMPLES_FILE)]
-    found = [(name, name) for name in wanted if (run_dir / name).exists()]
-    found += [(f"broker log {p.stem}", f"cluster/{p.name}") for p in sorted((run_dir / "cluster").glob("node-*.log"))]
-    found += [(f"history {p.name}", f"history/{p.name}/") for p in sorted((run_dir / "history").glob("*")) if p.is_dir()]
+def _links(run: RunDir) -> list[tuple[str, str]]:
+    """(label, path relative to the report) of every artefact worth opening."""
+    def relative(path: Path) -> str:
+        return path.relative_to(run.path).as_posix()
+
+    wanted = [run.record, run.verdict, run.events, run.experiment_yaml, run.samples]
+    found = [(relative(p), relative(p)) for p in wanted if p.exists()]
+    logs = sorted(run.broker_logs.glob("*.log")) if run.broker_logs.is_dir() else []
+    found += [(f"broker log {p.stem}", relative(p)) for p in logs]
+    found += [(f"history {w.path.name}", relative(w.path) + "/") for w in run.workers()]
     return found
 
 
-def _history(run_dir: Path) -> History | None:
+def _href(run: RunDir, other: Path | None) -> str | None:
+    """A link from this run's report to another run's, relative when they share a folder."""
+    if other is None:
+        return None
+    report = RunDir(other).report
+    return os.path.relpath(report, run.path) if report.is_absolute() == run.path.is_absolute() else str(report)
+
+
+def _history(run: RunDir) -> History | None:
     try:
-        return load(run_dir)
+        return load_history(run)
     except Exception as exc:  # noqa: BLE001  (a run cut short still gets a report of what it has)
-        log.warning("no history to plot in %s: %r", run_dir, exc)
+        log.warning("no history to plot in %s: %r", run, exc)
         return None
 
 
 def _json(path: Path) -> dict | None:
+    """A JSON object from the run directory; None (and a log line) when missing or damaged."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        data = read_json(path) if path.exists() else None
+    except Unreadable as exc:
+        log.warning("report: %s", exc)
         return None
+    return data if isinstance(data, dict) else None
 
 
 def _date(wall: float) -> str:
-    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if wall else ""
+    try:
+        return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if wall else ""
+    except (OverflowError, OSError, ValueError):
+        return ""

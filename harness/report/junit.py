@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.orchestrator.outcome import Outcome, RunRecord
+from harness.rundir.record import Outcome, RunRecord
 
 
 def write(records: list[RunRecord], path: Path) -> None:
@@ -17,6 +17,9 @@ def write(records: list[RunRecord], path: Path) -> None:
     for record in records:
         case = ET.SubElement(suite, "testcase", classname=f"experiments.{record.semantics}", name=record.experiment,
                              time=f"{record.duration_s:.1f}")
+        properties = ET.SubElement(case, "properties")
+        for name, value in record.properties().items():
+            ET.SubElement(properties, "property", name=name, value=value)
         if record.outcome in (Outcome.VIOLATION, Outcome.NOT_CAUGHT):
             element = ET.SubElement(case, "failure", message=_message(record), type=record.outcome.value)
             element.text = _details(record)

@@ -16,7 +16,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.history.values import HEADER_LEN
+from harness.history.values import HEADER_LEN, MAX_SEQ
+from harness.limits import MAX_SECONDS, PositiveSeconds
+from harness.names import GroupName, TopicName
 from harness.redact import redact, restore, secrets
 from harness.semantics import Semantics
 
@@ -47,17 +49,17 @@ class CommitScope(StrEnum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class KeyDistribution(_Strict):
     distribution: Literal["none", "uniform", "hot"] = "uniform"
-    count: int = Field(64, ge=1, description="distinct keys (besides the hot key)")
+    count: int = Field(64, ge=1, le=10_000_000, description="distinct keys (besides the hot key)")
     hot_share: float = Field(0.8, gt=0, le=1, description="share of sends carrying the hot key")
 
 
 class TransactionSpec(_Strict):
-    size: int = Field(100, ge=1, description="sends per transaction (spread over the topics)")
+    size: int = Field(100, ge=1, le=1_000_000, description="sends per transaction (spread over the topics)")
     abort_ratio: float = Field(0.0, ge=0, le=1, description="share of transactions deliberately aborted")
 
 
@@ -68,9 +70,10 @@ class _Worker(_Strict):
 
 class ProducerConfig(_Worker):
     kind: Literal["producer"] = "producer"
-    topics: list[str] = Field(min_length=1)
-    rate: float | None = Field(None, gt=0, description="sends per second; unset: as fast as possible")
-    messages: int | None = Field(None, ge=0, description="stop after this many sends; unset: until stopped")
+    topics: list[TopicName] = Field(min_length=1)
+    rate: float | None = Field(None, gt=0, le=10_000_000, description="sends per second; unset: as fast as possible")
+    messages: int | None = Field(None, ge=0, le=MAX_SEQ + 1,
+                                 description="stop after this many sends; unset: until stopped")
     value_size: int = Field(100, ge=HEADER_LEN, le=64 * 2**20)
     keys: KeyDistribution = Field(default_factory=KeyDistribution)
     transactions: TransactionSpec | None = None
@@ -78,18 +81,21 @@ class ProducerConfig(_Worker):
 
 class ConsumerConfig(_Worker):
     kind: Literal["consumer"] = "consumer"
-    topics: list[str] = Field(min_length=1)
-    group: str | None = Field(None, description="consumer group; unset: assign every partition manually")
+    topics: list[TopicName] = Field(min_length=1)
+    group: GroupName | None = Field(None, description="consumer group; unset: assign every partition manually")
     isolation: Isolation = Isolation.READ_UNCOMMITTED
     commit: CommitStrategy = CommitStrategy.AFTER
     commit_mode: CommitMode = CommitMode.SYNC
     commit_scope: CommitScope = CommitScope.BATCH
     batch_size: int = Field(100, ge=1, le=100_000)
-    processing_ms: float = Field(0, ge=0, description="simulated processing time per record")
-    poison_every: int | None = Field(None, ge=2, description="records with seq % N == N-1 fail processing")
-    dead_letter_topic: str | None = Field(None, description="where poison records go; unset: they crash the consumer")
-    max_buffered: int | None = Field(None, ge=1, description="backpressure: pause fetching above this many "
-                                                               "records waiting, resume at half")
+    processing_ms: float = Field(0, ge=0, le=MAX_SECONDS * 1000, description="simulated processing time per record")
+    poison_every: int | None = Field(None, ge=2, le=MAX_SEQ + 1,
+                                     description="records with seq % N == N-1 fail processing")
+    dead_letter_topic: TopicName | None = Field(None,
+                                                description="where poison records go; unset: they crash the consumer")
+    max_buffered: int | None = Field(None, ge=1, le=10_000_000,
+                                     description="backpressure: pause fetching above this many "
+                                                 "records waiting, resume at half")
 
     @model_validator(mode="after")
     def _commits_need_a_group(self) -> "ConsumerConfig":
@@ -107,22 +113,22 @@ class TransformerConfig(_Worker):
 
     kind: Literal["transformer"] = "transformer"
     producer_client: ClientProperties = Field(default_factory=dict)
-    input: str
-    output: str
-    group: str
+    input: TopicName
+    output: TopicName
+    group: GroupName
     outputs_per_input: int = Field(1, ge=1, le=100)
     value_size: int = Field(100, ge=HEADER_LEN, le=64 * 2**20)
     batch_size: int = Field(100, ge=1, le=100_000)
-    processing_ms: float = Field(0, ge=0)
+    processing_ms: float = Field(0, ge=0, le=MAX_SECONDS * 1000)
 
 
 class FinalReadConfig(_Worker):
     """Read every partition from its earliest offset to its end, recording the end it reached."""
 
     kind: Literal["final-read"] = "final-read"
-    topics: list[str] = Field(min_length=1)
+    topics: list[TopicName] = Field(min_length=1)
     isolation: Isolation
-    timeout_s: float = Field(120, gt=0)
+    timeout_s: PositiveSeconds = 120
 
 
 WorkerConfig = Annotated[

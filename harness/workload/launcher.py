@@ -8,7 +8,10 @@
 
 Each start is a new incarnation of the named worker, in its own history directory
 `history/<name>.<incarnation>/`; producers get a fresh producer id per incarnation, and keep
-one transactional id across incarnations so a new one fences the old.
+one transactional id across incarnations so a new one fences the old. Every start, and every
+exit seen (with its return code: negative when killed by a signal), goes into
+`history/workers.jsonl` (harness.history.manifest): the checker proves from it which histories
+must be whole.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 import zlib
 from collections import defaultdict
 from pathlib import Path
 
-from harness.process import ProcessRef
-from harness.history.load import HISTORY_DIR
+from harness.history.manifest import ManifestWriter
+from harness.process import ProcessRef, ProcessState
+from harness.rundir import RunDir, WorkerDir
 from harness.workload.config import (FinalReadConfig, Isolation, ProducerConfig, Runtime, Semantics,
                                      TransformerConfig, WorkerConfig, resolve)
 
@@ -34,6 +39,8 @@ class WorkerProcess:
     def __init__(self, workload: "Workload", runtime: Runtime, popen: subprocess.Popen):
         self.workload, self.runtime, self.popen = workload, runtime, popen
         self.ref = ProcessRef.of(popen)
+        self._exit_recorded = False
+        self._exit_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"WorkerProcess({self.name}.{self.incarnation}, pid {self.pid}, {self.status})"
@@ -51,35 +58,44 @@ class WorkerProcess:
         return self.popen.pid
 
     @property
-    def status(self) -> str:
-        """'running', 'paused' or 'dead'."""
-        return "dead" if self.popen.poll() is not None else self.ref.status()
+    def status(self) -> ProcessState:
+        return ProcessState.DEAD if self.returncode is not None else self.ref.status()
 
     @property
     def returncode(self) -> int | None:
-        return self.popen.poll()
+        return self._seen(self.popen.poll())
+
+    def _seen(self, code: int | None) -> int | None:
+        """Record the exit in the manifest the first time it is seen."""
+        if code is not None:
+            with self._exit_lock:  # faults and the orchestrator poll from different threads
+                if not self._exit_recorded:
+                    self._exit_recorded = True
+                    self.workload.manifest.exited(self.name, self.incarnation, code,
+                                                  WorkerDir(self.runtime.history_dir))
+        return code
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
         """SIGTERM: the worker finishes what it holds and records it; SIGKILL after `timeout`."""
         if self.popen.poll() is None:
             self.ref.terminate(timeout)
-        return self.popen.wait()
+        return self._seen(self.popen.wait())
 
     def kill(self) -> "WorkerProcess":
         """SIGKILL: whatever it held in memory is lost, as in a crash."""
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait()
+        self._seen(self.popen.wait())
         return self
 
     def pause(self) -> None:
-        self._signal(signal.SIGSTOP, "paused")
+        self._signal(signal.SIGSTOP, ProcessState.PAUSED)
 
     def resume(self) -> None:
-        self._signal(signal.SIGCONT, "running")
+        self._signal(signal.SIGCONT, ProcessState.RUNNING)
 
     def wait(self, timeout: float | None = None) -> int:
-        return self.popen.wait(timeout)
+        return self._seen(self.popen.wait(timeout))
 
     def restart(self) -> "WorkerProcess":
         """A new incarnation of the same worker (this one must be dead)."""
@@ -87,7 +103,7 @@ class WorkerProcess:
             raise RuntimeError(f"{self!r} is still running")
         return self.workload.start(self.runtime.worker)
 
-    def _signal(self, sig: signal.Signals, expected: str) -> None:
+    def _signal(self, sig: signal.Signals, expected: ProcessState) -> None:
         if not (self.ref.send(sig) and self.ref.wait_status(expected, 10)):
             raise RuntimeError(f"{self!r} did not become {expected} on {sig.name}")
 
@@ -101,6 +117,7 @@ class Workload:
         self.processes: list[WorkerProcess] = []
         self._incarnations: dict[str, int] = defaultdict(int)
         self._producer_ids = 0
+        self.manifest = ManifestWriter(RunDir.of(self.run_dir).manifest)
 
     def __enter__(self) -> "Workload":
         return self
@@ -116,20 +133,20 @@ class Workload:
             getattr(worker, "dead_letter_topic", None))
         if producing:
             self._producer_ids += 1
-        directory = self.run_dir / HISTORY_DIR / f"{worker.name}.{incarnation}"
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = RunDir.of(self.run_dir).worker(worker.name, incarnation)
+        directory.path.mkdir(parents=True, exist_ok=True)
         runtime = Runtime(
             worker=worker, semantics=self.semantics, bootstrap_servers=self.bootstrap_servers,
-            history_dir=directory, incarnation=incarnation,
+            history_dir=directory.path, incarnation=incarnation,
             producer_id=self._producer_ids if producing else None,
             transactional_id=f"kafka-chaos-{self.tag}-{worker.name}",
             seed=self.seed * 1_000_003 + zlib.crc32(worker.name.encode()) + incarnation,
             consumer_client=clients.consumer, producer_client=clients.producer,
         )
-        runtime_file = directory / "runtime.json"
-        env = {**os.environ, **runtime.save(runtime_file)}
-        with open(directory / "worker.log", "ab") as log:
-            popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(runtime_file)], env=env,
+        env = {**os.environ, **runtime.save(directory.runtime)}
+        self.manifest.started(worker.name, incarnation, worker.kind)  # before it can write anything
+        with open(directory.log, "ab") as log:
+            popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(directory.runtime)], env=env,
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)  # the harness, not a terminal, stops it
         process = WorkerProcess(self, runtime, popen)
@@ -153,6 +170,8 @@ class Workload:
             process.ref.send(signal.SIGCONT)
         for process in running:
             try:
-                process.popen.wait(timeout)
+                process.wait(timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
+        for process in self.processes:  # exits nobody asked about yet (workers that ended by themselves)
+            _ = process.returncode

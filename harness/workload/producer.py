@@ -10,7 +10,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, Producer
 
 from harness.history import values
-from harness.history.schema import UNKNOWN_OFFSET, Outcome, Table, acks
+from harness.history.schema import UNKNOWN_OFFSET, SendOutcome, Table, acks
 from harness.history.writer import HistoryWriter
 from harness.workload.config import KeyDistribution, ProducerConfig
 from harness.workload.transactions import Transactions
@@ -169,7 +169,7 @@ def delivery_recorder(history: HistoryWriter, pid: int, acks_setting: str | None
     c_partition, c_offset, c_error = columns["partition"], columns["offset"], columns["error"]
     c_mono, c_wall = columns["mono"], columns["wall"]
     seq_slice = values.SEQ
-    ok, fail, info = Outcome.OK.value, Outcome.FAIL.value, Outcome.INFO.value
+    ok, fail, info = SendOutcome.OK.value, SendOutcome.FAIL.value, SendOutcome.INFO.value
     offsets_real = acks_setting != "0"
     made_up: dict[int, int] = {}  # partition -> the made-up offset the next ack of its batch would carry
 
@@ -202,7 +202,7 @@ def delivery_recorder(history: HistoryWriter, pid: int, acks_setting: str | None
 def record_not_sent(history: HistoryWriter, pid: int, seqs, error: str) -> None:
     """Sends invoked but never accepted by the client: definite failures."""
     for seq in seqs:
-        history.row(Table.COMPLETIONS, producer=pid, seq=seq, outcome=Outcome.FAIL.value,
+        history.row(Table.COMPLETIONS, producer=pid, seq=seq, outcome=SendOutcome.FAIL.value,
                     partition=-1, offset=-1, error=error)
 
 

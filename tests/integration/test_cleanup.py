@@ -46,7 +46,7 @@ def start_in_background(name: str, subnet: int, tmp_path, *options: str) -> subp
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def jvms_started():
-        recorded = state_store.load(name)
+        recorded = state_store.read_state(name)
         assert recorded is not None and len(recorded.processes) == 3
         assert all(p.create_time >= started for p in recorded.processes.values()), "state of an earlier run"
 

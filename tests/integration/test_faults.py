@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 
 import psutil
@@ -17,12 +19,12 @@ from harness.events import EventLog
 from harness.faults import FAULTS, Env
 from harness.faults.runner import FaultRunner
 from harness.faults.schedule import Planned
-from harness.history.load import load
+from harness.history.load import load_history
 from harness.mounts import FILLER, mounts_under
 from harness.net import iptables
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics, TransactionSpec
 from harness.workload.launcher import Workload
-from tests.support import caught_beyond_commit, eventually
+from tests.support import eventually
 
 pytestmark = pytest.mark.cluster
 
@@ -30,7 +32,7 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture
 def env(cluster, tmp_path):
     events = EventLog(tmp_path / "events.jsonl")
-    yield Env(cluster=cluster, events=events, rng=random.Random(7), toxiproxy=cluster.toxiproxy)
+    yield Env(cluster=cluster, events=events, rng=random.Random(7))
     events.close()
 
 
@@ -126,6 +128,52 @@ def test_cut_clients_stops_the_path_and_heal_restores_it(cluster, env, topic_nam
         assert acked == [] and len(errors) == 5
     acked, errors = send(cluster.bootstrap_servers, topic, 5)
     assert errors == [] and len(acked) == 5
+
+
+LISTEN = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 9999)); s.settimeout(0.5)
+print("ready", flush=True); got, quiet = 0, time.monotonic() + 3
+while time.monotonic() < quiet:
+    try:
+        s.recv(64); got += 1; quiet = time.monotonic() + 1
+    except socket.timeout:
+        pass
+print(got)
+"""
+SEND = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"x", (sys.argv[1], 9999)); time.sleep(0.0005)
+"""
+
+
+def delivered(cluster, sender: str | None, receiver: int, count: int = 2000) -> float:
+    """The share of `count` UDP datagrams from namespace `sender` (None: the clients' side) that
+    node `receiver` got."""
+    def inside(namespace: str | None, *command: str) -> list[str]:
+        return ["ip", "netns", "exec", namespace, *command] if namespace else list(command)
+
+    address = cluster.lab.address(receiver)
+    listener = subprocess.Popen(inside(cluster.lab.namespace(receiver), sys.executable, "-c", LISTEN, address),
+                                stdout=subprocess.PIPE, text=True)
+    assert listener.stdout.readline().strip() == "ready"
+    subprocess.run(inside(sender, sys.executable, "-c", SEND, address, str(count)), check=True, timeout=60)
+    return int(listener.communicate(timeout=30)[0].strip()) / count
+
+
+def test_packet_loss_drops_about_the_share_asked_both_ways_and_heals(cluster, env):
+    two = cluster.lab.namespace(2)
+    with run_fault(env, {"fault": "packet-loss", "share": 0.3, "target": 1}):
+        into, out_of = delivered(cluster, two, 1), delivered(cluster, cluster.lab.namespace(1), 2)
+        clients = delivered(cluster, None, 1)
+    assert 0.64 <= into <= 0.76 and 0.64 <= out_of <= 0.76, (into, out_of)  # 70 % ± 6 (binomial sd ~1 %)
+    assert clients > 0.99, "peers: nodes leaves the clients' path alone"
+    assert delivered(cluster, two, 1) > 0.99, "healed"
+    with run_fault(env, {"fault": "packet-loss", "share": 0.5, "target": 1, "peers": "clients", "one_way": True}):
+        clients, between = delivered(cluster, None, 1), delivered(cluster, two, 1)
+    assert 0.43 <= clients <= 0.57 and between > 0.99, (clients, between)
 
 
 # ---- degraded network through toxiproxy ---------------------------------------------------------
@@ -260,17 +308,42 @@ def test_killed_consumer_is_restarted_and_redelivers(cluster, env, topic_name, t
     with Workload(tmp_path / "run", cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
         env.workload = workload
         assert workload.start(ProducerConfig(name="p1", topics=[topic], messages=2000)).wait(60) == 0
-        c1 = workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=5))
-        # SIGKILL right after a commit would leave nothing to redeliver: kill it caught in between
-        eventually(lambda: caught_beyond_commit(c1, workload.run_dir), timeout=60)
-        with run_fault(env, {"fault": "kill-worker", "worker": "c1"}):
+        workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=5))
+        # SIGKILL right after a commit would leave nothing to redeliver: the fault waits for its window
+        with run_fault(env, {"fault": "kill-worker", "worker": "c1", "window": "processed-uncommitted"}):
             pass
-        acked = set(load(workload.run_dir).sends["vid"])
-        eventually(lambda: acked <= set(load(workload.run_dir).reads["vid"]), timeout=120)
+        acked = set(load_history(workload.run_dir).sends["vid"])
+        eventually(lambda: acked <= set(load_history(workload.run_dir).reads["vid"]), timeout=120)
         workload.stop_all()
-    reads = load(workload.run_dir).reads
+    reads = load_history(workload.run_dir).reads
     assert set(reads["incarnation"]) == {1, 2}
     assert reads["vid"].duplicated().any(), "records processed before the kill but not committed come again"
+
+
+def test_consumer_killed_holding_committed_unprocessed_records_loses_them(cluster, env, topic_name, tmp_path):
+    """At-most-once's loss, every time: the fault waits until c1 has committed records it has not
+    processed, so its next incarnation starts past them."""
+    topic = make_topic(cluster, topic_name)
+    with Workload(tmp_path / "run", cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
+        env.workload = workload
+        assert workload.start(ProducerConfig(name="p1", topics=[topic], messages=3000)).wait(60) == 0
+        workload.start(ConsumerConfig(name="c1", topics=[topic], group="g", commit="before-processing",
+                                      batch_size=100, processing_ms=5))
+        with run_fault(env, {"fault": "kill-worker", "worker": "c1", "window": "committed-unprocessed"}) as runner:
+            assert "(committed-unprocessed)" in runner.active[0][1].text
+        acked = load_history(workload.run_dir).sends
+        last = acked.groupby("partition")["offset"].max()
+
+        def caught_up() -> bool:
+            reads = load_history(workload.run_dir).reads
+            done = reads[reads["incarnation"] == 2].groupby("partition")["offset"].max()
+            return all(done.get(p, -1) >= o for p, o in last.items())
+
+        eventually(caught_up, timeout=120)
+        workload.stop_all()
+    reads = load_history(workload.run_dir).reads
+    never = set(acked["vid"]) - set(reads["vid"])
+    assert never, "records committed before processing were never processed by the group"
 
 
 def test_consumer_paused_past_its_session_timeout_loses_its_partitions(cluster, env, topic_name, tmp_path):
@@ -281,7 +354,7 @@ def test_consumer_paused_past_its_session_timeout_loses_its_partitions(cluster, 
             workload.start(ConsumerConfig(name=name, topics=[topic], group="g"))
 
         def assigned(worker: str) -> set:
-            events = load(workload.run_dir).events
+            events = load_history(workload.run_dir).events
             mine = events[(events["worker"] == worker) & (events["kind"] == "assign")]
             latest = mine[mine["generation"] == mine["generation"].max()]
             return set(latest["partition"])
@@ -298,14 +371,14 @@ def test_producer_killed_mid_transaction_leaves_it_unfinished_and_invisible(clus
         env.workload = workload
         workload.start(ProducerConfig(name="p1", topics=[topic], rate=500,
                                       transactions=TransactionSpec(size=200)))
-        eventually(lambda: len(load(workload.run_dir).transactions) >= 2, timeout=60)
-        with run_fault(env, {"fault": "kill-worker", "worker": "p1", "in_transaction": True}):
+        eventually(lambda: len(load_history(workload.run_dir).transactions) >= 2, timeout=60)
+        with run_fault(env, {"fault": "kill-worker", "worker": "p1", "window": "in-transaction"}):
             pass  # healed: p1.2 starts with the same transactional id and fences p1.1's transaction
-        eventually(lambda: (load(workload.run_dir).transactions.query("incarnation == 2")["outcome"]
+        eventually(lambda: (load_history(workload.run_dir).transactions.query("incarnation == 2")["outcome"]
                             == "committed").any(), timeout=60)
         workload.stop_all()
         workload.final_read([topic], timeout_s=60)
-    history = load(workload.run_dir)
+    history = load_history(workload.run_dir)
     killed = history.transactions.query("incarnation == 1 and outcome == 'unfinished'")
     assert len(killed) == 1, history.transactions.query("incarnation == 1")
     visible = history.reads[history.reads["worker"] == "final-read-committed"]

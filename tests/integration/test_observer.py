@@ -9,6 +9,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from harness.clientlog import CLIENT_LOG
 from harness.events import read_events
+from harness.cluster.backends import BackendName
 from harness.observe.observer import ObserverProcess
 from harness.observe.sample import read_samples
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics
@@ -31,7 +32,8 @@ def test_leader_kill_shows_as_leader_change_isr_shrink_and_expand(cluster, topic
     committer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": group, "logger": CLIENT_LOG})
     committer.commit(offsets=[TopicPartition(topic_name, 0, 0)], asynchronous=False)
     committer.close()
-    with ObserverProcess(cluster, tmp_path, [topic_name], {group: [topic_name]}, interval_s=0.2) as observer:
+    with ObserverProcess(BackendName.LOCAL, cluster.name, tmp_path, [topic_name], {group: [topic_name]},
+                         interval_s=0.2) as observer:
         eventually(lambda: len(read_samples(tmp_path)) >= 2)
         cluster.node(leader).kill()
         eventually(lambda: observed(tmp_path, "leader-change", topic=topic_name, partition=0), timeout=60)
@@ -54,7 +56,8 @@ def test_consumer_group_members_assignment_and_lag_are_sampled(cluster, topic_na
     cluster.wait_in_sync([topic_name])
     group = f"g-{topic_name}"
     with Workload(tmp_path, cluster.client_bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload, \
-            ObserverProcess(cluster, tmp_path, [topic_name], {group: [topic_name]}, interval_s=0.2):
+            ObserverProcess(BackendName.LOCAL, cluster.name, tmp_path, [topic_name], {group: [topic_name]},
+                            interval_s=0.2):
         assert workload.start(ProducerConfig(name="p1", topics=[topic_name], messages=3000)).wait(60) == 0
         consumer = workload.start(ConsumerConfig(name="c1", topics=[topic_name], group=group, processing_ms=1))
 

@@ -38,9 +38,9 @@ def records(out: Path) -> dict[str, dict]:
     return {json.loads(p.read_text())["experiment"]: json.loads(p.read_text()) for p in out.glob("*/run.json")}
 
 
-def nothing_left() -> list[str]:
-    found = [f"process {p.pid}" for p in state_store.marked_processes("run")]
-    found += lab.namespaces("run") + lab.bridges("run")
+def nothing_left(cluster: str = "run") -> list[str]:
+    found = [f"process {p.pid}" for p in state_store.marked_processes(cluster)]
+    found += lab.namespaces(cluster) + lab.bridges(cluster)
     found += [f"helper {p.pid}" for p in psutil.process_iter(["cmdline"])
               if {"harness.workload", "harness.observe"} & set(p.info["cmdline"] or [])]
     return found
@@ -64,7 +64,7 @@ def test_caught_known_bad_exits_0_and_the_same_unexpected_exits_1(tmp_path):
                                name="commits-before-processing-expected-to-pass", expect="pass")
     out = tmp_path / "runs"
     assert kafka_chaos("run", str(known_bad), "--out", str(out), "--keep-cluster").returncode == 0
-    assert state_store.load("run") is not None, "--keep-cluster left the cluster running"
+    assert state_store.read_state("run") is not None, "--keep-cluster left the cluster running"
     result = kafka_chaos("run", str(surprise), "--out", str(out), "--junit", str(tmp_path / "junit.xml"))
     assert result.returncode == 1, result.stdout + result.stderr
     outcomes = {name: r["outcome"] for name, r in records(out).items()}

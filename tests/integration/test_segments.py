@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from harness.cluster import segments
-from harness.history.load import load
+from harness.history.load import load_history
 from harness.workload.config import ProducerConfig, Semantics, TransactionSpec
 from harness.workload.launcher import Workload
 
@@ -30,7 +30,7 @@ def test_every_acknowledged_value_is_in_every_replica_at_its_offset(cluster, top
         producer = workload.start(ProducerConfig(name="p1", topics=[topic], messages=600,
                                                  transactions=TransactionSpec(size=10, abort_ratio=0.2)))
         assert producer.wait(120) == 0
-    sends = load(tmp_path).sends
+    sends = load_history(tmp_path).sends
     acked = {(int(s.partition), int(s.offset), int(s.vid)) for s in sends[sends["outcome"] == "ok"].itertuples()}
     assert len(acked) == 600
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from harness.checker import check
+from harness.checker.check import check
 from harness.checker.model import AnomalyKind
-from harness.history.load import History, load, value_id
+from harness.history.load import History, load_history, value_id
 from harness.workload.config import (ConsumerConfig, KeyDistribution, ProducerConfig, Semantics, TransactionSpec,
                                      TransformerConfig)
 from harness.workload.launcher import Workload
@@ -25,7 +25,9 @@ def make_topic(cluster, name: str, partitions: int = 3) -> str:
 def final(workload: Workload, topics: list[str]) -> History:
     readers = workload.final_read(topics, timeout_s=60)
     assert [r.returncode for r in readers] == [0, 0]
-    return load(workload.run_dir)
+    history = load_history(workload.run_dir)
+    assert history.damage == [], history.damage  # whole, or (killed workers) as the kill left it: proven
+    return history
 
 
 def reads_of(history: History, worker: str) -> pd.DataFrame:
@@ -46,7 +48,7 @@ def acked(history: History, topic: str | None = None) -> set[int]:
 
 
 def processed(workload: Workload, worker: str) -> pd.DataFrame:
-    return reads_of(load(workload.run_dir), worker)
+    return reads_of(load_history(workload.run_dir), worker)
 
 
 @pytest.mark.parametrize("semantics", list(Semantics))
@@ -60,7 +62,7 @@ def test_clean_run_under_each_preset_reads_every_acked_value_exactly_once(cluste
         else:
             worker = workload.start(ConsumerConfig(name="c1", topics=[source], group="g"))
         assert producer.wait(120) == 0
-        sent = acked(load(tmp_path), source)
+        sent = acked(load_history(tmp_path), source)
         eventually(lambda: sent <= set(processed(workload, worker.name)["vid"]), timeout=90)
         assert worker.stop() == 0
         history = final(workload, [source] + ([output] if output else []))
@@ -105,7 +107,7 @@ def test_killed_producer_leaves_indeterminate_sends_not_unknown_ones(cluster, to
     topic = make_topic(cluster, topic_name)
     with Workload(tmp_path, cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
         producer = workload.start(ProducerConfig(name="p1", topics=[topic]))  # as fast as it goes
-        eventually(lambda: (load(tmp_path).sends["outcome"] == "ok").sum() > 20_000, timeout=60)
+        eventually(lambda: (load_history(tmp_path).sends["outcome"] == "ok").sum() > 20_000, timeout=60)
         producer.kill()
         history = final(workload, [topic])
 
@@ -123,15 +125,16 @@ def test_killed_consumer_rereads_from_its_last_commit(cluster, topic_name, tmp_p
     topic = make_topic(cluster, topic_name)
     with Workload(tmp_path, cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
         assert workload.start(ProducerConfig(name="p1", topics=[topic], messages=2000)).wait(60) == 0
-        sent = acked(load(tmp_path))
+        sent = acked(load_history(tmp_path))
         slow = ConsumerConfig(name="c1", topics=[topic], group="g", batch_size=100, processing_ms=10)
         first = workload.start(slow)
-        eventually(lambda: caught_beyond_commit(first, tmp_path), timeout=60)
+        eventually(lambda: caught_beyond_commit(first), timeout=60)
         first.kill()
         second = first.restart()
         eventually(lambda: sent <= set(processed(workload, "c1")["vid"]), timeout=120)
         second.stop()
-        history = load(tmp_path)
+        history = load_history(tmp_path)
+    assert history.damage == [] and load_history(tmp_path).damage == [], history.damage  # c1.1's cut tail is sealed
 
     reads = reads_of(history, "c1")
     before, after = reads[reads["incarnation"] == 1], reads[reads["incarnation"] == 2]
@@ -172,7 +175,7 @@ def test_hot_key_puts_its_share_on_one_partition(cluster, topic_name, tmp_path):
     keys = KeyDistribution(distribution="hot", count=30, hot_share=0.8)
     with Workload(tmp_path, cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
         assert workload.start(ProducerConfig(name="p1", topics=[topic], messages=10_000, keys=keys)).wait(60) == 0
-        history = load(tmp_path)
+        history = load_history(tmp_path)
 
     sends = history.sends
     hot = sends[sends["key"] == "hot"]
@@ -188,7 +191,7 @@ def test_a_workers_password_stays_out_of_its_run_directory(cluster, topic_name, 
     with Workload(tmp_path, cluster.bootstrap_servers, Semantics.AT_LEAST_ONCE) as workload:
         producer = workload.start(ProducerConfig(name="p1", topics=[topic], messages=100, client=secret))
         assert producer.wait(60) == 0
-        assert len(acked(load(tmp_path))) == 100
+        assert len(acked(load_history(tmp_path))) == 100
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "runtime.json" for p in written) and any(p.name == "process.json" for p in written)
     assert not [p for p in written if b"hunter2-secret" in p.read_bytes()]

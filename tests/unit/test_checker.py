@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from harness.checker import check, write_verdict
+from harness.checker.check import check, write_verdict
 from harness.checker import registry
 from harness.checker.check import to_json
 from harness.checker.model import AnomalyKind, Verdict

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.checker import check
+from harness.checker.check import check
 from harness.checker.model import AnomalyKind
 from tests.histories import INJECT, simulate
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.checker import check
+from harness.checker.check import check
 from harness.checker.model import AnomalyKind, Verdict
 from tests.histories import MARKER, Read, Run
 

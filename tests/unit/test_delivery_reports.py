@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import KafkaError, Message
 
 from harness.history import values
-from harness.history.load import load
+from harness.history.load import load_history
 from harness.history.schema import Table
 from harness.history.writer import HistoryWriter
 from harness.workload.producer import delivery_recorder
@@ -76,8 +76,8 @@ def write_producer(run_dir, client: dict, offsets: list[int], partitions: list[i
 def test_loading_an_older_run_forgets_offsets_its_producer_recorded_as_librdkafka_made_them_up(tmp_path):
     write_producer(tmp_path / "a", {"acks": "all", "enable.idempotence": True},
                    [7, -1, 3, 0, 1, 9, 4], [0, 0, 1, 0, 0, 0, 1])
-    assert load(tmp_path / "a").sends["offset"].tolist() == [7, -1, 3, -1, -1, 9, 4]
+    assert load_history(tmp_path / "a").sends["offset"].tolist() == [7, -1, 3, -1, -1, 9, 4]
     write_producer(tmp_path / "b", {"acks": "0"}, [-1, 0, 1, 2, 0], [0, 0, 0, 0, 1])
-    assert load(tmp_path / "b").sends["offset"].tolist() == [-1] * 5
+    assert load_history(tmp_path / "b").sends["offset"].tolist() == [-1] * 5
     write_producer(tmp_path / "c", {"acks": "1"}, [4, 5, 6], [0, 0, 0])
-    assert load(tmp_path / "c").sends["offset"].tolist() == [4, 5, 6]
+    assert load_history(tmp_path / "c").sends["offset"].tolist() == [4, 5, 6]

@@ -10,7 +10,8 @@ from pydantic import TypeAdapter, ValidationError
 from harness.faults import FAULTS
 from harness.faults.base import FaultError
 from harness.faults.partition import bridge, majorities_ring, one_way, split
-from harness.faults.schedule import Nemesis, Schedule, Timeline, plan, requirements
+from harness.cluster.backend import Capability
+from harness.faults.schedule import Nemesis, Schedule, Timeline, plan
 from harness.faults.targets import Target
 
 schedule = TypeAdapter(Schedule)
@@ -19,7 +20,7 @@ schedule = TypeAdapter(Schedule)
 def test_every_fault_is_registered_under_its_own_name():
     assert {"kill", "stop", "pause", "rolling-restart", "bounce-leader", "partition", "cut-clients", "latency",
             "bandwidth", "slow-close", "reset-peer", "blackhole", "kill-worker", "pause-worker", "stop-worker",
-            "read-only-log-dir", "add-partitions", "elect-preferred-leader"} <= set(FAULTS)
+            "read-only-log-dir", "full-disk", "add-partitions", "elect-preferred-leader", "packet-loss"} <= set(FAULTS)
     assert all(cls.model_fields["fault"].default == name for name, cls in FAULTS.items())
 
 
@@ -72,7 +73,18 @@ def test_timeline_plans_each_step_with_its_heal():
         {"at": 2, "fault": {"fault": "latency", "ms": 100}}]})
     planned = plan(timeline, seed=1, length_s=30)
     assert [(p.start, p.end, p.fault.name) for p in planned] == [(2, 30, "latency"), (10, 15, "kill")]
-    assert requirements(timeline) == {"processes", "toxiproxy"}
+    assert [p.fault.capabilities() for p in planned] == [{Capability.PROXIES},
+                                                         {Capability.PROCESSES, Capability.TOPOLOGY}]
+    assert [p.fault.provisions().proxies for p in planned] == [{"clients"}, set()]
+
+
+def test_a_fault_needs_what_its_target_needs():
+    assert FAULTS["kill"](target=2).capabilities() == {Capability.PROCESSES}
+    assert FAULTS["kill"](target="controller").capabilities() == {Capability.PROCESSES, Capability.TOPOLOGY}
+    assert FAULTS["partition"](target={"leader": {"topic": "t"}}).capabilities() == {
+        Capability.NETWORK, Capability.TOPOLOGY}
+    assert FAULTS["kill-worker"](worker="c1").capabilities() == set()
+    assert FAULTS["full-disk"](target=1).provisions().own_disks
 
 
 def test_same_seed_same_nemesis_plan_and_another_seed_another():

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.checker import check, write_verdict
+from harness.checker.check import check, write_verdict
 from harness.events import EventLog
-from harness.observe.sample import SAMPLES_FILE, PartitionSample, Sample
-from harness.orchestrator.outcome import Outcome, RunRecord
+from harness.observe.sample import PartitionSample, Sample
+from harness.rundir import RunDir
+from harness.rundir.record import Outcome, RunRecord
 from harness.report.html import write_report
 from tests.histories import INJECT, TOPIC, simulate
 
@@ -49,8 +50,8 @@ def stored_run(folder: Path, name: str, inject: str | None = None, seed: int = 1
 
 
 def _samples(run_dir: Path, start: int) -> None:
-    (run_dir / SAMPLES_FILE).parent.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / SAMPLES_FILE, "w") as out:
+    RunDir(run_dir).observer.mkdir(parents=True, exist_ok=True)
+    with open(RunDir(run_dir).samples, "w") as out:
         for i, leader in enumerate([2, 2, None, 1, 1]):
             isr = (1, 2, 3) if leader == 2 or i == 4 else (1, 3)
             partition = PartitionSample(TOPIC, 0, leader, i, isr, (1, 2, 3))

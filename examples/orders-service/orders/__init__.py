@@ -1,0 +1,1 @@
+"""orders-service: consumes orders and ships them."""

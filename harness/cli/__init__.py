@@ -1,0 +1,1 @@
+"""The `kafka-chaos` command (`harness.cli.main`)."""

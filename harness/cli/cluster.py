@@ -1,0 +1,91 @@
+"""`kafka-chaos cluster up | status | down`: a cluster that outlives the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from harness.cli.console import say, table
+from harness.errors import UsageError
+
+NETWORK_MODES = ("auto", "namespaces", "loopback")  # harness.net.lab.NetworkMode, without importing it
+name_option = click.option("--name", default="lab", show_default=True, help="Cluster name.")
+
+
+@click.group()
+def cluster() -> None:
+    """Start, inspect and remove a local Kafka cluster."""
+
+
+@cluster.command("up")
+@click.option("--nodes", type=click.IntRange(1, 9), default=3, show_default=True,
+              help="Brokers (each also a controller unless --controllers is given).")
+@click.option("--controllers", type=click.IntRange(0, 5), default=0, show_default=True,
+              help="Dedicated KRaft controllers (0: combined broker+controller nodes).")
+@click.option("--kafka-version", default=None, help="Kafka version [default: KAFKA_HOME's, else the newest known].")
+@click.option("--network", type=click.Choice(NETWORK_MODES), default="auto", show_default=True)
+@click.option("--subnet", type=click.IntRange(0, 255), default=0, show_default=True,
+              help="Namespace network: nodes live in 198.18.<subnet>.0/24.")
+@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where node configs, data and logs go [default: the state folder].")
+@click.option("--disk-mb", type=int, default=None,
+              help="Give each node a disk of its own of this size (a tmpfs; the full-disk fault fills it).")
+@name_option
+def up(nodes: int, controllers: int, kafka_version: str | None, network: str, subnet: int,
+       workdir: Path | None, disk_mb: int | None, name: str) -> None:
+    """Start a cluster, wait until it is ready, leave it running and print its bootstrap servers."""
+    from harness import paths
+    from harness.cluster import backends
+    from harness.cluster.backend import Capability
+    from harness.cluster.backends import BackendName
+
+    spec = _spec(name=name, nodes=nodes, controllers=controllers, kafka_version=kafka_version, network=network,
+                 subnet=subnet, disk_mb=disk_mb)
+    started = backends.create(BackendName.LOCAL, spec, workdir or paths.state_dir() / name)
+    say(f"starting {spec.nodes} node(s) of Kafka {started.kafka_version}...")
+    started.start(owned=False)  # it outlives this command
+    if Capability.NETWORK not in started.capabilities:
+        say("note: nodes share loopback (no CAP_NET_ADMIN): network faults are unavailable")
+    click.echo(started.bootstrap_servers)
+
+
+@cluster.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@name_option
+def status(as_json: bool, name: str) -> None:
+    """Nodes, addresses, pids, alive/paused and the active controller."""
+    from harness.cluster import backends
+    from harness.cluster.backends import BackendName
+
+    info = backends.attach(BackendName.LOCAL, name).describe()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    table(f"cluster {info['name']}: Kafka {info['kafka_version']}, {info['network']} network, "
+          f"controller {info['active_controller']}", ("node", "roles", "address", "pid", "status"),
+          [(n["id"], "+".join(n["roles"]), n["address"], n["pid"] or "-", n["status"]) for n in info["nodes"]])
+    click.echo(f"bootstrap servers: {info['bootstrap_servers']}")
+
+
+@cluster.command("down")
+@click.option("--name", default=None, help="Only this cluster [default: every kafka-chaos cluster].")
+def down(name: str | None) -> None:
+    """Stop the cluster and remove its processes, namespaces, bridge and rules (also after a crash)."""
+    from harness.cluster import backends
+
+    leftovers = backends.down(name)
+    say("cluster down" + (f" (also removed: {', '.join(leftovers)})" if leftovers else ""))
+
+
+def _spec(**fields):
+    from pydantic import ValidationError
+
+    from harness.cluster.spec import ClusterSpec
+
+    try:
+        return ClusterSpec(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"invalid cluster {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
