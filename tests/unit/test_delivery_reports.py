@@ -61,8 +61,8 @@ def test_acks0_records_no_offset_even_where_librdkafka_numbers_a_long_batch_up_t
 
 def write_producer(run_dir, client: dict, offsets: list[int], partitions: list[int]) -> None:
     history = HistoryWriter(run_dir / "history" / "p.1")
-    history.describe({"kind": "producer", "producer": 1, "semantics": "at-least-once", "config": {},
-                      "producer_client": client})
+    history.describe({"kind": "producer", "name": "p", "incarnation": 1, "producer": 1, "semantics": "at-least-once",
+                      "config": {}, "producer_client": client})
     n = len(offsets)
     history.write_now(Table.INVOKES, {"producer": [1] * n, "seq": list(range(n)), "txn": [0] * n, "topic": ["t"] * n,
                                       "key": [None] * n, "size": [40] * n, "source_producer": [None] * n,
