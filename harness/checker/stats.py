@@ -17,6 +17,8 @@ def summarize(ctx: Context) -> dict:
         "reads": {role: int(len(ctx.reads_by(ctx.readers_with(role)))) for role in ("consumer", "transformer", "final")},
         "transactions": {str(k): int(v) for k, v in ctx.history.transactions["outcome"].value_counts().items()}
         if not ctx.history.transactions.empty else {},
+        "failures": _counts(sends.loc[(outcome == "fail").to_numpy(), "error"]),  # e.g. TOPIC_AUTHORIZATION_FAILED
+        "client_errors": _counts(_errors(ctx.history.events)),  # what workers' clients reported, e.g. refusals
     }
     if sends.empty:
         return result
@@ -56,6 +58,16 @@ def _unavailability(ctx: Context, sends: pd.DataFrame, acked: pd.DataFrame) -> d
     at = int(np.argmax(gaps))
     return {"seconds": round(float(gaps[at]) / 1e9, 3), "from_s": ctx.seconds(times[at]),
             "to_s": ctx.seconds(times[at + 1])}
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.dropna().astype(str).value_counts().items()}
+
+
+def _errors(events: pd.DataFrame) -> pd.Series:
+    if events.empty or "detail" not in events:
+        return pd.Series([], dtype=object)
+    return events.loc[(events["kind"].astype(str) == "error").to_numpy(), "detail"]
 
 
 def _round(value) -> float | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 
 from harness.cluster import metadata
@@ -47,14 +48,14 @@ class ClusterAccess:
 
     def credentials(self, users: list[str]) -> dict[str, Credential]:
         """A new credential for each user (a new SCRAM password, or a new certificate of the CA),
-        in force on every running broker when this returns."""
+        in force on every running broker, with every ACL granted before, when this returns."""
         if not self.spec.sasl:
-            return {user: self.material.issue(user) for user in users}
-        made = {user: Credential(user, password=new_password()) for user in users}
-        for credential in made.values():
-            self._admin().set_password(credential, self.spec.mechanism, SCRAM_ITERATIONS)
-        if made:
-            self._wait_known(list(made.values())[-1])  # metadata is ordered: the last known, all known
+            made = {user: self.material.issue(user) for user in users}
+        else:
+            made = {user: Credential(user, password=new_password()) for user in users}
+            for credential in made.values():
+                self._admin().set_password(credential, self.spec.mechanism, SCRAM_ITERATIONS)
+        self.settle()
         return made
 
     def credential(self, user: str) -> Credential:
@@ -73,21 +74,28 @@ class ClusterAccess:
         except metadata.AuthenticationFailed:
             return False
 
-    def _wait_known(self, credential: Credential) -> None:
+    def settle(self) -> None:
+        """Wait until every running broker has applied every change made so far (users, ACLs): a
+        barrier topic created after them is known to each (brokers apply metadata in order)."""
+        barrier = f"kafka-chaos-barrier-{uuid.uuid4().hex[:12]}"
+        admin = self._admin()
+        admin.create_topic(barrier, partitions=1, replication_factor=1)
         deadline = time.monotonic() + PROPAGATION_TIMEOUT_S
         pending = set(self._brokers())
         while pending and time.monotonic() < deadline:
             for address in sorted(pending):
                 try:
-                    if self.authenticates(credential, address):
+                    view = metadata.fetch(address, [barrier], timeout=5, login=self.login())
+                    if (barrier, 0) in view.partitions:
                         pending.discard(address)
-                except OSError:  # down or cut off: it learns the credential when it is back
+                except OSError:  # down or cut off: it catches up before it serves again
                     pending.discard(address)
             if pending:
-                time.sleep(0.1)
+                time.sleep(0.05)
+        admin.delete_topic(barrier)
         if pending:
-            raise EnvironmentProblem(f"brokers {sorted(pending)} did not know user {credential.user} "
-                                     f"{PROPAGATION_TIMEOUT_S:.0f} s after it was created")
+            raise EnvironmentProblem(f"brokers {sorted(pending)} did not catch up with the cluster's users and "
+                                     f"ACLs within {PROPAGATION_TIMEOUT_S:.0f} s")
 
     # ---- ACLs ----------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ DEFINITE_FAILURES = frozenset({
     KafkaError._PURGE_QUEUE, KafkaError.MSG_SIZE_TOO_LARGE,
     KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION, KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError.RECORD_LIST_TOO_LARGE, KafkaError._INVALID_ARG,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED, KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,  # refused whole
 })
 NOT_SENT = "_NOT_SENT"  # invoked, but the client never accepted it (queue full at shutdown)
 
