@@ -62,7 +62,8 @@ class RevokeAcl(FaultSpec):
 class RotateCredentials(FaultSpec):
     """Rotate a worker's credential mid-run, as a deploy would: the worker stops (SIGTERM), gets a
     new SCRAM password (the old one is refused from then on) or a new certificate of the cluster's
-    CA, and its next incarnation starts with it. Nothing to heal: the new credential stays."""
+    CA (the old one stays valid: brokers check no revocation list), and its next incarnation starts
+    with it. Nothing to heal: the new credential stays."""
 
     fault: Literal["rotate-credentials"] = "rotate-credentials"
     needs: ClassVar = frozenset({Capability.SECURITY})
