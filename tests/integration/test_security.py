@@ -137,7 +137,8 @@ def test_a_worker_with_a_wrong_password_stops_the_run_at_once_with_exit_3(chaos,
     events = [e for e in (result.run_dir / "events.jsonl").read_text().splitlines() if '"source": "phase"' in e]
     assert '"steady"' in events[-2] and '"harness-error"' in events[-1], "stopped within the steady phase"
     started = json.loads(events[-2])["mono"]
-    assert (json.loads(events[-1])["mono"] - started) / 1e9 < 10, "seen in seconds, not after a timeout"
+    # Well inside the 60 s steady phase (11.6 s seen on a loaded 2-core machine): not after it, nor a timeout.
+    assert (json.loads(events[-1])["mono"] - started) / 1e9 < 30, "seen while the steady phase runs, not at its end"
 
 
 @pytest.mark.slow
