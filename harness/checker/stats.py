@@ -19,6 +19,8 @@ def summarize(ctx: Context) -> dict:
         if not ctx.history.transactions.empty else {},
         "acked_without_offset": int((ctx.acked & (sends["offset"].to_numpy() < 0)).sum()),
         "fire_and_forget": ctx.fire_and_forget,  # producers that ran with acks=0
+        "failures": _counts(sends.loc[(outcome == "fail").to_numpy(), "error"]),  # e.g. TOPIC_AUTHORIZATION_FAILED
+        "client_errors": _counts(_errors(ctx.history.events)),  # what workers' clients reported, e.g. refusals
     }
     if sends.empty:
         return result
@@ -86,6 +88,16 @@ def _widest_gap(times: np.ndarray) -> tuple[int, int]:
     gaps = first[used[1:]] - last[used[:-1]]
     at = int(np.argmax(gaps))
     return int(last[used[at]]), int(first[used[at + 1]])
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.dropna().astype(str).value_counts().items()}
+
+
+def _errors(events: pd.DataFrame) -> pd.Series:
+    if events.empty or "detail" not in events:
+        return pd.Series([], dtype=object)
+    return events.loc[(events["kind"].astype(str) == "error").to_numpy(), "detail"]
 
 
 def _round(value) -> float | None:

@@ -11,6 +11,7 @@ a capability through `Env`, typed as its protocol.
     NETWORK    drop packets between a node and a peer (another node, or the clients)
     PROXIES    Toxiproxy on the client and the replication path
     DISKS      fill a node's disk, make its log directory read-only
+    SECURITY   users, credentials and ACLs of a secured cluster (SASL_SSL or mutual TLS)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from harness.process import ProcessState
 
 if TYPE_CHECKING:
     from harness.cluster.admin import KafkaAdmin, PartitionState
+    from harness.cluster.security import Acl, Credential
 
 
 class Capability(StrEnum):
@@ -31,6 +33,7 @@ class Capability(StrEnum):
     NETWORK = "network"
     PROXIES = "proxies"
     DISKS = "disks"
+    SECURITY = "security"
 
 
 def describe(capabilities) -> str:
@@ -82,6 +85,13 @@ class Backend(Protocol):
     def kafka_version(self) -> str: ...
     @property
     def cluster_id(self) -> str: ...
+    @property
+    def harness_client(self) -> dict[str, str]:
+        """librdkafka properties the harness's own clients add: its super user's login on a secured
+        cluster, nothing on a plaintext one."""
+    @property
+    def access(self) -> "Security | None":
+        """A secured cluster's users and ACLs (None on a plaintext cluster)."""
     def admin(self) -> "KafkaAdmin": ...
     def start(self) -> "Backend": ...
     def wait_ready(self, timeout: float = 120) -> None: ...
@@ -128,3 +138,22 @@ class Disks(Protocol):
     def make_read_only(self, node: int) -> str: ...
     def make_writable(self, node: int) -> bool: ...
     def sweep_disks(self) -> list[str]: ...
+
+
+class Security(Protocol):
+    """A secured cluster's users, credentials and ACLs (harness.cluster.access.ClusterAccess)."""
+
+    def credentials(self, users: list[str]) -> dict[str, "Credential"]:
+        """A new credential for each user, in force on every running broker on return."""
+    def credential(self, user: str) -> "Credential": ...
+    def client(self, credential: "Credential") -> dict[str, str]:
+        """librdkafka properties of a client holding `credential`."""
+    def remove_users(self, users: list[str]) -> None: ...
+    def grant(self, acls: list["Acl"]) -> None: ...
+    def remove(self, acls: list["Acl"]) -> int: ...
+    def acls_of(self, user: str) -> list["Acl"]: ...
+    def revoke(self, acls: list["Acl"], tag: str) -> int:
+        """Remove `acls` until `restore(tag)` (written down first, for the sweep); how many there were."""
+    def restore(self, tag: str) -> list["Acl"]: ...
+    def sweep_acls(self) -> list[str]:
+        """Restore every revocation a heal did not; what was restored."""

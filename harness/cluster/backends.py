@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cluster.backend import Capability
+from harness.cluster.security import SecuritySpec
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.net.lab import has_net_admin
 
@@ -20,9 +21,12 @@ class BackendName(StrEnum):
     LOCAL = "local"  # JVMs on this machine, each node in its own network namespace when we may
 
 
-def offers(backend: BackendName, network: NetworkMode = NetworkMode.AUTO) -> frozenset[Capability]:
-    """The capabilities `backend` can give a cluster on this machine."""
+def offers(backend: BackendName, network: NetworkMode = NetworkMode.AUTO,
+           security: SecuritySpec | None = None) -> frozenset[Capability]:
+    """The capabilities `backend` can give a cluster on this machine (SECURITY: when secured)."""
     offered = {Capability.PROCESSES, Capability.TOPOLOGY, Capability.PROXIES}
+    if security and security.secured:
+        offered.add(Capability.SECURITY)
     if network != NetworkMode.LOOPBACK and has_net_admin():
         offered.add(Capability.NETWORK)
     if os.geteuid() == 0:

@@ -34,8 +34,10 @@ from harness.cluster import state as state_store
 from harness.cluster.admin import KafkaAdmin, PartitionState
 from harness.cluster.backend import CLIENTS, Capability, Peer, ProxyPath, Way
 from harness.cluster.distribution import KafkaDistribution, obtain
-from harness.cluster.layout import (NodeLayout, logging_config, plan, render_properties, server_properties,
-                                    toxiproxy_port)
+from harness.cluster.access import ClusterAccess
+from harness.cluster.layout import (NodeLayout, certificate_hosts, logging_config, plan, render_properties,
+                                    server_properties, toxiproxy_port)
+from harness.cluster.security import BrokerSecurity, Material, scram_format_arguments, write_private
 from harness.process import ProcessRef, ProcessState
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
@@ -113,8 +115,10 @@ class Node:
 
     def write_config(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        props = server_properties(self.layout, self.cluster.layout, self.cluster.spec, self.data_dir)
-        self.config_file.write_text(render_properties(props))
+        cluster = self.cluster
+        security = BrokerSecurity.of(cluster.spec.security, cluster.material) if cluster.material else None
+        props = server_properties(self.layout, cluster.layout, cluster.spec, self.data_dir, security)
+        write_private(self.config_file, render_properties(props))  # a secured node's holds its SCRAM password
         name, contents, _ = logging_config(self.cluster.dist.logging)
         (self.dir / name).write_text(contents)
 
@@ -189,6 +193,9 @@ class LocalCluster:
         self._state_lock = threading.Lock()
         self.owner: ProcessRef | None = None
         self.toxiproxy: Toxiproxy | None = Toxiproxy(toxiproxy_port(spec)) if spec.proxy.enabled else None
+        self.material = Material(self.workdir / "security") if spec.security.secured else None
+        self.access = ClusterAccess(spec.security, self.material, self.admin, self._running_brokers) \
+            if self.material else None
 
     # ---- describing the cluster -------------------------------------------------------------
 
@@ -239,7 +246,13 @@ class LocalCluster:
             offered.add(Capability.PROXIES)
         if os.geteuid() == 0:
             offered.add(Capability.DISKS)  # mounts
+        if self.access:
+            offered.add(Capability.SECURITY)
         return frozenset(offered)
+
+    @property
+    def harness_client(self) -> dict[str, str]:
+        return self.access.admin_client if self.access else {}
 
     def broker_logs(self) -> dict[int, Path]:
         return {n.id: n.log_file for n in self.nodes.values()}
@@ -255,7 +268,7 @@ class LocalCluster:
 
     def admin(self) -> KafkaAdmin:
         if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers)
+            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
         return self._admin
 
     def partitions(self, topic: str) -> list[PartitionState]:
@@ -285,10 +298,14 @@ class LocalCluster:
         for node in self.brokers:
             if node.status == ProcessState.RUNNING:
                 try:
-                    views.append(metadata.fetch(node.layout.broker_address, topics, timeout=METADATA_TIMEOUT_S))
+                    views.append(metadata.fetch(node.layout.broker_address, topics, timeout=METADATA_TIMEOUT_S,
+                                                login=self.access.login() if self.access else None))
                 except (OSError, ValueError):
                     continue  # unreachable (cut off, or mid-restart): the others answer
         return views
+
+    def _running_brokers(self) -> list[str]:
+        return [n.layout.broker_address for n in self.brokers if n.status == ProcessState.RUNNING]
 
     def leader(self, topic: str, partition: int) -> int | None:
         return self.partition(topic, partition).leader
@@ -324,6 +341,7 @@ class LocalCluster:
             "cluster_id": self.cluster_id,
             "kafka_version": self.dist.version,
             "network": self.network.value,
+            "security": self.spec.security.protocol.value,
             "capabilities": sorted(self.capabilities),
             "bootstrap_servers": self.bootstrap_servers,
             "workdir": str(self.workdir),
@@ -379,6 +397,7 @@ class LocalCluster:
 
     def _provision(self) -> None:
         shutil.rmtree(self.workdir / "nodes", ignore_errors=True)
+        shutil.rmtree(self.workdir / "security", ignore_errors=True)  # an earlier cluster's CA, keys, revocations
         self.save_state()
         if self.lab:
             self.lab.create_bridge()
@@ -386,6 +405,8 @@ class LocalCluster:
                 self.lab.add_node(node_id)
         if self.toxiproxy:
             self._start_proxies()
+        if self.material:
+            Material.create(self.material.folder, certificate_hosts(self.layout, self.spec, self.lab))
         for node in self.nodes.values():
             if self.spec.disk_mb:
                 mount_disk(node.disk_dir, self.spec.disk_mb, self.name)
@@ -411,7 +432,9 @@ class LocalCluster:
         formats = [
             (node, subprocess.Popen(
                 self.dist.java_command("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
-                                       "-c", str(node.config_file)),
+                                       "-c", str(node.config_file),
+                                       *(scram_format_arguments(self.spec.security, self.material)
+                                         if self.material else [])),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
             for node in self.nodes.values()
         ]
@@ -486,6 +509,8 @@ class LocalCluster:
             state_store.sweep(self.name)  # SIGKILLs what is left, removes namespaces, bridge, state
             for node in self.nodes.values():
                 shutil.rmtree(node.data_dir, ignore_errors=True)
+            if self.material:
+                shutil.rmtree(self.material.folder, ignore_errors=True)  # keys and passwords go with the cluster
 
     # ---- network: DROP rules inside the node namespaces ------------------------------------
 

@@ -68,7 +68,7 @@ def parse(text: str, source: str = "<experiment>", runnable: bool = False) -> Ex
 def _check_capabilities(experiment: Experiment, tree, source: str) -> None:
     """Every fault's capabilities offered by the experiment's backend here, or the first that is not."""
     backend = experiment.cluster.backend
-    offered = backends.offers(backend, experiment.cluster.network)
+    offered = backends.offers(backend, experiment.cluster.network, experiment.cluster.security)
     for loc, spec in experiment.fault_paths():
         missing = spec.capabilities() - offered
         if missing:

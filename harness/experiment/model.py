@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.checker.model import AnomalyKind, PolicySetting
 from harness.cluster.backends import BackendName
+from harness.cluster.security import SecuritySpec
 from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, NetworkMode, ProxySpec
 from harness.experiment import consistency
 from harness.faults.base import FaultSpec
@@ -58,6 +59,9 @@ class ClusterConfig(_Strict):
     disk_mb: int | None = Field(None, ge=64, le=65536,
                                 description="each node's own disk of this size (a tmpfs); a full-disk fault "
                                             f"gets {DEFAULT_DISK_MB} MB when this is not set")
+    security: SecuritySpec = Field(default_factory=SecuritySpec,
+                                   description="listeners and authorization: plaintext, sasl_ssl (SCRAM) or ssl "
+                                               "(mutual TLS); each worker then logs in as its own principal")
 
 
 class TopicConfig(_Strict):

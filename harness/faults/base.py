@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.cluster.backend import Backend, Capability, Disks, Network, Processes, ProxyPath, Proxies, Topology
+from harness.cluster.backend import (Backend, Capability, Disks, Network, Processes, ProxyPath, Proxies, Security,
+                                     Topology)
 from harness.errors import KafkaChaosError
 from harness.process import ProcessState
 
@@ -73,6 +74,10 @@ class Env:
     @property
     def disks(self) -> Disks:
         return cast(Disks, self.offering(Capability.DISKS))
+
+    @property
+    def security(self) -> Security:
+        return cast(Security, self.offering(Capability.SECURITY).access)
 
 
 @dataclass

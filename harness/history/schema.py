@@ -87,7 +87,8 @@ SCHEMAS: dict[Table, pa.Schema] = {
         *_TIMES,
     ]),
     Table.EVENTS: pa.schema([
-        # start | stop | assign | revoke | lost | commit | end | incomplete | error | fenced | seek
+        # start | stop | assign | revoke | lost | commit | end | incomplete | error | fenced | seek |
+        # authentication-failed
         ("kind", pa.string()),
         ("phase", pa.string()),
         ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),

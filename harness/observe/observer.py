@@ -97,7 +97,7 @@ class Observer:
         if not self.config.groups:
             return ()
         if self.admin is None:  # direct to the brokers, not through Toxiproxy
-            self.admin = KafkaAdmin(cluster.bootstrap_servers, timeout=QUERY_TIMEOUT_S)
+            self.admin = KafkaAdmin(cluster.bootstrap_servers, timeout=QUERY_TIMEOUT_S, client=cluster.harness_client)
         try:
             ends = self.admin.end_offsets([p.key for p in partitions or ()])
         except Exception as exc:  # noqa: BLE001

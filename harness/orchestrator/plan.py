@@ -53,7 +53,7 @@ class RunPlan:
         c, exp = self.experiment.cluster, self.experiment
         return ClusterSpec(**self.home, nodes=c.nodes, controllers=c.controllers, network=c.network,
                            kafka_version=self.kafka_version or c.kafka_version, broker_config=c.broker_config,
-                           proxy=exp.needed_proxies(), disk_mb=exp.needed_disk_mb())
+                           proxy=exp.needed_proxies(), disk_mb=exp.needed_disk_mb(), security=c.security)
 
     @cached_property
     def topics(self) -> list[TopicConfig]:

@@ -26,7 +26,7 @@ from harness.checker.check import check, write_verdict
 from harness.checker.model import AnomalyKind, CheckResult
 from harness.cluster import segments
 from harness.cluster.backend import Backend, Capability
-from harness.errors import KafkaChaosError
+from harness.errors import EnvironmentProblem, KafkaChaosError
 from harness.events import EventLog
 from harness.experiment.model import Expect
 from harness.faults import Env, heal_leftovers
@@ -41,11 +41,13 @@ from harness.orchestrator.plan import RunPlan
 from harness.orchestrator.pool import ClusterPool
 from harness.redact import redact
 from harness.report.html import write_report
+from harness.rundir import WorkerDir
 from harness.rundir.record import Outcome, RunRecord, SteadyCheck
 from harness.workload.config import ProducerConfig
 from harness.workload.launcher import Workload
 
 log = logging.getLogger(__name__)
+WATCH_EVERY_S = 0.2
 
 
 class Run:
@@ -114,6 +116,13 @@ class Run:
         cleanup.callback(self._collect_broker_logs, cluster, marks)
 
     def create_topics(self, cleanup: ExitStack) -> None:
+        # On a secured cluster each worker's principal and ACLs come first: the topics' creation
+        # then proves every broker knows them (metadata is applied in order).
+        self.workload = Workload(self.run.path, self.cluster.client_bootstrap_servers, self.exp.semantics,
+                                 self.plan.seed, self.plan.tag, security=self.cluster.access)
+        if self.workload.access:
+            cleanup.callback(self.workload.access.close)
+        self.workload.authorize(self.plan.workers, [t.name for t in self.plan.topics])
         admin = self.cluster.admin()
         for topic in self.plan.topics:
             admin.create_topic(topic.name, topic.partitions, topic.replication_factor,
@@ -125,27 +134,25 @@ class Run:
             self.exp.observer.interval_s))
 
     def start_workers(self, cleanup: ExitStack) -> None:
-        self.workload = Workload(self.run.path, self.cluster.client_bootstrap_servers, self.exp.semantics,
-                                 self.plan.seed, self.plan.tag)
         cleanup.callback(self.workload.stop_all)
         for worker in self.plan.workers:
             self.workload.start(worker)
 
     def steady(self, cleanup: ExitStack) -> None:
-        time.sleep(self.exp.phases.steady_s)  # the experiment's own timeline: load before faults
+        self.wait(self.exp.phases.steady_s)  # the experiment's own timeline: load before faults
 
     def inject_faults(self, cleanup: ExitStack) -> None:
         env = Env(cluster=self.cluster, events=self.events, rng=random.Random(self.plan.seed), workload=self.workload)
-        self.runner = FaultRunner(env, self.plan.faults, self.plan.seed)
+        self.runner = FaultRunner(env, self.plan.faults, self.plan.seed, watch=self.watch)
         cleanup.callback(self.runner.heal_all)
         started = time.monotonic()
         self.runner.run()
-        time.sleep(max(0.0, self.exp.phases.faults_s - (time.monotonic() - started)))  # the phase's full length
+        self.wait(self.exp.phases.faults_s - (time.monotonic() - started))  # the phase's full length
         self.runner.heal_all()
         heal_leftovers(self.cluster)
 
     def recover(self, cleanup: ExitStack) -> None:
-        time.sleep(self.exp.phases.recovery_s)
+        self.wait(self.exp.phases.recovery_s)
 
     def stop_producers(self, cleanup: ExitStack) -> None:
         for process in self.workload.processes:
@@ -184,10 +191,26 @@ class Run:
         checks = self.checks + steady.from_history(exp.steady_state, history, self.events.events,
                                                    has_faults=bool(self.plan.faults))
         if exp.steady_state.dead_letters:
-            checks.append(steady.dead_letters(history, self.cluster.bootstrap_servers, self.plan.dead_letter_topics))
+            checks.append(steady.dead_letters(history, {"bootstrap.servers": self.cluster.bootstrap_servers,
+                                                        **self.cluster.harness_client}, self.plan.dead_letter_topics))
         fold(self.record, result, checks, exp.expect == Expect.VIOLATION)
 
     # ---- helpers ------------------------------------------------------------------------
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` pass, watching the workers."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.watch()
+            time.sleep(min(WATCH_EVERY_S, left))
+        self.watch()
+
+    def watch(self) -> None:
+        """Stop the run when a worker's credentials were refused: nothing it would do could be judged."""
+        refused = self.workload.failed_authentication() if self.workload else None
+        if refused:
+            raise EnvironmentProblem(f"worker {refused.name}: authentication failed (the cluster refused its "
+                                     f"credentials; see {WorkerDir(refused.runtime.history_dir).log})")
 
     def _in_sync_at_end(self) -> list[SteadyCheck]:
         if not self.exp.steady_state.no_under_replicated_at_end:

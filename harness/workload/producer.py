@@ -31,6 +31,7 @@ DEFINITE_FAILURES = frozenset({
     KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD,
     KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION, KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError._INVALID_ARG,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED, KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,  # refused whole
 })
 NOT_SENT = "_NOT_SENT"  # invoked, but the client never accepted it (queue full at shutdown)
 
