@@ -1,12 +1,12 @@
 """Secrets out of what the harness writes for people: SASL passwords, JAAS configs, keys and
-tokens in client or broker overrides become "***" in saved experiments, reports and the workers'
+tokens in client or broker overrides, SSH passwords and key passphrases become "***" in saved experiments, reports and the workers'
 runtime files (a worker gets its secrets through the environment instead: `secrets`, `restore`)."""
 
 from __future__ import annotations
 
 import re
 
-SECRET_KEY = re.compile(r"password|secret|jaas|token|credential|private|\.pem$", re.IGNORECASE)
+SECRET_KEY = re.compile(r"password|passphrase|secret|jaas|token|credential|private|\.pem$", re.IGNORECASE)
 REDACTED = "***"
 
 
