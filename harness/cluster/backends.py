@@ -56,7 +56,7 @@ def create(backend: BackendName, spec, workdir: Path, dry_run: bool = False) -> 
     if backend == BackendName.EXTERNAL:
         from harness.cluster.external import ExternalCluster
 
-        return ExternalCluster(spec, workdir)
+        return ExternalCluster(spec, workdir, dry_run=dry_run)
     from harness.cluster.local import LocalCluster
 
     return LocalCluster(spec, workdir)
@@ -115,7 +115,8 @@ def down(name: str | None = None) -> list[str]:
 def heal(name: str | None = None, config=None) -> list[str]:
     """Undo what faults and a killed harness left on a cluster in use: rules on its hosts and
     here, toxics, fillers and read-only mounts, paused and dead brokers; the cluster named, the
-    one `config` describes (an experiment's cluster), or every one recorded. What was done."""
+    one `config` describes (an experiment's cluster), or every ssh and external one recorded. What
+    was done."""
     from harness.cluster import remote, state
     from harness.errors import UsageError
     from harness.faults import heal_leftovers
@@ -126,7 +127,7 @@ def heal(name: str | None = None, config=None) -> list[str]:
             raise UsageError("a local cluster is healed by name: kafka-chaos cluster heal --name NAME")
         clusters = [create(backend, config, Path("."))]
     else:
-        names = [name] if name else sorted(set(remote.known()) | set(state.known_clusters()))
+        names = [name] if name else remote.known()  # a local cluster only when named: others' clusters run here
         clusters = [_recorded(each) for each in names]
         if name and clusters == [None]:
             raise UsageError(f"no cluster named {name!r} is recorded here: give the experiment file instead")

@@ -22,7 +22,7 @@ from harness.cluster.external_config import ExternalClusterConfig
 from harness.errors import EnvironmentProblem, UsageError
 from harness.net import iptables
 from harness.net.lab import has_net_admin
-from harness.net.shell import LOCAL, Shell
+from harness.net.shell import LOCAL, Recorder, Shell
 from harness.process import ProcessRef
 from harness.redact import redact
 
@@ -41,10 +41,13 @@ def offers(config: ExternalClusterConfig) -> frozenset[Capability]:
 class ExternalCluster:
     backend = "external"
 
-    def __init__(self, config: ExternalClusterConfig, workdir: Path | None = None, shell: Shell = LOCAL):
-        self.config, self.workdir, self.shell = config, Path(workdir or "."), shell
-        self.topology = remote.MetadataTopology(config.bootstrap_servers, config.name)
-        self.client_path = ClientPath(config.name, shell)
+    def __init__(self, config: ExternalClusterConfig, workdir: Path | None = None, dry_run: bool = False):
+        self.config, self.workdir = config, Path(workdir or ".")
+        self.shell: Shell = Recorder("this machine") if dry_run else LOCAL
+        self.here = self.shell
+        self.topology = (remote.Unresolved if dry_run else remote.MetadataTopology)(config.bootstrap_servers,
+                                                                                   config.name)
+        self.client_path = ClientPath(config.name, self.shell)
         self._admin: KafkaAdmin | None = None
 
     # ---- what it is -----------------------------------------------------------------------
@@ -153,7 +156,8 @@ class ExternalCluster:
     def drop(self, node: int, peer: Peer, way: Way, tag: str, share: float = 1.0) -> str:
         if peer != CLIENTS:
             raise EnvironmentProblem(f"backend external cannot reach between nodes {node} and {peer}")
-        ip, port = resolve(self.topology.brokers()[node])
+        address = self.topology.brokers().get(node)
+        ip, port = resolve(address) if address else (f"<address of node {node}>", "<port>")
         rule = iptables.Rule(None, "INPUT" if way == Way.IN else "OUTPUT", ip, f"{self.name}:{tag}", share,
                              peer_port=port)
         iptables.add(rule, self.shell)

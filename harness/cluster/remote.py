@@ -89,6 +89,23 @@ class MetadataTopology:
         wait(self.name, "in sync", check, timeout)
 
 
+class Unresolved:
+    """A dry run's topology: what the cluster would say is known only at run time."""
+
+    cluster_id = None
+
+    def __init__(self, bootstrap: str, name: str):
+        self.bootstrap, self.name = bootstrap, name
+
+    def brokers(self, refresh: bool = False) -> dict[int, str]:
+        return {}
+
+    def __getattr__(self, what: str):
+        def unknown(*args, **kwargs):
+            raise EnvironmentProblem(f"{what} is asked of the cluster at run time")
+        return unknown
+
+
 def wait(name: str, what: str, check, timeout: float) -> None:
     retrying = Retrying(stop=stop_after_delay(timeout), wait=wait_exponential(multiplier=0.05, max=1), reraise=True,
                         retry=retry_if_exception_type((NotReady, KafkaException)))

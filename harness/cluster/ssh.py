@@ -69,7 +69,8 @@ class SshNode:
 
     def __init__(self, cluster: "SshCluster", node_id: int, host: SshHost, shell: Shell):
         self.cluster, self.id, self.host, self.shell = cluster, node_id, host, shell
-        self.broker = cluster.config.broker
+        self.broker = cluster.config.runtime(node_id)
+        self.dry_state = ProcessState.RUNNING  # a dry run's idea of the broker, after what it "did"
 
     def __repr__(self) -> str:
         return f"SshNode({self.id}, {self.host.address})"
@@ -100,7 +101,7 @@ class SshNode:
             return ProcessState.DEAD
         out = self.shell.run(["ps", "-o", "stat=", "-p", pid], check=False)
         if self.dry:
-            return ProcessState.RUNNING
+            return self.dry_state
         stat = out.stdout.strip()
         if out.returncode != 0 or not stat or stat.startswith(("Z", "X")):
             return ProcessState.DEAD
@@ -145,8 +146,13 @@ class SshNode:
         self.shell.run(["kill", "-s", name, pid])
         return pid
 
+    def _dry(self, state: ProcessState) -> None:
+        if self.dry:
+            self.dry_state = state
+
     def kill(self) -> None:
         pid = self.signal("KILL")
+        self._dry(ProcessState.DEAD)
         if not self._until(ProcessState.DEAD, SIGNAL_TIMEOUT_S, pid):
             raise EnvironmentProblem(f"host {self.host.address}: the broker (pid {pid}) survived SIGKILL")
 
@@ -161,17 +167,20 @@ class SshNode:
         else:
             self.signal("TERM", pid)
             self.signal("CONT", pid)
+        self._dry(ProcessState.DEAD)
         if not self._until(ProcessState.DEAD, STOP_TIMEOUT_S, pid):
             self.shell.quietly(["kill", "-s", "KILL", pid])
             self._until(ProcessState.DEAD, SIGNAL_TIMEOUT_S, pid)
 
     def pause(self) -> None:
         pid = self.signal("STOP")
+        self._dry(ProcessState.PAUSED)
         if not self._until(ProcessState.PAUSED, SIGNAL_TIMEOUT_S, pid):
             raise EnvironmentProblem(f"host {self.host.address}: the broker (pid {pid}) did not stop on SIGSTOP")
 
     def resume(self) -> None:
         pid = self.signal("CONT")
+        self._dry(ProcessState.RUNNING)
         if not self._until(ProcessState.RUNNING, SIGNAL_TIMEOUT_S, pid):
             raise EnvironmentProblem(f"host {self.host.address}: the broker (pid {pid}) did not continue on SIGCONT")
 
@@ -182,6 +191,7 @@ class SshNode:
             self.shell.run(["systemctl", "start", self.broker.systemd_unit], timeout=START_TIMEOUT_S)
         else:
             self.shell.run(self.broker.start, timeout=START_TIMEOUT_S)
+        self._dry(ProcessState.RUNNING)
         if not self._until(ProcessState.RUNNING, START_TIMEOUT_S):
             raise EnvironmentProblem(f"host {self.host.address}: the broker did not start: no live pid from "
                                      f"{self.pid_source()} after {START_TIMEOUT_S:.0f} s")
@@ -237,7 +247,8 @@ class SshCluster:
             for node, host in zip(config.node_ids, config.hosts)}
         self.nodes = {node: SshNode(self, node, config.host(node), shell) for node, shell in self.shells.items()}
         self.here: Shell = Recorder("this machine") if dry_run else LOCAL
-        self.topology = remote.MetadataTopology(config.bootstrap_servers, config.name)
+        self.topology = (remote.Unresolved if dry_run else remote.MetadataTopology)(config.bootstrap_servers,
+                                                                                   config.name)
         self.client_path = ClientPath(config.name, self.here)
         self._admin: KafkaAdmin | None = None
         self._clients: dict[int, list[str]] = {}
@@ -454,10 +465,10 @@ class SshCluster:
         self._disks()
         target, shell = self.node(node), self.shells[node]
         pid = target._running_pid()
-        for directory in self.config.broker.data_dirs:
+        for directory in target.broker.data_dirs:
             shell.run(_inside(pid, "mount", "--bind", directory, directory))
             shell.run(_inside(pid, "mount", "-o", "remount,bind,ro", directory))
-        return f"{shell.where}: in the mount namespace of pid {pid}: mount --bind -o ro {self.config.broker.data_dirs}"
+        return f"{shell.where}: in the mount namespace of pid {pid}: mount --bind -o ro {target.broker.data_dirs}"
 
     def make_writable(self, node: int) -> bool:
         shell, pid = self.shells[node], self.node(node).pid_text()
@@ -466,7 +477,7 @@ class SshCluster:
         mounts = shell.run(["cat", f"/proc/{pid}/mounts"], check=False).stdout.split("\n")
         points = [line.split()[1] for line in mounts if len(line.split()) > 1]
         removed = False
-        for directory in self.config.broker.data_dirs:
+        for directory in self.node(node).broker.data_dirs:
             for _ in range(points.count(directory)):
                 removed |= shell.quietly(_inside(pid, "umount", directory))
         return removed
@@ -481,7 +492,7 @@ class SshCluster:
         marks = {}
         for node, shell in self.shells.items():
             try:
-                marks[node] = shell.size(self.config.broker.log_file) if isinstance(shell, SshShell) else 0
+                marks[node] = shell.size(self.nodes[node].broker.log_file) if isinstance(shell, SshShell) else 0
             except EnvironmentProblem as exc:
                 log.warning("no log mark: %s", exc)
         return marks
@@ -490,7 +501,7 @@ class SshCluster:
         for node, shell in self.shells.items():
             if isinstance(shell, SshShell):
                 try:
-                    shell.copy(self.config.broker.log_file, into(node), marks.get(node, 0))
+                    shell.copy(self.nodes[node].broker.log_file, into(node), marks.get(node, 0))
                 except (EnvironmentProblem, OSError) as exc:
                     log.warning("broker log of node %s not fetched: %s", node, exc)
 
@@ -502,7 +513,7 @@ class SshCluster:
                 continue
             local = scratch / f"node-{node}"
             for topic, partition in partitions:
-                for data_dir in self.config.broker.data_dirs:
+                for data_dir in self.nodes[node].broker.data_dirs:
                     shell.copy_dir(f"{data_dir}/{topic}-{partition}", local / f"{topic}-{partition}", ".log")
             found[node] = local
         return found

@@ -20,6 +20,8 @@ the experiment; prefer an agent or a key without a passphrase.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -60,6 +62,8 @@ class SshHost(_Strict):
                                  description="the host key's SHA256 fingerprint (as ssh-keygen -l prints it), "
                                              "checked instead of known_hosts")
     kafka_port: int = Field(9092, ge=1, le=65535, description="the broker's client port (default bootstrap)")
+    broker: "BrokerRuntime | None" = Field(None, description="how the broker runs on this host, when it differs "
+                                                           "from the cluster's `broker`")
 
 
 class BrokerRuntime(_Strict):
@@ -100,7 +104,7 @@ class SshClusterConfig(_Strict):
     bootstrap: str | None = Field(None, pattern=r"^[A-Za-z0-9.:_\[\]-]+(,[A-Za-z0-9.:_\[\]-]+)*$",
                                   description="default: every host's address:kafka_port")
     ssh: SshAccess = Field(default_factory=SshAccess)
-    broker: BrokerRuntime
+    broker: BrokerRuntime | None = Field(None, description="how the broker runs on every host (a host may have its own)")
     disks: DiskAccess | None = Field(None, description="set to allow storage faults on these hosts")
     clients: list[str] | None = Field(None, description="addresses the hosts see the workers come from; default: "
                                                         "this machine's address towards each host")
@@ -117,6 +121,8 @@ class SshClusterConfig(_Strict):
             raise ValueError(f"host addresses repeat: {addresses}")
         if self.proxy.replication:
             raise ValueError("the replication path cannot be proxied without changing the brokers' listeners")
+        if self.broker is None and any(h.broker is None for h in self.hosts):
+            raise ValueError("say how the broker runs: `broker`, or a `broker` on every host")
         return self
 
     # ---- what the shared experiment checks ask of any cluster config ----
@@ -137,6 +143,9 @@ class SshClusterConfig(_Strict):
     def host(self, node_id: int) -> SshHost:
         return self.hosts[self.node_ids.index(node_id)]
 
+    def runtime(self, node_id: int) -> BrokerRuntime:
+        return self.host(node_id).broker or self.broker
+
     @property
     def bootstrap_servers(self) -> str:
         return self.bootstrap or ",".join(f"{h.address}:{h.kafka_port}" for h in self.hosts)
@@ -144,3 +153,23 @@ class SshClusterConfig(_Strict):
     def serves(self, wanted: "SshClusterConfig") -> bool:
         return self.model_dump(exclude={"proxy"}) == wanted.model_dump(exclude={"proxy"}) and \
             (self.proxy.clients or not wanted.proxy.clients)
+
+
+LAB = ipaddress.ip_network("198.18.0.0/15")  # reserved for network testing (RFC 2544)
+
+
+def outside_lab(config: SshClusterConfig) -> list[str]:
+    """The hosts whose addresses are not all in the lab range (a name that does not resolve here
+    counts as outside)."""
+    outside = []
+    for host in config.hosts:
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host.address, None)}
+        except OSError:
+            addresses = set()
+        if not addresses or any(ipaddress.ip_address(a.split("%")[0]) not in LAB for a in addresses):
+            outside.append(host.address)
+    return outside
+
+
+SshHost.model_rebuild()
