@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import shlex
 import socket
@@ -25,6 +26,7 @@ import paramiko
 
 from harness.errors import EnvironmentProblem
 
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # its failures become our one-line problems
 _CONNECTIONS: dict[tuple, paramiko.SSHClient] = {}
 _LOCK = threading.Lock()
 

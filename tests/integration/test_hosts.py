@@ -6,6 +6,7 @@ experiment."""
 from __future__ import annotations
 
 import json
+import re
 import random
 import signal
 import subprocess
@@ -121,7 +122,7 @@ def test_every_ssh_fault_kind_shows_its_effect_and_heals(hosts, cluster, tmp_pat
 
     injected = FAULTS["full-disk"](target=2).inject(env)
     disk = hosts.kafka.node(2).disk_dir
-    assert run(["df", "--output=avail", "-B1", str(disk)]).stdout.split()[-1] == "0"
+    assert int(run(["df", "--output=avail", "-B1", str(disk)]).stdout.split()[-1]) < 2**20
     injected.heal()
     assert int(run(["df", "--output=avail", "-B1", str(disk)]).stdout.split()[-1]) > 100 * 2**20
 
@@ -228,21 +229,22 @@ BAD = {
     "unreachable": (lambda h, t: h.ssh_cluster(ssh={**h.ssh_cluster()["ssh"], "timeout_s": 2},
                                                hosts=[*h.ssh_cluster()["hosts"][:2],
                                                       {**h.ssh_cluster()["hosts"][2], "address": "198.18.90.99"}]),
-                    "host 198.18.90.99: no SSH answer on port 22"),
+                    r"host 198\.18\.90\.99: (no SSH answer on port 22|cannot connect over SSH to port 22)"),
     "wrong key": (lambda h, t: h.ssh_cluster(ssh={**h.ssh_cluster()["ssh"], "key_file": _unused_key(t)}),
-                  "host 198.18.90.11: authentication as root failed"),
+                  r"host 198\.18\.90\.11: authentication as root failed with key .*stranger"),
     "wrong host key": (lambda h, t: h.ssh_cluster(hosts=[{**h.ssh_cluster()["hosts"][0],
                                                           "host_key": h.host_fingerprint(2)},
                                                          *h.ssh_cluster()["hosts"][1:]]),
-                       "host 198.18.90.11: its host key"),
+                       r"host 198\.18\.90\.11: its host key SHA256:\S+ is not SHA256:\S+ as the experiment says"),
     "systemd unit": (lambda h, t: {k: v for k, v in h.ssh_cluster().items()} | {
         "broker": {"systemd_unit": "kafka-nope.service", "data_dirs": ["/tmp"], "log_file": "/etc/hostname"},
         "hosts": [{k: v for k, v in host.items() if k != "broker"} for host in h.ssh_cluster()["hosts"]]},
-        "host 198.18.90.11: systemctl cannot tell about unit kafka-nope.service"),
+        # these hosts run no systemd; on one that does, the unit is not found
+        r"host 198\.18\.90\.11: (systemctl cannot tell about unit|systemd unit) kafka-nope\.service"),
     "pid not found": (lambda h, t: h.ssh_cluster(hosts=[*h.ssh_cluster()["hosts"][:1], {
         **h.ssh_cluster()["hosts"][1], "broker": {**h.broker(2), "pid_file": "/nonexistent/kafka.pid"}},
         *h.ssh_cluster()["hosts"][2:]]),
-        "host 198.18.90.12: the broker's pid cannot be found (no pid from pid file /nonexistent/kafka.pid)"),
+        r"host 198\.18\.90\.12: the broker's pid cannot be found \(no pid from pid file /nonexistent/kafka\.pid\)"),
 }
 
 
@@ -254,7 +256,7 @@ def test_bad_hosts_are_one_line_naming_the_host_exit_3_nothing_done(hosts, tmp_p
     result = kafka_chaos("run", str(path), "--out", str(tmp_path / "runs"), timeout=120)
     assert result.returncode == 3, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert len(lines) == 1 and re.search(expected, lines[0]), result.stderr
     assert not (tmp_path / "runs").exists(), "a run started"
     assert [hosts.state()[n][:3] for n in hosts.node_ids] == before
 
