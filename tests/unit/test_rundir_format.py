@@ -1,0 +1,36 @@
+"""A run directory written before RunDir, capabilities and history format 2 (by the harness at
+commit fa71aa6, on a real cluster: tests/fixtures/run-format-1) still checks to the same verdict
+and renders: the on-disk format is a contract, and old runs stay judgeable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from harness.checker.check import check
+from harness.report.html import write_report
+from harness.rundir import RunDir
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-format-1"
+
+
+def judged(verdict: dict) -> dict:
+    return {"verdict": verdict["verdict"],
+            "invariants": {i["kind"]: (i["status"], i["count"]) for i in verdict["invariants"]}}
+
+
+def test_an_old_run_directory_checks_to_the_verdict_it_was_given(tmp_path):
+    run = RunDir(shutil.copytree(FIXTURE, tmp_path / "run"))
+    stored = json.loads(run.verdict.read_text())
+    again = check(run).model_dump(mode="json")
+    assert judged(again) == judged(stored)
+    assert judged(stored)["invariants"]["lost-processing"] == ("fail", 19)
+    assert again["damage"] == [], "an old history has no checksums to break: nothing is called damaged"
+
+
+def test_an_old_run_directory_renders(tmp_path):
+    run = RunDir(shutil.copytree(FIXTURE, tmp_path / "run"))
+    page = write_report(run).read_text()
+    assert "caught-as-expected" in page and "lost-processing" in page
+    assert 'alt="Send throughput"' in page and "fixture-commits-first" in page
