@@ -68,8 +68,9 @@ class Hosts:
         """An experiment's `cluster:` for these hosts over the ssh backend."""
         return {"backend": "ssh", "name": self.spec.name,
                 "ssh": {"user": "root", "key_file": str(self.key), "known_hosts": str(self.known_hosts)},
-                "hosts": [{"address": self.address(n), "node_id": n, "broker": self.broker(n)} for n in self.node_ids],
-                "disks": {"fill_dir": str(self.kafka.node(self.node_ids[0]).disk_dir.parent / "disk")}} | changes
+                # the hosts share this machine's filesystem, so each names its own disk to fill
+                "hosts": [{"address": self.address(n), "node_id": n, "broker": self.broker(n),
+                           "disks": {"fill_dir": str(self.kafka.node(n).disk_dir)}} for n in self.node_ids]} | changes
 
     def external_cluster(self, **changes) -> dict:
         return {"backend": "external", "name": "extlab", "bootstrap": self.bootstrap,

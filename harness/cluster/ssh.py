@@ -51,7 +51,7 @@ def offers(config: SshClusterConfig) -> frozenset[Capability]:
     offered = {Capability.PROCESSES, Capability.TOPOLOGY, Capability.QUORUM, Capability.NETWORK,
                Capability.CLIENT_NETWORK}
     offered |= client_side() & {Capability.CLIENT_PROXIES}
-    if config.disks is not None:
+    if config.allows_disks:
         offered.add(Capability.DISKS)
     return frozenset(offered)
 
@@ -431,19 +431,21 @@ class SshCluster:
 
     # ---- disks: only where the config allows -----------------------------------------------------
 
-    def _disks(self):
-        if self.config.disks is None:
-            raise EnvironmentProblem(f"cluster {self.name} allows no storage faults (no `disks` in its config)")
-        return self.config.disks
+    def _disks(self, node: int):
+        disks = self.config.disks_of(node)
+        if disks is None:
+            raise EnvironmentProblem(f"cluster {self.name} allows no storage faults on node {node} (no `disks`)")
+        return disks
 
     def has_own_disk(self, node: int) -> bool:
-        return self.config.disks is not None
+        return self.config.disks_of(node) is not None
 
     def fill_disk(self, node: int) -> str:
         """One file takes every free byte of fill_dir's filesystem (halving the size whenever the
         broker wrote in between)."""
-        shell, filler = self.shells[node], f"{self._disks().fill_dir}/{FILLER}"
-        free = shell.run(["df", "--output=avail", "-B1", self._disks().fill_dir]).stdout.split()
+        fill_dir = self._disks(node).fill_dir
+        shell, filler = self.shells[node], f"{fill_dir}/{FILLER}"
+        free = shell.run(["df", "--output=avail", "-B1", fill_dir]).stdout.split()
         size = int(free[-1]) if free and free[-1].isdigit() else 0
         taken = 0
         while size >= 4096:
@@ -456,13 +458,15 @@ class SshCluster:
         return f"{shell.where}: fallocate {taken} bytes at {filler}"
 
     def empty_disk(self, node: int) -> bool:
-        shell, filler = self.shells[node], f"{self._disks().fill_dir}/{FILLER}"
+        if self.config.disks_of(node) is None:
+            return False
+        shell, filler = self.shells[node], f"{self._disks(node).fill_dir}/{FILLER}"
         had = shell.run(["test", "-e", filler], check=False).returncode == 0
         shell.quietly(["rm", "-f", filler])
         return had and not self.dry_run
 
     def make_read_only(self, node: int) -> str:
-        self._disks()
+        self._disks(node)
         target, shell = self.node(node), self.shells[node]
         pid = target._running_pid()
         for directory in target.broker.data_dirs:

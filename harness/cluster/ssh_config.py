@@ -64,6 +64,8 @@ class SshHost(_Strict):
     kafka_port: int = Field(9092, ge=1, le=65535, description="the broker's client port (default bootstrap)")
     broker: "BrokerRuntime | None" = Field(None, description="how the broker runs on this host, when it differs "
                                                            "from the cluster's `broker`")
+    disks: "DiskAccess | None" = Field(None, description="storage faults on this host, when its fill_dir differs "
+                                                         "from the cluster's `disks`")
 
 
 class BrokerRuntime(_Strict):
@@ -145,6 +147,14 @@ class SshClusterConfig(_Strict):
 
     def runtime(self, node_id: int) -> BrokerRuntime:
         return self.host(node_id).broker or self.broker
+
+    def disks_of(self, node_id: int) -> "DiskAccess | None":
+        return self.host(node_id).disks or self.disks
+
+    @property
+    def allows_disks(self) -> bool:
+        """Storage faults need every host's consent: a fault may pick any node."""
+        return all(self.disks_of(n) is not None for n in self.node_ids)
 
     @property
     def bootstrap_servers(self) -> str:

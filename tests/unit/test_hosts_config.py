@@ -83,6 +83,13 @@ def test_ssh_offers_disks_only_where_the_config_allows():
               runnable=True)
     parse(with_cluster("full-disk-acks-all", ssh(hosts=[{"address": f"198.18.90.{i}"} for i in (11, 12, 13)],
                                                  disks={"fill_dir": "/data"})), runnable=True)
+    # a host may name its own fill_dir; every host must allow storage faults, since a fault may pick any
+    some = [{"address": "198.18.90.11", "disks": {"fill_dir": "/d1"}}, {"address": "198.18.90.12"},
+            {"address": "198.18.90.13"}]
+    with pytest.raises(UsageError, match="full-disk needs disks"):
+        parse(with_cluster("full-disk-acks-all", ssh(hosts=some)), runnable=True)
+    config = SshClusterConfig.model_validate(ssh(hosts=some, disks={"fill_dir": "/data"}))
+    assert [config.disks_of(n).fill_dir for n in config.node_ids] == ["/d1", "/data", "/data"]
 
 
 def test_lab_range_and_outside():
