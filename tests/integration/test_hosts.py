@@ -30,7 +30,7 @@ from tests.support import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(available() is not None, reason=str(available()))]
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "existing-clusters"
+EXAMPLES = Path(__file__).resolve().parents[2] / "harness" / "catalogue" / "existing-clusters"
 CATALOGUE = Path(__file__).resolve().parents[2] / "harness" / "catalogue"
 
 

@@ -17,7 +17,7 @@ from harness.net.lab import has_net_admin
 from harness.orchestrator.dryrun import dry_run
 from harness.redact import redact
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "existing-clusters"
+EXAMPLES = Path(__file__).resolve().parents[2] / "harness" / "catalogue" / "existing-clusters"
 CATALOGUE = Path(__file__).resolve().parents[2] / "harness" / "catalogue"
 BROKER = {"start": ["/opt/kafka/start"], "pid_file": "/run/kafka.pid", "data_dirs": ["/data"], "log_file": "/l.log"}
 
