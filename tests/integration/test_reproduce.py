@@ -112,6 +112,7 @@ def records_of(out: Path, name: str) -> list[dict]:
     return sorted(found, key=lambda r: r["started_wall"])
 
 
+@pytest.mark.slow  # about seven minutes of runs; the full suite and benchmarks/shrink.py run it
 def test_a_mixed_schedule_shrinks_to_the_isolation_that_loses_writes(tmp_path):
     """acks=1 with unclean leader election loses writes when the leader is isolated; kills,
     pauses and latency around it do not matter."""
