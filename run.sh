@@ -32,6 +32,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 # The report tests render pages in headless Chromium; the ssh backend's tests run an sshd per host.
 [ "${1:-}" != test ] || command -v chromium >/dev/null || missing+=(chromium)
 [ "${1:-}" != test ] || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+[ "${1:-}" != test ] || command -v ps >/dev/null || missing+=(procps)  # the test hosts are this machine
 install "${missing[@]}"
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
