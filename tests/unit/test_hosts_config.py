@@ -90,6 +90,10 @@ def test_ssh_offers_disks_only_where_the_config_allows():
         parse(with_cluster("full-disk-acks-all", ssh(hosts=some)), runnable=True)
     config = SshClusterConfig.model_validate(ssh(hosts=some, disks={"fill_dir": "/data"}))
     assert [config.disks_of(n).fill_dir for n in config.node_ids] == ["/d1", "/data", "/data"]
+    own = [{"address": f"198.18.90.1{i}", "disks": {"fill_dir": f"/d{i}"}} for i in (1, 2, 3)]
+    commands = dry_run(parse(with_cluster("full-disk-acks-all", ssh(hosts=own)), runnable=True), seed=1)
+    assert {host: [c for c in listed if c.startswith("df ")] for host, listed in commands.items()} == \
+        {f"198.18.90.1{i}": [f"df --output=avail -B1 /d{i}"] for i in (1, 2, 3)}, "each host fills its own disk"
 
 
 def test_lab_range_and_outside():
