@@ -25,6 +25,7 @@ from harness.faults import FAULTS, Env, heal_leftovers
 from harness.net import iptables
 from harness.net.command import run
 from harness.process import ProcessState
+from harness.workload.producer import FLUSH_TIMEOUT_S
 from tests.hosts import Hosts, available
 from tests.support import eventually
 
@@ -217,8 +218,10 @@ def test_cluster_heal_removes_what_a_sigkilled_harness_left_on_the_hosts(hosts, 
     assert healed.returncode == 0, healed.stderr
     assert "kafka-chaos:sshlab:partition-" in healed.stderr
     assert not any(_ours(hosts.rules(n)) for n in hosts.node_ids)
-    eventually(lambda: not subprocess.run(["pgrep", "-f", "harness.workload"], capture_output=True).stdout,
-               timeout=30)
+    # the orphaned workers of this run stop by themselves: a producer flushes for up to
+    # FLUSH_TIMEOUT_S (+5 s) first, so give them that and a margin
+    mine = ["pgrep", "-f", f"harness.workload {out}"]
+    eventually(lambda: not subprocess.run(mine, capture_output=True).stdout, timeout=FLUSH_TIMEOUT_S + 30)
 
 
 def test_dry_run_runs_nothing_on_any_host(hosts, tmp_path):
