@@ -5,7 +5,7 @@
 #   ./run.sh test [ARGS]   the test suite (pytest ARGS)
 #
 # Installs, only when missing: iproute2, iptables, a Java 17 runtime and Maven (and for the tests
-# Chromium) from Debian packages (needs root), a Python virtual environment in .venv with the
+# Chromium and openssh-server) from Debian packages (needs root), a Python virtual environment in .venv with the
 # project and its test tools.
 # Kafka itself comes from Maven Central on first use (or from KAFKA_HOME).
 set -euo pipefail
@@ -29,8 +29,10 @@ command -v iptables >/dev/null || missing+=(iptables)
 command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-# The report tests render pages in headless Chromium.
+# The report tests render pages in headless Chromium; the ssh backend's tests run an sshd per host.
 [ "${1:-}" != test ] || command -v chromium >/dev/null || missing+=(chromium)
+[ "${1:-}" != test ] || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+[ "${1:-}" != test ] || command -v ps >/dev/null || missing+=(procps)  # the test hosts are this machine
 install "${missing[@]}"
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

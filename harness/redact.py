@@ -1,13 +1,15 @@
 """Secrets out of what the harness writes for people: SASL and SCRAM passwords, JAAS configs, keys
-and tokens in client or broker overrides, and any private key (a PEM block, whatever its field is
-called) become "***" in saved experiments, reports and the workers' runtime files (a worker gets
-its secrets through the environment instead: `secrets`, `restore`)."""
+and tokens in client or broker overrides, SSH passwords and key passphrases, and any private key
+(a PEM block, whatever its field is called) become "***" in saved experiments, reports and the
+workers' runtime files (a worker gets its secrets through the environment instead: `secrets`,
+`restore`)."""
 
 from __future__ import annotations
 
 import re
 
-SECRET_KEY = re.compile(r"password|secret|jaas|token|credential|private|scram|\.pem$|\.key$", re.IGNORECASE)
+SECRET_KEY = re.compile(r"password|passphrase|secret|jaas|token|credential|private|scram|\.pem$|\.key$",
+                        re.IGNORECASE)
 PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 REDACTED = "***"
 

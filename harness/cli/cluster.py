@@ -85,6 +85,24 @@ def down(name: str | None) -> None:
     say("cluster down" + (f" (also removed: {', '.join(leftovers)})" if leftovers else ""))
 
 
+@cluster.command("heal")
+@click.argument("experiment", required=False, type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Only this cluster [default: every cluster recorded here].")
+def heal(experiment: Path | None, name: str | None) -> None:
+    """Undo what faults left on a cluster in use, also after the harness was killed: the rules
+    on its hosts and on this machine, toxics, fillers and read-only mounts, paused and stopped
+    brokers. Give the experiment file when its hosts need a secret to log in."""
+    from harness.cluster import backends
+
+    config = None
+    if experiment is not None:
+        from harness.experiment.loader import load_experiment
+
+        config = load_experiment(experiment).cluster
+    done = backends.heal(name, config)
+    say("healed" + (f": {'; '.join(done)}" if done else ": nothing was left"))
+
+
 def _spec(**fields):
     from pydantic import ValidationError
 

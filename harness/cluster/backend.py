@@ -6,17 +6,25 @@ depend on capabilities, never on a concrete backend: a fault declares the ones i
 experiment is refused at validation when its backend lacks one, and at run time a fault reaches
 a capability through `Env`, typed as its protocol.
 
-    PROCESSES  kill, stop, pause, resume and start a node
-    TOPOLOGY   leaders, ISR and the active controller as the cluster really has them
-    NETWORK    drop packets between a node and a peer (another node, or the clients)
-    PROXIES    Toxiproxy on the client and the replication path
-    DISKS      fill a node's disk, make its log directory read-only
-    SECURITY   users, credentials and ACLs of a secured cluster (SASL_SSL or mutual TLS)
+    PROCESSES       kill, stop, pause, resume and start a node
+    TOPOLOGY        leaders and ISR as the cluster really has them
+    QUORUM          the active KRaft controller (read where the controllers keep it)
+    NETWORK         drop packets between a node and a peer (another node, or the clients)
+    CLIENT_NETWORK  drop packets between a node and the clients only
+    PROXIES         Toxiproxy on the client and the replication path
+    CLIENT_PROXIES  Toxiproxy on the client path only
+    DISKS           fill a node's disk, make its log directory read-only
+    SECURITY        users, credentials and ACLs of a secured cluster (SASL_SSL or mutual TLS)
+
+A backend that reaches the nodes offers NETWORK and CLIENT_NETWORK (PROXIES and CLIENT_PROXIES)
+together; one that only sees the cluster from the clients' side (`external`) offers the client
+ones alone, so a fault between nodes is refused at validation, naming what is missing.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -30,8 +38,11 @@ if TYPE_CHECKING:
 class Capability(StrEnum):
     PROCESSES = "processes"
     TOPOLOGY = "topology"
+    QUORUM = "quorum"
     NETWORK = "network"
+    CLIENT_NETWORK = "client-network"
     PROXIES = "proxies"
+    CLIENT_PROXIES = "client-proxies"
     DISKS = "disks"
     SECURITY = "security"
 
@@ -96,8 +107,13 @@ class Backend(Protocol):
     def start(self) -> "Backend": ...
     def wait_ready(self, timeout: float = 120) -> None: ...
     def wait_in_sync(self, topics: list[str], timeout: float = 120) -> None: ...
-    def broker_logs(self) -> dict[int, Path]: ...
-    def data_dirs(self) -> dict[int, Path]: ...
+    def log_marks(self) -> dict[int, int]:
+        """Where each node's broker log ends now, so a run later copies only its own part."""
+    def copy_logs(self, marks: dict[int, int], into: Callable[[int], Path]) -> None:
+        """Each node's broker log from its mark on into the file `into(node)` (copied from where it is)."""
+    def segment_dirs(self, partitions: list[tuple[str, int]], scratch: Path) -> dict[int, Path]:
+        """Each node's data directory as a local folder holding at least these partitions' segment
+        files (fetched into `scratch` when they live elsewhere)."""
     def destroy(self, graceful: bool = True) -> None: ...
 
 

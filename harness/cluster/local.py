@@ -21,7 +21,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections import Counter
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 from harness.cluster import metadata
 from harness.cluster import state as state_store
 from harness.cluster.admin import KafkaAdmin, PartitionState
+from harness.cluster.evidence import copy_since, file_marks
 from harness.cluster.backend import CLIENTS, Capability, Peer, ProxyPath, Way
 from harness.cluster.distribution import KafkaDistribution, obtain
 from harness.cluster.access import ClusterAccess
@@ -239,11 +239,11 @@ class LocalCluster:
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        offered = {Capability.PROCESSES, Capability.TOPOLOGY}
+        offered = {Capability.PROCESSES, Capability.TOPOLOGY, Capability.QUORUM}
         if self.lab:
-            offered.add(Capability.NETWORK)  # each node in its own namespace
+            offered |= {Capability.NETWORK, Capability.CLIENT_NETWORK}  # each node in its own namespace
         if self.toxiproxy:
-            offered.add(Capability.PROXIES)
+            offered |= {Capability.PROXIES, Capability.CLIENT_PROXIES}
         if os.geteuid() == 0:
             offered.add(Capability.DISKS)  # mounts
         if self.access:
@@ -259,6 +259,15 @@ class LocalCluster:
 
     def data_dirs(self) -> dict[int, Path]:
         return {n.id: n.data_dir for n in self.brokers}
+
+    def log_marks(self) -> dict[int, int]:
+        return file_marks(self.broker_logs())
+
+    def copy_logs(self, marks: dict[int, int], into) -> None:
+        copy_since(self.broker_logs(), marks, into)
+
+    def segment_dirs(self, partitions: list[tuple[str, int]], scratch: Path) -> dict[int, Path]:
+        return self.data_dirs()  # already here
 
     def node(self, node_id: int) -> Node:
         try:
@@ -285,7 +294,7 @@ class LocalCluster:
         missing = wanted - {topic for topic, _ in keys}
         if missing:
             raise NotReady(f"no running broker knows topic {', '.join(sorted(missing))}")
-        return [_freshest([v.partitions[key] for v in views if key in v.partitions]) for key in keys]
+        return [metadata.freshest([v.partitions[key] for v in views if key in v.partitions]) for key in keys]
 
     def partition(self, topic: str, partition: int) -> PartitionState:
         found = [p for p in self.partitions(topic) if p.partition == partition]
@@ -621,14 +630,6 @@ class LocalCluster:
 
 def _proxy_name(path: ProxyPath, node: int) -> str:
     return f"{'client' if path == 'clients' else 'replication'}-{node}"
-
-
-def _freshest(views: list[metadata.PartitionView]) -> PartitionState:
-    epoch = max(v.leader_epoch for v in views)
-    current = Counter((v.leader, v.replicas, v.isr) for v in views if v.leader_epoch == epoch)
-    (leader, replicas, isr), _ = current.most_common(1)[0]
-    first = views[0]
-    return PartitionState(first.topic, first.partition, leader, replicas, isr, epoch)
 
 
 def _resolve_network(mode: NetworkMode) -> NetworkMode:

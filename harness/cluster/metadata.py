@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ class BrokerView:
     brokers: dict[int, str]  # registered, unfenced brokers: id -> host:port
     controller: int
     partitions: dict[tuple[str, int], PartitionView]
+    cluster_id: str | None = None
 
 
 def fetch(address: str, topics: list[str] | None = None, timeout: float = 3.0,
@@ -93,6 +95,18 @@ def _exchange(conn: socket.socket, api: int, version: int, body: bytes) -> "_Rea
     return response
 
 
+def freshest(views: list[PartitionView]):
+    """One partition as the cluster really has it, from several brokers' views: the highest
+    leader epoch wins (a majority among those), so an isolated broker's stale claim is outvoted."""
+    from harness.cluster.admin import PartitionState
+
+    epoch = max(v.leader_epoch for v in views)
+    current = Counter((v.leader, v.replicas, v.isr) for v in views if v.leader_epoch == epoch)
+    (leader, replicas, isr), _ = current.most_common(1)[0]
+    first = views[0]
+    return PartitionState(first.topic, first.partition, leader, replicas, isr, epoch)
+
+
 def _parse(r: "_Reader") -> BrokerView:
     r.int32()  # throttle time
     brokers = {}
@@ -100,7 +114,7 @@ def _parse(r: "_Reader") -> BrokerView:
         node, host, port = r.int32(), r.string(), r.int32()
         r.string()  # rack
         brokers[node] = f"{host}:{port}"
-    r.string()  # cluster id
+    cluster_id = r.string()
     controller = r.int32()
     partitions = {}
     for _ in range(r.int32()):
@@ -114,7 +128,7 @@ def _parse(r: "_Reader") -> BrokerView:
             partitions[(topic, index)] = PartitionView(topic, index, leader if leader >= 0 else None, epoch,
                                                        replicas, isr, error)
         r.int32()  # topic authorized operations
-    return BrokerView(-1, brokers, controller, partitions)
+    return BrokerView(-1, brokers, controller, partitions, cluster_id)
 
 
 def _int32(value: int) -> bytes:

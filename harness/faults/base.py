@@ -68,8 +68,17 @@ class Env:
         return cast(Network, self.offering(Capability.NETWORK))
 
     @property
+    def client_network(self) -> Network:
+        """The network between the nodes and the clients only (peer `clients`)."""
+        return cast(Network, self.offering(Capability.CLIENT_NETWORK))
+
+    @property
     def proxies(self) -> Proxies:
         return cast(Proxies, self.offering(Capability.PROXIES))
+
+    def proxies_on(self, path: ProxyPath) -> Proxies:
+        """The proxies of one path: the client path needs no more than CLIENT_PROXIES."""
+        return cast(Proxies, self.offering(Capability.CLIENT_PROXIES if path == "clients" else Capability.PROXIES))
 
     @property
     def disks(self) -> Disks:

@@ -78,10 +78,11 @@ class Observer:
     def sample(self, cluster: Backend) -> Sample:
         mono, wall, errors = time.monotonic_ns(), time.time_ns(), []
         topology = Capability.TOPOLOGY in cluster.capabilities
+        quorum = Capability.QUORUM in cluster.capabilities
         partitions = self._partitions(cluster, errors) if topology else None
         groups = self._groups(cluster, partitions, errors)
-        return Sample(mono=mono, wall=wall, controller=cluster.active_controller() if topology else None,
-                      quorum_epoch=cluster.quorum_epoch() if topology else None,
+        return Sample(mono=mono, wall=wall, controller=cluster.active_controller() if quorum else None,
+                      quorum_epoch=cluster.quorum_epoch() if quorum else None,
                       partitions=partitions, groups=groups, errors=tuple(errors))
 
     def _partitions(self, cluster, errors: list[str]) -> tuple[PartitionSample, ...] | None:

@@ -50,7 +50,11 @@ class RunPlan:
 
     @cached_property
     def cluster(self) -> ClusterSpec:
+        """The local backend's ClusterSpec; for a cluster the harness did not start, the
+        experiment's own cluster config, with the client proxies its faults need."""
         c, exp = self.experiment.cluster, self.experiment
+        if c.backend != "local":
+            return c.model_copy(update={"proxy": exp.needed_proxies()})
         return ClusterSpec(**self.home, nodes=c.nodes, controllers=c.controllers, network=c.network,
                            kafka_version=self.kafka_version or c.kafka_version, broker_config=c.broker_config,
                            proxy=exp.needed_proxies(), disk_mb=exp.needed_disk_mb(), security=c.security)

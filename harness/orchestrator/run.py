@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -26,6 +26,7 @@ from harness.checker.check import check, write_verdict
 from harness.checker.model import AnomalyKind, CheckResult
 from harness.cluster import segments
 from harness.cluster.backend import Backend, Capability
+from harness.cluster.backends import BackendName
 from harness.errors import EnvironmentProblem, KafkaChaosError
 from harness.events import EventLog
 from harness.experiment.model import Expect
@@ -58,7 +59,7 @@ class Run:
         self.progress = progress or (lambda phase: None)
         self.record = RunRecord(experiment=exp.name, source=plan.source, run_dir=plan.run.path,
                                 description=exp.description, scenarios=exp.scenarios, semantics=exp.semantics.value,
-                                expect=exp.expect.value, seed=plan.seed, backend=exp.cluster.backend.value,
+                                expect=exp.expect.value, seed=plan.seed, backend=str(exp.cluster.backend),
                                 started_wall=time.time())
         self.cluster: Backend | None = None
         self.workload: Workload | None = None
@@ -112,8 +113,7 @@ class Run:
             else None
         self.events.record("cluster", "ready", f"Kafka {cluster.kafka_version}, cluster id {cluster.cluster_id}",
                            cluster_id=cluster.cluster_id, pids=pids)
-        marks = {node: _size(path) for node, path in cluster.broker_logs().items()}
-        cleanup.callback(self._collect_broker_logs, cluster, marks)
+        cleanup.callback(self._collect_broker_logs, cluster, cluster.log_marks())
 
     def create_topics(self, cleanup: ExitStack) -> None:
         # On a secured cluster each worker's principal and ACLs come first: the topics' creation
@@ -130,7 +130,7 @@ class Run:
         topics = [t.name for t in self.plan.topics]
         self.cluster.wait_in_sync(topics)
         self.observer = cleanup.enter_context(ObserverProcess(
-            self.exp.cluster.backend, self.cluster.name, self.run.path, topics, self.plan.groups,
+            BackendName(self.exp.cluster.backend), self.cluster.name, self.run.path, topics, self.plan.groups,
             self.exp.observer.interval_s))
 
     def start_workers(self, cleanup: ExitStack) -> None:
@@ -223,7 +223,13 @@ class Run:
 
     def _scan_disks(self, partitions: set[tuple[str, int]]) -> None:
         try:
-            scanned, values = segments.scan(self.cluster.data_dirs(), partitions)
+            with tempfile.TemporaryDirectory(prefix="kafka-chaos-segments-") as scratch:
+                data_dirs = self.cluster.segment_dirs(sorted(partitions), Path(scratch))
+                if not data_dirs:
+                    self.events.record("disk", "unavailable", f"backend {self.cluster.name} cannot read the "
+                                       "brokers' segment files")
+                    return
+                scanned, values = segments.scan(data_dirs, partitions)
             disk.write(self.run, scanned, values)
         except Exception as exc:  # noqa: BLE001  (evidence is a courtesy: the verdict stands without it)
             self.events.record("disk", "scan-failed", f"reading the segment files failed: {exc!r}")
@@ -248,13 +254,10 @@ class Run:
         self.run.experiment_json.write_text(json.dumps({**data, "resolved": self.plan.resolved()}, indent=2))
 
     def _collect_broker_logs(self, cluster: Backend, marks: dict[int, int]) -> None:
-        """Each node's log from the start of this run (a reused cluster's logs hold earlier runs)."""
+        """Each node's log from the start of this run (a reused cluster's logs hold earlier runs),
+        copied from wherever the backend keeps it."""
         self.run.broker_logs.mkdir(exist_ok=True)
-        for node, path in cluster.broker_logs().items():
-            if path.exists():
-                with open(path, "rb") as src, open(self.run.broker_log(node), "wb") as dst:
-                    src.seek(marks.get(node, 0))
-                    shutil.copyfileobj(src, dst)
+        cluster.copy_logs(marks, self.run.broker_log)
 
 
 def missing_partitions(result: CheckResult) -> set[tuple[str, int]]:
@@ -266,10 +269,6 @@ def missing_partitions(result: CheckResult) -> set[tuple[str, int]]:
             if anomaly.get("topic") is not None and partition is not None:
                 found.add((str(anomaly["topic"]), int(partition)))
     return found
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
 
 
 def _kafka(value) -> str:
