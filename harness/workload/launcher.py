@@ -31,7 +31,7 @@ from harness.history.manifest import ManifestWriter
 from harness.process import ProcessRef, ProcessState
 from harness.rundir import RunDir, WorkerDir
 from harness.workload.access import Access, acls_for
-from harness.workload.worker import AUTH_FAILED
+from harness.workload.worker import AUTH_FAILED, HARNESS_PID
 from harness.workload.config import (Clients, FinalReadConfig, Isolation, ProducerConfig, Runtime, Semantics,
                                      TransformerConfig, WorkerConfig, resolve)
 
@@ -183,7 +183,9 @@ class Workload:
             seed=self.seed * 1_000_003 + zlib.crc32(worker.name.encode()) + incarnation,
             consumer_client=clients.consumer, producer_client=clients.producer,
         )
-        env = {**os.environ, **runtime.save(directory.runtime)}
+        # The harness's pid, not the worker's first getppid(): a harness killed while the worker
+        # was still starting would otherwise leave it an orphan that never notices.
+        env = {**os.environ, **runtime.save(directory.runtime), HARNESS_PID: str(os.getpid())}
         self.manifest.started(worker.name, incarnation, worker.kind)  # before it can write anything
         with open(directory.log, "ab") as log:
             popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(directory.runtime)], env=env,

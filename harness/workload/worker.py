@@ -25,6 +25,7 @@ from harness.workload.transactions import Fenced
 log = logging.getLogger("harness.worker")
 WORKERS: dict[str, type["Worker"]] = {}
 AUTH_FAILED = 5  # the exit code of a worker whose credentials the cluster refused (harness.workload.launcher)
+HARNESS_PID = "KAFKA_CHAOS_HARNESS_PID"  # set by the launcher: the process whose death stops the worker
 
 
 class AuthenticationFailed(Exception):
@@ -45,7 +46,7 @@ class Worker(ABC):
         self.config = runtime.worker
         self.history = HistoryWriter(runtime.history_dir)
         self._stop_requested = False
-        self._parent = os.getppid()
+        self._parent = int(os.environ.get(HARNESS_PID) or os.getppid())
 
     @property
     def stopping(self) -> bool:
