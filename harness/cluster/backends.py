@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cluster.backend import Capability
-from harness.cluster.security import SecuritySpec
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.net.lab import has_net_admin
 
@@ -120,7 +119,7 @@ def heal(name: str | None = None, config=None) -> list[str]:
     here, toxics, fillers and read-only mounts, paused and dead brokers; the cluster named, the
     one `config` describes (an experiment's cluster), or every ssh and external one recorded. What
     was done."""
-    from harness.cluster import remote, state
+    from harness.cluster import remote
     from harness.errors import UsageError
     from harness.faults import heal_leftovers
 
