@@ -5,7 +5,7 @@
 #   ./run.sh test [ARGS]   the test suite (pytest ARGS)
 #
 # Installs, only when missing: iproute2, iptables, fuse3, libfaketime, a Java 17 runtime and Maven (and for the tests
-# Chromium) from Debian packages (needs root), a Python virtual environment in .venv with the
+# Chromium and openssh-server) from Debian packages (needs root), a Python virtual environment in .venv with the
 # project and its test tools.
 # Kafka itself comes from Maven Central on first use (or from KAFKA_HOME).
 set -euo pipefail
@@ -32,8 +32,10 @@ command -v mvn >/dev/null || missing+=(maven)
 command -v fusermount3 >/dev/null || missing+=(fuse3)
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(libfaketime)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-# The report tests render pages in headless Chromium.
+# The report tests render pages in headless Chromium; the ssh backend's tests run an sshd per host.
 [ "${1:-}" != test ] || command -v chromium >/dev/null || missing+=(chromium)
+[ "${1:-}" != test ] || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+[ "${1:-}" != test ] || command -v ps >/dev/null || missing+=(procps)  # the test hosts are this machine
 install "${missing[@]}"
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

@@ -11,6 +11,7 @@ from harness.cli.console import say, table
 from harness.errors import UsageError
 
 NETWORK_MODES = ("auto", "namespaces", "loopback")  # harness.net.lab.NetworkMode, without importing it
+SECURITY_PROTOCOLS = ("plaintext", "sasl_ssl", "ssl")  # harness.cluster.security.SecurityProtocol
 name_option = click.option("--name", default="lab", show_default=True, help="Cluster name.")
 
 
@@ -32,9 +33,11 @@ def cluster() -> None:
               help="Where node configs, data and logs go [default: the state folder].")
 @click.option("--disk-mb", type=int, default=None,
               help="Give each node a disk of its own of this size (a tmpfs; the full-disk fault fills it).")
+@click.option("--security", type=click.Choice(SECURITY_PROTOCOLS), default="plaintext", show_default=True,
+              help="Listeners: SCRAM over TLS (sasl_ssl) or mutual TLS (ssl), with ACLs; a CA of the cluster's own.")
 @name_option
 def up(nodes: int, controllers: int, kafka_version: str | None, network: str, subnet: int,
-       workdir: Path | None, disk_mb: int | None, name: str) -> None:
+       workdir: Path | None, disk_mb: int | None, security: str, name: str) -> None:
     """Start a cluster, wait until it is ready, leave it running and print its bootstrap servers."""
     from harness import paths
     from harness.cluster import backends
@@ -42,12 +45,15 @@ def up(nodes: int, controllers: int, kafka_version: str | None, network: str, su
     from harness.cluster.backends import BackendName
 
     spec = _spec(name=name, nodes=nodes, controllers=controllers, kafka_version=kafka_version, network=network,
-                 subnet=subnet, disk_mb=disk_mb)
+                 subnet=subnet, disk_mb=disk_mb, security={"protocol": security})
     started = backends.create(BackendName.LOCAL, spec, workdir or paths.state_dir() / name)
     say(f"starting {spec.nodes} node(s) of Kafka {started.kafka_version}...")
     started.start(owned=False)  # it outlives this command
     if Capability.NETWORK not in started.capabilities:
         say("note: nodes share loopback (no CAP_NET_ADMIN): network faults are unavailable")
+    if started.material:
+        say(f"secured ({security}): the CA, the admin's certificate and password (user kc-admin, a super user) "
+            f"are in {started.material.folder}")
     click.echo(started.bootstrap_servers)
 
 
@@ -77,6 +83,24 @@ def down(name: str | None) -> None:
 
     leftovers = backends.down(name)
     say("cluster down" + (f" (also removed: {', '.join(leftovers)})" if leftovers else ""))
+
+
+@cluster.command("heal")
+@click.argument("experiment", required=False, type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Only this cluster [default: every cluster recorded here].")
+def heal(experiment: Path | None, name: str | None) -> None:
+    """Undo what faults left on a cluster in use, also after the harness was killed: the rules
+    on its hosts and on this machine, toxics, fillers and read-only mounts, paused and stopped
+    brokers. Give the experiment file when its hosts need a secret to log in."""
+    from harness.cluster import backends
+
+    config = None
+    if experiment is not None:
+        from harness.experiment.loader import load_experiment
+
+        config = load_experiment(experiment).cluster
+    done = backends.heal(name, config)
+    say("healed" + (f": {'; '.join(done)}" if done else ": nothing was left"))
 
 
 def _spec(**fields):

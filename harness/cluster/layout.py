@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from harness.cluster.security import BrokerSecurity, broker_properties
 from harness.cluster.spec import ClusterSpec, ConfigValue
 from harness.net.lab import Lab
 
@@ -122,13 +123,17 @@ def lab_defaults(brokers: int) -> dict[str, ConfigValue]:
 
 
 def server_properties(node: NodeLayout, nodes: list[NodeLayout], spec: ClusterSpec,
-                      data_dir: Path) -> dict[str, str]:
-    """server.properties for `node`: listeners, quorum, lab defaults, then the spec's overrides."""
+                      data_dir: Path, security: BrokerSecurity | None = None) -> dict[str, str]:
+    """server.properties for `node`: listeners, quorum, lab defaults, security (a secured spec needs
+    `security`: where the node finds its keystore), then the spec's overrides."""
+    if spec.security.secured and security is None:
+        raise ValueError("a secured cluster's nodes need their security material")
     voters = ",".join(f"{n.id}@{n.controller_address}" for n in nodes if n.is_controller)
+    main = main_listener(spec)
     listeners, advertised = [], []
     if node.is_broker:
-        listeners.append(f"PLAINTEXT://{node.broker_address}")
-        advertised.append(f"PLAINTEXT://{node.broker_address}")
+        listeners.append(f"{main}://{node.broker_address}")
+        advertised.append(f"{main}://{node.broker_address}")
         if spec.proxy.clients:
             listeners.append(f"CLIENT://{node.host}:{node.client_port}")
             advertised.append(f"CLIENT://{node.client_proxy}")
@@ -140,22 +145,35 @@ def server_properties(node: NodeLayout, nodes: list[NodeLayout], spec: ClusterSp
             advertised.append(f"PROTOCOL://{node.protocol_proxy}")
     if node.is_controller:
         listeners.append(f"CONTROLLER://{node.controller_address}")
+    protocol = spec.security.protocol.kafka
     props: dict[str, ConfigValue] = {
         "node.id": node.id,
         "process.roles": ",".join(node.roles),
         "listeners": ",".join(listeners),
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": ("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT,"
-                                           "REPLICATION:PLAINTEXT,PROTOCOL:PLAINTEXT"),
+        "listener.security.protocol.map": (f"{main}:{protocol},CONTROLLER:{'SSL' if security else 'PLAINTEXT'},"
+                                           f"CLIENT:{protocol},REPLICATION:{protocol},PROTOCOL:{protocol}"),
         "controller.quorum.voters": voters,
         "log.dirs": str(data_dir),
     }
     if node.is_broker:
         props["advertised.listeners"] = ",".join(advertised)
-        props["inter.broker.listener.name"] = "REPLICATION" if spec.proxy.replication else "PLAINTEXT"
+        props["inter.broker.listener.name"] = "REPLICATION" if spec.proxy.replication else main
     props |= lab_defaults(spec.brokers)
+    if security:
+        props |= broker_properties(security, [main, "CLIENT", "REPLICATION"])
     props |= spec.broker_config
     return {key: _kafka_value(value) for key, value in props.items()}
+
+
+def main_listener(spec: ClusterSpec) -> str:
+    """The listener clients and the harness reach directly (a secured one is not called PLAINTEXT)."""
+    return "BROKER" if spec.security.secured else "PLAINTEXT"
+
+
+def certificate_hosts(nodes: list[NodeLayout], spec: ClusterSpec, lab: Lab | None) -> list[str]:
+    """Every address a client or a broker may dial a node at: the nodes, and the proxies."""
+    return ["127.0.0.1", *(n.host for n in nodes), *([lab.gateway] if lab else [])]
 
 
 def _kafka_value(value: ConfigValue) -> str:

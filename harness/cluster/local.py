@@ -21,7 +21,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections import Counter
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
@@ -33,10 +32,13 @@ from harness.cluster import metadata
 from harness.cluster import state as state_store
 from harness.cluster.admin import KafkaAdmin, PartitionState
 from harness.cluster import faketime
+from harness.cluster.access import ClusterAccess
 from harness.cluster.backend import CLIENTS, Capability, Peer, ProxyPath, Way
 from harness.cluster.distribution import KafkaDistribution, obtain
-from harness.cluster.layout import (NodeLayout, logging_config, plan, protocol_proxy_port, render_properties,
-                                    server_properties, toxiproxy_port)
+from harness.cluster.evidence import copy_since, file_marks
+from harness.cluster.layout import (NodeLayout, certificate_hosts, logging_config, plan, protocol_proxy_port,
+                                    render_properties, server_properties, toxiproxy_port)
+from harness.cluster.security import BrokerSecurity, Material, scram_format_arguments, write_private
 from harness.process import ProcessRef, ProcessState
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
@@ -128,8 +130,10 @@ class Node:
 
     def write_config(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        props = server_properties(self.layout, self.cluster.layout, self.cluster.spec, self.data_dir)
-        self.config_file.write_text(render_properties(props))
+        cluster = self.cluster
+        security = BrokerSecurity.of(cluster.spec.security, cluster.material) if cluster.material else None
+        props = server_properties(self.layout, cluster.layout, cluster.spec, self.data_dir, security)
+        write_private(self.config_file, render_properties(props))  # a secured node's holds its SCRAM password
         name, contents, _ = logging_config(self.cluster.dist.logging)
         (self.dir / name).write_text(contents)
 
@@ -216,6 +220,9 @@ class LocalCluster:
         self.owner: ProcessRef | None = None
         self.toxiproxy: Toxiproxy | None = Toxiproxy(toxiproxy_port(spec)) if spec.proxy.enabled else None
         self.kafka_proxy = KafkaProxy(spec.name, protocol_proxy_port(spec)) if spec.proxy.kafka else None
+        self.material = Material(self.workdir / "security") if spec.security.secured else None
+        self.access = ClusterAccess(spec.security, self.material, self.admin, self._running_brokers) \
+            if self.material else None
 
     # ---- describing the cluster -------------------------------------------------------------
 
@@ -262,11 +269,11 @@ class LocalCluster:
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        offered = {Capability.PROCESSES, Capability.TOPOLOGY}
+        offered = {Capability.PROCESSES, Capability.TOPOLOGY, Capability.QUORUM}
         if self.lab:
-            offered.add(Capability.NETWORK)  # each node in its own namespace
+            offered |= {Capability.NETWORK, Capability.CLIENT_NETWORK}  # each node in its own namespace
         if self.toxiproxy:
-            offered.add(Capability.PROXIES)
+            offered |= {Capability.PROXIES, Capability.CLIENT_PROXIES}
         if os.geteuid() == 0:
             offered.add(Capability.DISKS)  # mounts
         if self.spec.hooks.lazyfs:
@@ -275,13 +282,28 @@ class LocalCluster:
             offered.add(Capability.CLOCKS)
         if self.kafka_proxy:
             offered.add(Capability.PROTOCOL)
+        if self.access:
+            offered.add(Capability.SECURITY)
         return frozenset(offered)
+
+    @property
+    def harness_client(self) -> dict[str, str]:
+        return self.access.admin_client if self.access else {}
 
     def broker_logs(self) -> dict[int, Path]:
         return {n.id: n.log_file for n in self.nodes.values()}
 
     def data_dirs(self) -> dict[int, Path]:
         return {n.id: n.data_dir for n in self.brokers}
+
+    def log_marks(self) -> dict[int, int]:
+        return file_marks(self.broker_logs())
+
+    def copy_logs(self, marks: dict[int, int], into) -> None:
+        copy_since(self.broker_logs(), marks, into)
+
+    def segment_dirs(self, partitions: list[tuple[str, int]], scratch: Path) -> dict[int, Path]:
+        return self.data_dirs()  # already here
 
     def node(self, node_id: int) -> Node:
         try:
@@ -291,7 +313,7 @@ class LocalCluster:
 
     def admin(self) -> KafkaAdmin:
         if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers)
+            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
         return self._admin
 
     def partitions(self, topic: str) -> list[PartitionState]:
@@ -308,7 +330,7 @@ class LocalCluster:
         missing = wanted - {topic for topic, _ in keys}
         if missing:
             raise NotReady(f"no running broker knows topic {', '.join(sorted(missing))}")
-        return [_freshest([v.partitions[key] for v in views if key in v.partitions]) for key in keys]
+        return [metadata.freshest([v.partitions[key] for v in views if key in v.partitions]) for key in keys]
 
     def partition(self, topic: str, partition: int) -> PartitionState:
         found = [p for p in self.partitions(topic) if p.partition == partition]
@@ -321,10 +343,14 @@ class LocalCluster:
         for node in self.brokers:
             if node.status == ProcessState.RUNNING:
                 try:
-                    views.append(metadata.fetch(node.layout.broker_address, topics, timeout=METADATA_TIMEOUT_S))
+                    views.append(metadata.fetch(node.layout.broker_address, topics, timeout=METADATA_TIMEOUT_S,
+                                                login=self.access.login() if self.access else None))
                 except (OSError, ValueError):
                     continue  # unreachable (cut off, or mid-restart): the others answer
         return views
+
+    def _running_brokers(self) -> list[str]:
+        return [n.layout.broker_address for n in self.brokers if n.status == ProcessState.RUNNING]
 
     def leader(self, topic: str, partition: int) -> int | None:
         return self.partition(topic, partition).leader
@@ -360,6 +386,7 @@ class LocalCluster:
             "cluster_id": self.cluster_id,
             "kafka_version": self.dist.version,
             "network": self.network.value,
+            "security": self.spec.security.protocol.value,
             "capabilities": sorted(self.capabilities),
             "bootstrap_servers": self.bootstrap_servers,
             "workdir": str(self.workdir),
@@ -415,6 +442,7 @@ class LocalCluster:
 
     def _provision(self) -> None:
         shutil.rmtree(self.workdir / "nodes", ignore_errors=True)
+        shutil.rmtree(self.workdir / "security", ignore_errors=True)  # an earlier cluster's CA, keys, revocations
         self.save_state()
         if self.lab:
             self.lab.create_bridge()
@@ -426,6 +454,8 @@ class LocalCluster:
             self.workdir.mkdir(parents=True, exist_ok=True)
             routes = {n.id: (n.layout.protocol_proxy, f"{n.layout.host}:{n.layout.protocol_port}") for n in self.brokers}
             self.kafka_proxy.start(schema.find_jar(self.dist.libs), routes, self.workdir / "kafka-proxy.log")
+        if self.material:
+            Material.create(self.material.folder, certificate_hosts(self.layout, self.spec, self.lab))
         for node in self.nodes.values():
             if self.spec.disk_mb:
                 mount_disk(node.disk_dir, self.spec.disk_mb, self.name)
@@ -455,7 +485,9 @@ class LocalCluster:
         formats = [
             (node, subprocess.Popen(
                 self.dist.java_command("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
-                                       "-c", str(node.config_file)),
+                                       "-c", str(node.config_file),
+                                       *(scram_format_arguments(self.spec.security, self.material)
+                                         if self.material else [])),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
             for node in self.nodes.values()
         ]
@@ -533,6 +565,8 @@ class LocalCluster:
             for node in self.nodes.values():
                 shutil.rmtree(node.data_dir, ignore_errors=True)
                 shutil.rmtree(node.backing_dir, ignore_errors=True)
+            if self.material:
+                shutil.rmtree(self.material.folder, ignore_errors=True)  # keys and passwords go with the cluster
 
     # ---- network: DROP rules inside the node namespaces ------------------------------------
 
@@ -708,14 +742,6 @@ class LocalCluster:
 
 def _proxy_name(path: ProxyPath, node: int) -> str:
     return f"{'client' if path == 'clients' else 'replication'}-{node}"
-
-
-def _freshest(views: list[metadata.PartitionView]) -> PartitionState:
-    epoch = max(v.leader_epoch for v in views)
-    current = Counter((v.leader, v.replicas, v.isr) for v in views if v.leader_epoch == epoch)
-    (leader, replicas, isr), _ = current.most_common(1)[0]
-    first = views[0]
-    return PartitionState(first.topic, first.partition, leader, replicas, isr, epoch)
 
 
 def _resolve_network(mode: NetworkMode) -> NetworkMode:

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.cluster.security import SecuritySpec
+
 ConfigValue = str | int | float | bool
 DEFAULT_DISK_MB = 256  # a node's own disk when a full-disk fault needs one: room for a short experiment
 
@@ -63,6 +65,7 @@ class ClusterSpec(BaseModel):
                                 description="each node's data directory on its own disk (a tmpfs) of this size, "
                                             "so the full-disk fault can fill it; default: the machine's disk")
     hooks: NodeHooks = Field(default_factory=NodeHooks)
+    security: SecuritySpec = Field(default_factory=SecuritySpec)
 
     @property
     def brokers(self) -> int:

@@ -67,8 +67,8 @@ def parse(text: str, source: str = "<experiment>", runnable: bool = False) -> Ex
 
 def _check_capabilities(experiment: Experiment, tree, source: str) -> None:
     """Every fault's capabilities offered by the experiment's backend here, or the first that is not."""
-    backend = experiment.cluster.backend
-    offered = backends.offers(backend, experiment.cluster.network)
+    backend = backends.BackendName(experiment.cluster.backend)
+    offered = backends.offers(backend, experiment.cluster.network, experiment.cluster)
     for loc, spec in experiment.fault_paths():
         missing = spec.capabilities() - offered
         if missing:
@@ -164,6 +164,9 @@ def _usage_error(exc: ValidationError, tree, source: str) -> UsageError:
     message = str(cause) if isinstance(cause, ExperimentError) else error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown field"
+    if error["type"] == "union_tag_invalid":  # the backend picks the cluster's model
+        loc, message = (*loc, "backend"), (f"{error['ctx']['tag']!r} is not a backend; should be "
+                                           f"{error['ctx']['expected_tags'].replace(chr(39), '')}")
     alternatives = _union_alternatives(errors, loc)
     if alternatives:  # one error per member of a union type: say what any of them would take
         loc, message = loc[:-1], "should be " + (" or ".join(alternatives) if len(alternatives) < 3 else

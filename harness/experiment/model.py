@@ -19,12 +19,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from harness.checker.model import AnomalyKind, PolicySetting
 from harness.cluster.backends import BackendName
+from harness.cluster.security import SecuritySpec
+from harness.cluster.ssh_config import SshClusterConfig
+from harness.cluster.external_config import ExternalClusterConfig
 from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, NetworkMode, NodeHooks, ProxySpec
 from harness.experiment import consistency
 from harness.faults.base import FaultSpec
@@ -47,7 +50,7 @@ class Expect(StrEnum):
 
 
 class ClusterConfig(_Strict):
-    backend: BackendName = Field(BackendName.LOCAL, description="where the cluster runs")
+    backend: Literal[BackendName.LOCAL] = Field(BackendName.LOCAL, description="where the cluster runs")
     network: NetworkMode = Field(NetworkMode.AUTO, description="local backend: namespaces (needed by network "
                                                                "faults) or loopback")
     nodes: int = Field(3, ge=1, le=9)
@@ -58,6 +61,23 @@ class ClusterConfig(_Strict):
     disk_mb: int | None = Field(None, ge=64, le=65536,
                                 description="each node's own disk of this size (a tmpfs); a full-disk fault "
                                             f"gets {DEFAULT_DISK_MB} MB when this is not set")
+    security: SecuritySpec = Field(default_factory=SecuritySpec,
+                                   description="listeners and authorization: plaintext, sasl_ssl (SCRAM) or ssl "
+                                               "(mutual TLS); each worker then logs in as its own principal")
+
+    @property
+    def node_ids(self) -> list[int]:
+        return list(range(1, self.nodes + self.controllers + 1))
+
+
+def _backend_of(value) -> str:
+    backend = value.get("backend", "local") if isinstance(value, dict) else getattr(value, "backend", "local")
+    return str(backend)
+
+
+# The backend's own settings: each backend's config model lives in its own module.
+AnyCluster = Annotated[Annotated[ClusterConfig, Tag("local")] | Annotated[SshClusterConfig, Tag("ssh")]
+                       | Annotated[ExternalClusterConfig, Tag("external")], Discriminator(_backend_of)]
 
 
 class TopicConfig(_Strict):
@@ -111,7 +131,7 @@ class Experiment(_Strict):
     semantics: Semantics = Semantics.AT_LEAST_ONCE
     expect: Expect = Expect.PASS
     seed: int | None = Field(None, ge=0, lt=2**63, description="fixes the run's seed; unset: each run draws its own")
-    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    cluster: AnyCluster = Field(default_factory=ClusterConfig)
     topics: list[TopicConfig] = Field(min_length=1)
     workload: WorkloadSpec
     phases: Phases = Field(default_factory=Phases)

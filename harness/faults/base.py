@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from pydantic import BaseModel, ConfigDict
 
 from harness.cluster.backend import (Backend, Capability, Clocks, Disks, Network, Power, Processes, ProtocolFaults,
-                                    ProxyPath, Proxies, Topology)
+                                     ProxyPath, Proxies, Security, Topology)
 from harness.errors import KafkaChaosError
 from harness.process import ProcessState
 
@@ -68,8 +68,17 @@ class Env:
         return cast(Network, self.offering(Capability.NETWORK))
 
     @property
+    def client_network(self) -> Network:
+        """The network between the nodes and the clients only (peer `clients`)."""
+        return cast(Network, self.offering(Capability.CLIENT_NETWORK))
+
+    @property
     def proxies(self) -> Proxies:
         return cast(Proxies, self.offering(Capability.PROXIES))
+
+    def proxies_on(self, path: ProxyPath) -> Proxies:
+        """The proxies of one path: the client path needs no more than CLIENT_PROXIES."""
+        return cast(Proxies, self.offering(Capability.CLIENT_PROXIES if path == "clients" else Capability.PROXIES))
 
     @property
     def disks(self) -> Disks:
@@ -86,6 +95,8 @@ class Env:
     @property
     def protocol(self) -> ProtocolFaults:
         return cast(ProtocolFaults, self.offering(Capability.PROTOCOL))
+    def security(self) -> Security:
+        return cast(Security, self.offering(Capability.SECURITY).access)
 
 
 @dataclass

@@ -50,10 +50,15 @@ class RunPlan:
 
     @cached_property
     def cluster(self) -> ClusterSpec:
+        """The local backend's ClusterSpec; for a cluster the harness did not start, the
+        experiment's own cluster config, with the client proxies its faults need."""
         c, exp = self.experiment.cluster, self.experiment
+        if c.backend != "local":
+            return c.model_copy(update={"proxy": exp.needed_proxies()})
         return ClusterSpec(**self.home, nodes=c.nodes, controllers=c.controllers, network=c.network,
                            kafka_version=self.kafka_version or c.kafka_version, broker_config=c.broker_config,
-                           proxy=exp.needed_proxies(), disk_mb=exp.needed_disk_mb(), hooks=exp.needed_hooks())
+                           proxy=exp.needed_proxies(), disk_mb=exp.needed_disk_mb(), hooks=exp.needed_hooks(),
+                           security=c.security)
 
     @cached_property
     def topics(self) -> list[TopicConfig]:

@@ -25,6 +25,8 @@ from harness.semantics import Semantics
 ClientProperties = dict[str, str | int | float | bool]
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 SECRETS_ENV = "KAFKA_CHAOS_SECRETS"  # a worker's passwords and keys, kept out of runtime.json
+UNUSED_GROUP = "kafka-chaos-unused-{}"  # the group id of a consumer that assigns partitions itself
+FINAL_READ_GROUP_PREFIX = "kafka-chaos-final-read-"
 
 
 class Isolation(StrEnum):

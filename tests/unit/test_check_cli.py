@@ -49,6 +49,18 @@ def test_nothing_proven_exits_3(tmp_path):
     assert kafka_chaos("check", str(run.write(tmp_path))).returncode == 3
 
 
+def test_a_run_without_its_final_read_is_unknown_and_says_why(tmp_path):
+    run = Run()
+    run.send(1, 0)  # the run was interrupted before its final read
+    result = kafka_chaos("check", str(run.write(tmp_path)), "--json")
+    assert result.returncode == 3
+    verdict = json.loads(result.stdout)
+    lost = next(i for i in verdict["invariants"] if i["kind"] == "lost-write")
+    assert verdict["verdict"] == "unknown" and lost["status"] == "unknown" and "no final read" in lost["note"]
+    assert verdict["anomalies"]["unseen"][0]["value"] == "p1:0"
+
+
+
 def test_not_a_run_is_a_usage_error_and_gets_no_verdict(tmp_path):
     (tmp_path / "history").mkdir()  # an empty history directory does not make a run either
     for args in (["check", str(tmp_path)], ["check", str(tmp_path), "--semantics", "at-least-once"],

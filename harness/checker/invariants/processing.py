@@ -2,8 +2,9 @@
 
 Consumer groups: duplicate-processing (an input processed more than once) and lost-processing
 (an input the group passed over: below what it committed or beyond it processed, yet never
-processed). Transformers: output-not-exactly-once, judged on committed output in the log: each
-input must have its outputs in exactly one committed transaction, all of them.
+processed; a write the log provably lost is a lost write, not the group's doing). Transformers,
+judged on committed output in the log: each input must have its outputs in exactly one
+committed transaction, all of them; more is duplicate-output, less is lost-output.
 """
 
 from __future__ import annotations
@@ -39,23 +40,19 @@ def consumer_groups(ctx: Context) -> list[Finding]:
     for group, members in groups.items():
         topics = {t for m in members for t in m.topics}
         is_input = ctx.visible_mask & sends["topic"].isin(topics).to_numpy()
-        inputs = sends[is_input]
-        times = ctx.seen_by(ctx.reads_by(members))[is_input]
-        twice = inputs[times > 1].copy()
-        twice["times"] = times[times > 1]
-        twice["group"] = group
-        duplicated.append(twice)
-        missing = inputs[times == 0].copy()
-        missing = missing[missing["offset"].to_numpy() < _reach(ctx, members, missing)]
-        missing["group"] = group
-        lost.append(missing)
-    return [Finding(AnomalyKind.DUPLICATE_PROCESSING, True, pd.concat(duplicated, ignore_index=True)),
-            Finding(AnomalyKind.LOST_PROCESSING, True, pd.concat(lost, ignore_index=True))]
+        times = ctx.seen_by(ctx.reads_by(members))
+        twice = np.flatnonzero(is_input & (times > 1))
+        duplicated.append(sends.iloc[twice].assign(times=times[twice], group=group))
+        unprocessed = np.flatnonzero(is_input & (times == 0) & ~ctx.proven_missing)
+        passed = unprocessed[ctx.bounds[1][unprocessed] <= _reach(ctx, members, unprocessed)]
+        lost.append(sends.iloc[passed].assign(group=group))
+    return [Finding(AnomalyKind.DUPLICATE_PROCESSING, True, pd.concat(duplicated)),
+            Finding(AnomalyKind.LOST_PROCESSING, True, pd.concat(lost))]
 
 
-def _reach(ctx: Context, members: list[Reader], rows: pd.DataFrame) -> np.ndarray:
-    """How far the group declared itself done in each row's partition: the highest offset it
-    committed, or one past the highest it processed."""
+def _reach(ctx: Context, members: list[Reader], rows: np.ndarray) -> np.ndarray:
+    """How far the group declared itself done in each send row's partition: the highest offset
+    it committed, or one past the highest it processed."""
     names = [m.worker for m in members]
     events = ctx.history.events
     commits = events[events["worker"].isin(names) & (events["kind"] == "commit") & (events["phase"] == "ok")]
@@ -65,46 +62,57 @@ def _reach(ctx: Context, members: list[Reader], rows: pd.DataFrame) -> np.ndarra
         np.concatenate([commits["offset"].to_numpy(np.int64), reads["offset"].to_numpy(np.int64) + 1]), rows)
 
 
-def _per_partition_max(ctx: Context, tp: np.ndarray, values: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
-    """For each row, the largest of `values` in the row's partition (-1 if none)."""
+def _per_partition_max(ctx: Context, tp: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each send row, the largest of `values` in the row's partition (-1 if none)."""
     best = np.full(ctx.partitions + 1, -1, np.int64)
     if len(tp):
-        maxima = pd.Series(values).groupby(tp, sort=False).max()
-        best[maxima.index.to_numpy()] = maxima.to_numpy()
-    return best[rows["tp"].to_numpy()]
+        np.maximum.at(best, tp, values)  # tp -1 (no partition) lands in the spare last slot
+    best[-1] = -1
+    return best[ctx.sends_tp[rows]]
 
 
-@invariant(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE)
-def transformer_output(ctx: Context) -> Finding:
+OUTPUT_KINDS = (AnomalyKind.DUPLICATE_OUTPUT, AnomalyKind.LOST_OUTPUT)
+
+
+@invariant(*OUTPUT_KINDS)
+def transformer_output(ctx: Context) -> list[Finding]:
+    """Per input of each transformer group, its outputs the read_committed final read found,
+    counted per committed transaction. Duplicated: in more than one transaction, or more than
+    `outputs_per_input` in one. Lost: the group went past the input (committed a transaction
+    after it) and no transaction holds all its outputs."""
     groups = _groups(ctx.readers_with("transformer"))
     if not groups:
-        return not_applicable(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE, "no transformers")
-    finals = ctx.readers_with("final", READ_COMMITTED)
-    if not finals:
-        return Finding(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE, True, unknown=True,
-                       note="no read_committed final read of the output")
-    visible_out = ctx.reads_by(finals)
-    rows = []
+        return [not_applicable(kind, "no transformers") for kind in OUTPUT_KINDS]
+    why = ctx.unproven(READ_COMMITTED)
+    if why:
+        return [Finding(kind, True, unknown=True, note=f"{why} of the output") for kind in OUTPUT_KINDS]
+    sends = ctx.history.sends
+    seen = ctx.seen_by(ctx.reads_by(ctx.readers_with("final", READ_COMMITTED))) > 0
+    duplicated, lost = [], []
     for group, members in groups.items():
-        sends = ctx.history.sends
-        outputs = sends[sends["worker"].isin([m.worker for m in members]) & sends["vid"].isin(visible_out["vid"])]
-        source = (outputs["source_producer"].to_numpy(np.int64) << 40) | outputs["source_seq"].to_numpy(np.int64)
-        per_input = pd.DataFrame({"source": source, "txn": outputs["txn"].to_numpy(),
-                                  "producer": outputs["producer"].to_numpy()})
-        found = per_input.groupby("source").agg(outputs=("txn", "size"),
-                                                transactions=("txn", lambda t: len(set(t))))
+        outputs = np.flatnonzero(seen & sends["worker"].isin([m.worker for m in members]).to_numpy())
+        source = value_id(sends["source_producer"].to_numpy()[outputs], sends["source_seq"].to_numpy()[outputs])
+        per_txn = pd.DataFrame({"source": source, "txn": sends["txn"].to_numpy()[outputs]}).groupby(
+            ["source", "txn"]).size()
+        found = per_txn.groupby(level="source").agg(outputs="sum", transactions="size", fewest="min", most="max")
         expected = members[0].outputs_per_input
-        inputs = ctx.must_be_visible[ctx.must_be_visible["topic"] == members[0].topics[0]]
-        judged = inputs[inputs["offset"].to_numpy() < _committed_reach(ctx, members, inputs)]
-        judged_vids = pd.Index(judged["vid"]).union(found.index.intersection(pd.Index(inputs["vid"])))
-        table = found.reindex(judged_vids).fillna(0).astype(np.int64)
-        bad = table[(table["outputs"] != expected) | (table["transactions"] != 1)].reset_index(names="vid")
-        bad["group"], bad["expected"] = group, expected
-        rows.append(bad)
-    return Finding(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE, True, pd.concat(rows, ignore_index=True))
+        inputs = np.flatnonzero(ctx.visible_mask & (sends["topic"] == members[0].topics[0]).to_numpy())
+        vids = sends["vid"].to_numpy()
+        table = found.reindex(vids[inputs]).fillna(0).astype(np.int64)
+        table.index.name = "vid"
+        passed = ctx.bounds[1][inputs] <= _committed_reach(ctx, members, inputs)
+        twice = (table["transactions"] > 1) | (table["most"] > expected)
+        short = (table["outputs"] > 0) & (table["fewest"] < expected)
+        missed = (table["outputs"] == 0) & passed & ~ctx.proven_missing[inputs]
+        for rows, out in ((twice, duplicated), (short | missed, lost)):
+            found_rows = table[rows.to_numpy()].reset_index()
+            found_rows["group"], found_rows["expected"] = group, expected
+            out.append(found_rows)
+    return [Finding(AnomalyKind.DUPLICATE_OUTPUT, True, pd.concat(duplicated, ignore_index=True)),
+            Finding(AnomalyKind.LOST_OUTPUT, True, pd.concat(lost, ignore_index=True))]
 
 
-def _committed_reach(ctx: Context, members: list[Reader], rows: pd.DataFrame) -> np.ndarray:
+def _committed_reach(ctx: Context, members: list[Reader], rows: np.ndarray) -> np.ndarray:
     """One past the highest input offset processed in a committed transaction, per partition."""
     reads = ctx.reads_by(members)
     reads = reads[reads["in_txn"] > 0]
@@ -146,21 +154,33 @@ def lost_processing_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
         "went past it (committed or processed later offsets) without ever processing it"))
 
 
-@evidence(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE)
-def output_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+def _output_evidence(ctx: Context, rows: pd.DataFrame, what) -> list[dict]:
     sends = ctx.history.sends
     rows = rows.sort_values("vid")
+    derived_from = value_id(sends["source_producer"], sends["source_seq"])
 
     def build(row) -> dict:
-        derived = sends[value_id(sends["source_producer"], sends["source_seq"]) == row.vid]
+        derived = sends[derived_from == row.vid]
         outputs = [{"value": vid_label(v), "txn": int(t), "outcome": str(o)}
                    for v, t, o in zip(derived["vid"], derived["txn"], derived["outcome"])]
         return {"input": vid_label(row.vid), "group": row.group, "committed_outputs": int(row.outputs),
                 "in_transactions": int(row.transactions), "expected": int(row.expected), "outputs_sent": outputs,
                 "explanation": f"input {vid_label(row.vid)} has {int(row.outputs)} committed outputs in "
-                               f"{int(row.transactions)} transactions; exactly {int(row.expected)} in one expected"}
+                               f"{int(row.transactions)} transactions; {what(row)}"}
 
     return rich(ctx, rows, build)
+
+
+@evidence(AnomalyKind.DUPLICATE_OUTPUT)
+def duplicate_output_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    return _output_evidence(ctx, rows, lambda r: f"exactly {int(r.expected)} in one transaction expected, "
+                                                 "it was processed (and committed) more than once")
+
+
+@evidence(AnomalyKind.LOST_OUTPUT)
+def lost_output_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    return _output_evidence(ctx, rows, lambda r: f"{int(r.expected)} in one transaction expected; group "
+                                                 f"{r.group} went past it without committing all of its output")
 
 
 @invariant(AnomalyKind.KEY_ORDER)
@@ -172,25 +192,41 @@ def key_order(ctx: Context) -> Finding:
     groups = _groups(ctx.readers_with("consumer"))
     if not groups:
         return not_applicable(AnomalyKind.KEY_ORDER, "no consumers")
+    sends = ctx.history.sends
+    send_keys = _codes(sends["key"])
     rows = []
     for group, members in groups.items():
         reads = ctx.reads_by(members)
-        reads = reads[(reads["vid"] >= 0) & reads["key"].notna()]
-        first = reads.sort_values("mono", kind="stable").drop_duplicates("vid")
-        key = first["key"].cat.codes.to_numpy(np.int64) if isinstance(first["key"].dtype, pd.CategoricalDtype) \
-            else pd.factorize(first["key"])[0]
-        stream = (first["producer"].to_numpy(np.int64) << 40) | (first["tp"].to_numpy(np.int64)
-                                                                 // ctx.partition_width << 24) | key
-        seq = first["seq"].to_numpy(np.int64)
-        order = np.argsort(stream, kind="stable")  # time order kept within each (producer, key)
-        stream, seq = stream[order], seq[order]
-        best = pd.Series(seq).groupby(stream).cummax().to_numpy()
-        late = np.flatnonzero((np.r_[False, stream[1:] == stream[:-1]]) & (seq < np.r_[seq[:1], best[:-1]]))
-        found = first.iloc[order[late]].copy()
-        found["overtaken_by_seq"] = best[late - 1]
+        mono = reads["mono"].to_numpy()
+        order = np.arange(len(reads)) if not (mono[1:] < mono[:-1]).any() else np.argsort(mono, kind="stable")
+        sent = ctx.rows_read(reads)[order]
+        if sent.min(initial=0) < 0:  # values no harness producer sent have no key order
+            order, sent = order[sent >= 0], sent[sent >= 0]
+        key = send_keys[sent]  # a value's key is its send's
+        if key.min(initial=0) < 0:
+            order, sent, key = order[key >= 0], sent[key >= 0], key[key >= 0]
+        if len(sent) and np.bincount(sent).max() > 1:  # each value's first processing only
+            first = np.full(len(sends), len(sent), np.int64)
+            np.minimum.at(first, sent, np.arange(len(sent)))
+            keep = first[sent] == np.arange(len(sent))
+            order, sent, key = order[keep], sent[keep], key[keep]
+        topic = reads["tp"].to_numpy(np.int64)[order] // ctx.partition_width
+        stream = (sends["producer"].to_numpy(np.int64)[sent] << 40) | (topic << 24) | key
+        seq = sends["seq"].to_numpy()[sent]
+        best = pd.Series(seq).groupby(stream, sort=False).cummax().to_numpy()  # highest seq processed so far
+        late = np.flatnonzero(seq < best)
+        found = reads.iloc[order[late]].copy()
+        found["overtaken_by_seq"] = best[late]
         found["group"] = group
         rows.append(found)
     return Finding(AnomalyKind.KEY_ORDER, True, pd.concat(rows, ignore_index=True))
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """A small integer per distinct value, -1 for missing ones."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(np.int64)
+    return pd.factorize(values)[0].astype(np.int64)
 
 
 @evidence(AnomalyKind.KEY_ORDER)
