@@ -152,7 +152,8 @@ def server_properties(node: NodeLayout, nodes: list[NodeLayout], spec: ClusterSp
         "listeners": ",".join(listeners),
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map": (f"{main}:{protocol},CONTROLLER:{'SSL' if security else 'PLAINTEXT'},"
-                                           f"CLIENT:{protocol},REPLICATION:{protocol},PROTOCOL:{protocol}"),
+                                           f"CLIENT:{protocol},REPLICATION:{protocol}"
+                                           + (",PROTOCOL:PLAINTEXT" if spec.proxy.kafka else "")),
         "controller.quorum.voters": voters,
         "log.dirs": str(data_dir),
     }
