@@ -36,7 +36,9 @@ class Proxy:
     routes: list[Route]
     responses: dict[int, schema.Message]
     rules: dict[int, list[Rule]] = field(default_factory=dict)
-    stats: dict = field(default_factory=lambda: collections.defaultdict(collections.Counter))
+    # node -> API name -> counts
+    stats: dict = field(default_factory=lambda: collections.defaultdict(
+        lambda: collections.defaultdict(collections.Counter)))
     rng: random.Random = field(default_factory=random.Random)
 
     def api_name(self, key: int) -> str:
@@ -60,7 +62,10 @@ class Proxy:
         tasks = [asyncio.ensure_future(self.requests(route, client_r, broker_w, pending)),
                  asyncio.ensure_future(self.responses_of(route, broker_r, client_w, pending))]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is not None:  # a proxy bug: say so rather than just hang up
+                    log.error("node %s: connection closed by %r", route.node, task.exception())
         finally:
             for task in tasks:
                 task.cancel()
