@@ -2,7 +2,9 @@
 offset from a control file that the harness rewrites at run time.
 
 The monotonic clock is left alone (FAKETIME_DONT_FAKE_MONOTONIC: the JVM hangs otherwise, and
-Kafka's timeouts measured with System.nanoTime keep real time); the wall clock
+Kafka's timeouts measured with System.nanoTime keep real time), and so are the JVM's timed waits
+(FAKETIME_FORCE_MONOTONIC_FIX=0: with the fix on, measured, every Object.wait(1) returned at once
+and every Thread.sleep(1) took 15 ms, so KRaft elections never settled); the wall clock
 (System.currentTimeMillis: record and log timestamps, retention, transaction timeouts) moves.
 The file is read again every second (FAKETIME_CACHE_DURATION), so a change takes up to a second.
 Only offsets are written: libfaketime 0.9.10 ignores an offset read at run time from a setting
@@ -28,7 +30,7 @@ def library() -> str | None:
 def environment(clock_file: Path) -> list[str]:
     """NAME=value arguments for `env` that give a JVM its own clock."""
     return [f"LD_PRELOAD={library()}", f"FAKETIME_TIMESTAMP_FILE={clock_file}", "FAKETIME_DONT_FAKE_MONOTONIC=1",
-            "FAKETIME_CACHE_DURATION=1", "LC_NUMERIC=C"]
+            "FAKETIME_FORCE_MONOTONIC_FIX=0", "FAKETIME_CACHE_DURATION=1", "LC_NUMERIC=C"]
 
 
 def setting(offset_s: float) -> str:
