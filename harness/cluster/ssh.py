@@ -239,9 +239,8 @@ class SshCluster:
     """Every capability over SSH (disks only where the config allows)."""
 
     backend = "ssh"
-    # Plaintext only for now: the harness neither secures nor logs in to a cluster it did not start.
+    # The harness logs in as the config's one principal (if any); it manages no users or ACLs here.
     access = None
-    harness_client: dict[str, str] = {}
 
     def __init__(self, config: SshClusterConfig, workdir: Path | None = None, dry_run: bool = False):
         self.config, self.workdir, self.dry_run = config, Path(workdir or "."), dry_run
@@ -250,8 +249,8 @@ class SshCluster:
             for node, host in zip(config.node_ids, config.hosts)}
         self.nodes = {node: SshNode(self, node, config.host(node), shell) for node, shell in self.shells.items()}
         self.here: Shell = Recorder("this machine") if dry_run else LOCAL
-        self.topology = (remote.Unresolved if dry_run else remote.MetadataTopology)(config.bootstrap_servers,
-                                                                                   config.name)
+        self.topology = remote.Unresolved(config.bootstrap_servers, config.name) if dry_run else \
+            remote.MetadataTopology(config.bootstrap_servers, config.name, remote.login_of(config.security))
         self.client_path = ClientPath(config.name, self.here)
         self._admin: KafkaAdmin | None = None
         self._clients: dict[int, list[str]] = {}
@@ -292,9 +291,14 @@ class SshCluster:
         except KeyError:
             raise UsageError(f"cluster {self.name} has no node {node_id} (nodes: {self.node_ids})") from None
 
+    @property
+    def harness_client(self) -> dict[str, str]:
+        """The login of the harness's clients and of every worker (nothing on a plaintext cluster)."""
+        return remote.client_of(self.config.security)
+
     def admin(self) -> KafkaAdmin:
         if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers)
+            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
         return self._admin
 
     # ---- lifecycle: attach to what runs, never provision --------------------------------------
@@ -310,6 +314,7 @@ class SshCluster:
         try:
             self.sweep_rules()  # what a harness killed earlier left
             self.sweep_here()
+            self.check_login()
             self.wait_ready(timeout)
             if self.config.proxy.clients:
                 self.workdir.mkdir(parents=True, exist_ok=True)
@@ -320,6 +325,15 @@ class SshCluster:
             self.destroy()
             raise
         return self
+
+    def check_login(self) -> None:
+        """A refused login is one line at once, not a wait for readiness that never comes."""
+        try:
+            self.topology.brokers(refresh=True)
+        except remote.LoginRefused:
+            raise
+        except EnvironmentProblem:
+            pass  # no broker answers yet: wait_ready waits for them
 
     def wait_ready(self, timeout: float = 120) -> None:
         """Every listed host's broker registered under its node id."""

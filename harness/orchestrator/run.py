@@ -119,7 +119,8 @@ class Run:
         # On a secured cluster each worker's principal and ACLs come first: the topics' creation
         # then proves every broker knows them (metadata is applied in order).
         self.workload = Workload(self.run.path, self.cluster.client_bootstrap_servers, self.exp.semantics,
-                                 self.plan.seed, self.plan.tag, security=self.cluster.access)
+                                 self.plan.seed, self.plan.tag, security=self.cluster.access,
+                                 client=self.cluster.harness_client)
         if self.workload.access:
             cleanup.callback(self.workload.access.close)
         self.workload.authorize(self.plan.workers, [t.name for t in self.plan.topics])

@@ -120,12 +120,15 @@ class WorkerProcess:
 
 class Workload:
     def __init__(self, run_dir: Path, bootstrap_servers: str, semantics: Semantics, seed: int = 0,
-                 tag: str | None = None, security: "Security | None" = None):
-        """`security`: a secured cluster's users and ACLs; each worker then logs in as itself."""
+                 tag: str | None = None, security: "Security | None" = None, client: dict[str, str] | None = None):
+        """`security`: a secured cluster's users and ACLs; each worker then logs in as itself.
+        Without it, `client`: the librdkafka login every worker shares (a cluster the harness did
+        not secure, reached as the one principal its experiment names)."""
         self.run_dir = Path(run_dir)
         self.bootstrap_servers, self.semantics, self.seed = bootstrap_servers, semantics, seed
         self.tag = tag or uuid.uuid4().hex[:8]  # keeps transactional ids apart across runs
         self.access = Access(security, self.tag) if security else None
+        self.client = dict(client or {})
         self.processes: list[WorkerProcess] = []
         self._incarnations: dict[str, int] = defaultdict(int)
         self._producer_ids = 0
@@ -149,14 +152,17 @@ class Workload:
                                  for w, clients in wanted})
 
     def _login(self, worker: WorkerConfig, clients: Clients) -> Clients:
-        """The worker's clients logged in as its own principal; its own `client` settings win (an
-        experiment may give a worker a wrong password on purpose)."""
-        if not self.access:
+        """The worker's clients logged in as its own principal (or the shared one); its own `client`
+        settings win (an experiment may give a worker a wrong password on purpose)."""
+        if self.access:
+            if worker.name not in self.access.credentials:
+                self.access.prepare({worker.name: acls_for(worker, clients, self.access.user(worker.name),
+                                                           self.transactional_id(worker.name))})
+            login = self.access.client(worker.name)
+        elif self.client:
+            login = self.client
+        else:
             return clients
-        if worker.name not in self.access.credentials:
-            self.access.prepare({worker.name: acls_for(worker, clients, self.access.user(worker.name),
-                                                       self.transactional_id(worker.name))})
-        login = self.access.client(worker.name)
         return Clients(consumer={**login, **clients.consumer} if clients.consumer else {},
                        producer={**login, **clients.producer} if clients.producer else {})
 
