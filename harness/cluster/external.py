@@ -94,6 +94,10 @@ class ExternalCluster:
 
     # ---- lifecycle: attach, never start or stop Kafka ---------------------------------------
 
+    def preflight(self) -> None:
+        """Log in to Kafka as the config says; changes nothing."""
+        remote.check_login(self.topology)
+
     def start(self, timeout: float = 120, owned: bool = True) -> "ExternalCluster":
         claim(self.name, self.backend, self.config.model_dump(mode="json"))
         try:

@@ -45,6 +45,17 @@ def client_of(security: "ClientSecurity | None") -> dict[str, str]:
     return security.librdkafka() if security else {}
 
 
+def check_login(topology: "MetadataTopology | Unresolved") -> None:
+    """A refused login is one line now, not a wait for a readiness that never comes (a cluster
+    that does not answer yet is left to the start's wait)."""
+    try:
+        topology.brokers(refresh=True)
+    except LoginRefused:
+        raise
+    except EnvironmentProblem:
+        pass
+
+
 class MetadataTopology:
     """Leaders and ISR of a cluster reached only through Kafka: every broker it names is asked
     directly (an isolated broker's stale claim to lead is outvoted by a higher epoch)."""

@@ -304,9 +304,11 @@ class SshCluster:
     # ---- lifecycle: attach to what runs, never provision --------------------------------------
 
     def preflight(self) -> None:
-        """Log in to every host and check what the config says is there; changes nothing."""
+        """Log in to every host and check what the config says is there, then log in to Kafka;
+        changes nothing."""
         for node in self.nodes.values():
             node.preflight()
+        remote.check_login(self.topology)
 
     def start(self, timeout: float = 120, owned: bool = True) -> "SshCluster":
         self.preflight()
@@ -314,7 +316,6 @@ class SshCluster:
         try:
             self.sweep_rules()  # what a harness killed earlier left
             self.sweep_here()
-            self.check_login()
             self.wait_ready(timeout)
             if self.config.proxy.clients:
                 self.workdir.mkdir(parents=True, exist_ok=True)
@@ -325,15 +326,6 @@ class SshCluster:
             self.destroy()
             raise
         return self
-
-    def check_login(self) -> None:
-        """A refused login is one line at once, not a wait for readiness that never comes."""
-        try:
-            self.topology.brokers(refresh=True)
-        except remote.LoginRefused:
-            raise
-        except EnvironmentProblem:
-            pass  # no broker answers yet: wait_ready waits for them
 
     def wait_ready(self, timeout: float = 120) -> None:
         """Every listed host's broker registered under its node id."""
