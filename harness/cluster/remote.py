@@ -80,6 +80,11 @@ class MetadataTopology:
                     except ssl.SSLCertVerificationError as exc:
                         raise LoginRefused(f"cluster {self.name}: the certificate of {address} is not trusted "
                                            f"(security.ca_file): {exc.verify_message}") from None
+                    except ssl.SSLError as exc:
+                        if "ALERT" in (exc.reason or ""):  # the broker said no (e.g. to our certificate)
+                            raise LoginRefused(f"cluster {self.name}: authentication failed at {address} as "
+                                               f"{self.login.who}: the broker refused TLS ({exc.reason})") from None
+                        continue
                     except (OSError, ValueError):
                         continue
                     self._brokers.update(view.brokers)
