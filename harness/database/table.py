@@ -60,16 +60,21 @@ def dump(dsn: str, run: RunDir | Path) -> int:
     """Both tables into the run directory; how many rows kc_rows holds."""
     import psycopg
 
-    run = RunDir.of(run)
     with psycopg.connect(dsn) as conn:
         rows = conn.execute('SELECT sink, incarnation, grp, txn, topic, "partition", "offset", producer, seq, key, '
                             "(extract(epoch FROM written_at) * 1e9)::bigint FROM kc_rows ORDER BY id").fetchall()
         offsets = conn.execute('SELECT grp, topic, "partition", next_offset FROM kc_offsets '
                                'ORDER BY grp, topic, "partition"').fetchall()
+    write(run, rows, offsets)
+    return len(rows)
+
+
+def write(run: RunDir | Path, rows: list[tuple], offsets: list[tuple]) -> None:
+    """The dump's files from rows in `ROWS` and `OFFSETS` column order."""
+    run = RunDir.of(run)
     run.database.mkdir(exist_ok=True)
     _write(run.database_rows, ROWS, rows)
     _write(run.database_offsets, OFFSETS, offsets)
-    return len(rows)
 
 
 def _write(path: Path, schema: pa.Schema, rows: list[tuple]) -> None:
