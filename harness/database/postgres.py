@@ -141,8 +141,6 @@ class Postgres:
                 self.popen.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if self.popen and self.popen.poll() is not None:
-            _kill_group(self.popen.pid)  # backends a killed server left (they exit by themselves soon)
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
 

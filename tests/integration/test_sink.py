@@ -68,12 +68,28 @@ def test_an_exactly_once_sink_survives_its_crash_and_the_databases(session):
 
 
 HOLD_A_DATABASE = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     from harness.database.postgres import Postgres
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # as the command does: unwind, clean up
     with Postgres(sys.argv[1]):
         print("ready", flush=True)
         time.sleep(600)
 """)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_harness_stopped_by_a_signal_stops_its_database_and_removes_its_folder(sig):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_DATABASE, "pg2"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert len(postgres.servers("pg2")) == 1
+        holder.send_signal(sig)
+        assert holder.wait(30) != 0
+        assert database_left("pg2") == []
+    finally:
+        holder.kill()
+        postgres.sweep("pg2")
 
 
 def test_cluster_down_removes_the_database_of_a_harness_killed_with_sigkill():
