@@ -33,10 +33,11 @@ from harness.rundir import RunDir, WorkerDir
 from harness.workload.access import Access, acls_for
 from harness.workload.worker import AUTH_FAILED, HARNESS_PID
 from harness.workload.config import (Clients, FinalReadConfig, Isolation, ProducerConfig, Runtime, Semantics,
-                                     TransformerConfig, WorkerConfig, resolve)
+                                     SinkConfig, TransformerConfig, WorkerConfig, resolve)
 
 if TYPE_CHECKING:
     from harness.cluster.backend import Security
+    from harness.database.postgres import Postgres
 
 STOP_TIMEOUT_S = 60.0
 
@@ -133,6 +134,7 @@ class Workload:
         self._incarnations: dict[str, int] = defaultdict(int)
         self._producer_ids = 0
         self.manifest = ManifestWriter(RunDir.of(self.run_dir).manifest)
+        self.database: "Postgres | None" = None  # the run's database, where sinks write (and faults reach it)
 
     def __enter__(self) -> "Workload":
         return self
@@ -188,6 +190,7 @@ class Workload:
             transactional_id=self.transactional_id(worker.name),
             seed=self.seed * 1_000_003 + zlib.crc32(worker.name.encode()) + incarnation,
             consumer_client=clients.consumer, producer_client=clients.producer,
+            database=self.database.dsn if isinstance(worker, SinkConfig) and self.database else None,
         )
         # The harness's pid, not the worker's first getppid(): a harness killed while the worker
         # was still starting would otherwise leave it an orphan that never notices.
