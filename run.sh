@@ -4,9 +4,9 @@
 #   ./run.sh run [ARGS]    kafka-chaos run ARGS (default: the leader-kill experiment)
 #   ./run.sh test [ARGS]   the test suite (pytest ARGS)
 #
-# Installs, only when missing: iproute2, iptables, fuse3, libfaketime, a Java 17 runtime and Maven (and for the tests
-# Chromium and openssh-server) from Debian packages (needs root), a Python virtual environment in .venv with the
-# project and its test tools.
+# Installs, only when missing: iproute2, iptables, fuse3, libfaketime, a Java 17 runtime, Maven and PostgreSQL
+# (and for the tests Chromium and openssh-server) from Debian packages (needs root), a Python virtual
+# environment in .venv with the project and its test tools.
 # Kafka itself comes from Maven Central on first use (or from KAFKA_HOME).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,6 +32,8 @@ command -v mvn >/dev/null || missing+=(maven)
 command -v fusermount3 >/dev/null || missing+=(fuse3)
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(libfaketime)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+# Sink experiments write into a PostgreSQL server of the run's own (Debian keeps it off PATH).
+command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 # The report tests render pages in headless Chromium; the ssh backend's tests run an sshd per host.
 [ "${1:-}" != test ] || command -v chromium >/dev/null || missing+=(chromium)
 [ "${1:-}" != test ] || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)

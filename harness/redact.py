@@ -2,7 +2,8 @@
 and tokens in client or broker overrides, SSH passwords and key passphrases, and any private key
 (a PEM block, whatever its field is called) become "***" in saved experiments, reports and the
 workers' runtime files (a worker gets its secrets through the environment instead: `secrets`,
-`restore`)."""
+`restore`). A field that says where a secret is (`password_env`, `password_file`: a variable's
+name, a path) is kept: a process that takes up the cluster later reads the secret from there."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 
 SECRET_KEY = re.compile(r"password|passphrase|secret|jaas|token|credential|private|scram|\.pem$|\.key$",
                         re.IGNORECASE)
+REFERENCE = re.compile(r"_(env|file)$")  # where a secret is (a variable's name, a path): kept, so it can be read
 PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 REDACTED = "***"
 
@@ -18,7 +20,7 @@ def is_secret(key, value) -> bool:
     """A value hidden from what is written: under a secret-sounding name, or a private key itself."""
     if value is None:
         return False
-    return (isinstance(key, str) and bool(SECRET_KEY.search(key))) or \
+    return (isinstance(key, str) and bool(SECRET_KEY.search(key)) and not REFERENCE.search(key)) or \
         (isinstance(value, str) and bool(PRIVATE_KEY.search(value)))
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.database import table
 from harness.history import disk
 from harness.history.manifest import ManifestWriter
 from harness.rundir import RunDir, WorkerDir
@@ -67,7 +68,7 @@ class Read:
 @dataclass
 class Reader:
     name: str
-    kind: str  # consumer | transformer | final-read
+    kind: str  # consumer | transformer | sink | final-read
     isolation: str
     group: str | None = None
     topics: tuple[str, ...] = (TOPIC,)
@@ -90,6 +91,7 @@ class Run:
         self.disk_logs: dict[int, dict] | None = None  # node -> its segment files' log: written as disk/
         self.clock = 1_000_000_000
         self.killed: set[str] = set()  # workers SIGKILLed (exit -9 in the manifest); the rest exit 0
+        self.database: tuple[list[tuple], list[tuple]] | None = None  # sinks' rows and offsets, as dumped
 
     def tick(self) -> int:
         self.clock += 1_000_000
@@ -177,7 +179,23 @@ class Run:
             self._write_worker(root, manifest, reader.name, reader.kind, reader.producer, reader)
         if self.disk_logs is not None:
             self.write_disk(run_dir, self.disk_logs)
+        if self.database is not None:
+            table.write(run_dir, *self.database)
         return Path(run_dir)
+
+    def sink_rows(self, sink: Reader, entries: list[tuple[str, int, int]], txn: int = 1) -> None:
+        """Rows a sink wrote into the database for the log entries (topic, partition, offset)."""
+        rows, offsets = self.database or ([], [])
+        for topic, partition, offset in entries:
+            vid = self.log[(topic, partition)][offset]
+            rows.append((sink.name, 1, sink.group, txn, topic, partition, offset, vid >> 40, vid & (2**40 - 1), None,
+                         self.tick()))
+        self.database = (rows, offsets)
+
+    def stored_offset(self, group: str, topic: str, partition: int, offset: int) -> None:
+        """An exactly-once sink's offset in the database."""
+        rows, offsets = self.database or ([], [])
+        self.database = (rows, [*offsets, (group, topic, partition, offset)])
 
     def write_disk(self, run_dir: Path, logs: dict[int, dict[tuple[str, int], list]] | None = None,
                    compressed: frozenset[int] = frozenset()) -> None:
@@ -208,6 +226,8 @@ class Run:
             config = {"isolation": reader.isolation, "topics": list(reader.topics), "group": reader.group}
             if kind == "transformer":
                 config |= {"input": reader.topics[0], "output": reader.output, "outputs_per_input": 1}
+            if kind == "sink":
+                config = {"input": reader.topics[0], "group": reader.group, "mode": "exactly-once"}
         elif any(s.txn for s in self.sends if s.producer == producer):
             config |= {"transactions": {"size": 1}}
         history.describe({"kind": kind, "name": name, "incarnation": 1, "producer": producer,

@@ -31,7 +31,7 @@ NO_BOUND = np.int64(1) << 62  # the upper end of a value nothing places
 @dataclass(frozen=True)
 class Reader:
     worker: str
-    role: str  # final | consumer | transformer
+    role: str  # final | consumer | transformer | sink
     isolation: str
     group: str  # consumer group (a manually assigned consumer is a group of its own)
     topics: tuple[str, ...]
@@ -47,6 +47,8 @@ def _reader(worker: str, kind: str, config: dict) -> Reader | None:
     if kind == "transformer":
         return Reader(worker, "transformer", READ_COMMITTED, config["group"], (config["input"],),
                       config["output"], config.get("outputs_per_input", 1))
+    if kind == "sink":
+        return Reader(worker, "sink", READ_COMMITTED, config["group"], (config["input"],))
     return None
 
 
@@ -401,6 +403,16 @@ class Context:
         out[rows[covered]] = True
         out[rows[~covered][gone]] = True
         return out
+
+    # ---- what sinks wrote --------------------------------------------------------------------
+
+    @cached_property
+    def database(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The sinks' rows and stored offsets as dumped at the end of the run
+        (harness.database.table); DumpError when the dump is missing or damaged."""
+        from harness.database.table import read  # only runs with sinks have one
+
+        return read(self.run_dir)
 
     # ---- the brokers' segment files -------------------------------------------------------
 

@@ -153,8 +153,8 @@ def shrink(run_dir: Path, budget: float, tries: int, out: Path) -> None:
 
 def _confirm_hosts(experiments, yes: bool) -> None:
     """Ask before acting on hosts outside the lab range (refuse without a terminal to ask on);
-    then log in to every ssh host and check it, so a wrong host, key or unit is one line before
-    any run starts."""
+    then log in to every ssh host and check it, and to every secured cluster of someone else's, so
+    a wrong host, key, unit or password is one line before any run starts."""
     from harness.cluster import ssh_config
 
     outside = sorted({a for e in experiments if e.cluster.backend == "ssh" for a in ssh_config.outside_lab(e.cluster)})
@@ -165,11 +165,14 @@ def _confirm_hosts(experiments, yes: bool) -> None:
         if not click.confirm(f"kafka-chaos will kill, pause, cut off and restart the brokers on {hosts} "
                              "(outside the lab range 198.18.0.0/15). Go on?", default=False, err=True):
             raise UsageError("not confirmed: nothing was done")
+    from harness.cluster.external import ExternalCluster
     from harness.cluster.ssh import SshCluster
 
     for experiment in experiments:
         if experiment.cluster.backend == "ssh":
             SshCluster(experiment.cluster).preflight()
+        elif experiment.cluster.backend == "external" and experiment.cluster.security:
+            ExternalCluster(experiment.cluster).preflight()
 
 
 def _print_result(result) -> None:

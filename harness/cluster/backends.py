@@ -112,6 +112,7 @@ def down(name: str | None = None) -> list[str]:
     """Stop the cluster `name` (or every kafka-chaos cluster) and remove all it left, also when the
     harness that started it was killed: what was removed beyond a clean stop."""
     from harness.cluster import state
+    from harness.database import postgres
     from harness.errors import UsageError
 
     for each in [name] if name else state.known_clusters():
@@ -119,7 +120,7 @@ def down(name: str | None = None) -> list[str]:
             attach(BackendName.LOCAL, each).destroy()
         except UsageError:
             pass  # no state: the sweep below still finds its processes and network
-    return state.sweep(name)
+    return state.sweep(name) + postgres.sweep(name)  # and the database a killed harness's sinks wrote to
 
 
 def heal(name: str | None = None, config=None) -> list[str]:

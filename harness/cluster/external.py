@@ -40,16 +40,15 @@ def offers(config: ExternalClusterConfig) -> frozenset[Capability]:
 
 class ExternalCluster:
     backend = "external"
-    # Plaintext only for now: the harness neither secures nor logs in to a cluster it did not start.
+    # The harness logs in as the config's one principal (if any); it manages no users or ACLs here.
     access = None
-    harness_client: dict[str, str] = {}
 
     def __init__(self, config: ExternalClusterConfig, workdir: Path | None = None, dry_run: bool = False):
         self.config, self.workdir = config, Path(workdir or ".")
         self.shell: Shell = Recorder("this machine") if dry_run else LOCAL
         self.here = self.shell
-        self.topology = (remote.Unresolved if dry_run else remote.MetadataTopology)(config.bootstrap_servers,
-                                                                                   config.name)
+        self.topology = remote.Unresolved(config.bootstrap_servers, config.name) if dry_run else \
+            remote.MetadataTopology(config.bootstrap_servers, config.name, remote.login_of(config.security))
         self.client_path = ClientPath(config.name, self.shell)
         self._admin: KafkaAdmin | None = None
 
@@ -83,22 +82,31 @@ class ExternalCluster:
     def cluster_id(self) -> str:
         return self.topology.cluster_id or "unknown"
 
+    @property
+    def harness_client(self) -> dict[str, str]:
+        """The login of the harness's clients and of every worker (nothing on a plaintext cluster)."""
+        return remote.client_of(self.config.security)
+
     def admin(self) -> KafkaAdmin:
         if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers)
+            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
         return self._admin
 
     # ---- lifecycle: attach, never start or stop Kafka ---------------------------------------
 
+    def preflight(self) -> None:
+        """Log in to Kafka as the config says; changes nothing."""
+        remote.check_login(self.topology)
+
     def start(self, timeout: float = 120, owned: bool = True) -> "ExternalCluster":
         claim(self.name, self.backend, self.config.model_dump(mode="json"))
-        self.sweep_here()  # what a harness killed earlier left on this machine
-        brokers = self.topology.brokers(refresh=True)
-        unknown = sorted(set(self.node_ids) - set(brokers))
-        if unknown:
-            raise EnvironmentProblem(f"cluster {self.name}: no broker with node id {unknown[0]} answers at "
-                                     f"{self.bootstrap_servers} (brokers: {sorted(brokers)})")
         try:
+            self.sweep_here()  # what a harness killed earlier left on this machine
+            brokers = self.topology.brokers(refresh=True)  # a refused login ends here, in one line
+            unknown = sorted(set(self.node_ids) - set(brokers))
+            if unknown:
+                raise EnvironmentProblem(f"cluster {self.name}: no broker with node id {unknown[0]} answers at "
+                                         f"{self.bootstrap_servers} (brokers: {sorted(brokers)})")
             if self.config.proxy.clients:
                 self.workdir.mkdir(parents=True, exist_ok=True)
                 process = self.client_path.start({n: brokers[n] for n in self.node_ids},

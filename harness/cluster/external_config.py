@@ -8,6 +8,8 @@ advertised listeners stay as they are.
       backend: external
       bootstrap: kafka1.example:9092,kafka2.example:9092
       node_ids: [1, 2, 3]      # its brokers' node.id values, checked when a run starts
+      security: {protocol: sasl_ssl, username: chaos, password_env: KAFKA_CHAOS_PASSWORD, ca_file: ca.pem}
+                               # how to log in (harness.cluster.client_security); default plaintext
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.cluster.client_security import ClientSecurity
 from harness.cluster.spec import NetworkMode, ProxySpec
 from harness.cluster.ssh_config import CLUSTER_NAME
 
@@ -30,6 +33,8 @@ class ExternalClusterConfig(BaseModel):
                                 description="the brokers' node.id values (checked when a run starts)")
     kafka_version: str | None = Field(None, description="informational: the version the cluster runs")
     proxy: ProxySpec = Field(default_factory=ProxySpec, description="set on its own when a fault needs it")
+    security: ClientSecurity | None = Field(None, description="how the harness and its workers log in; "
+                                                             "default: plaintext")
 
     @model_validator(mode="after")
     def _valid(self) -> "ExternalClusterConfig":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from harness.cluster.client_security import ClientLogin
     from harness.cluster.security import Login
 
 API_METADATA, VERSION = 3, 8
@@ -42,9 +43,10 @@ class BrokerView:
 
 
 def fetch(address: str, topics: list[str] | None = None, timeout: float = 3.0,
-          login: "Login | None" = None) -> BrokerView:
+          login: "Login | ClientLogin | None" = None) -> BrokerView:
     """Ask the broker at host:port for its metadata (all topics when `topics` is None); on a secured
-    cluster over TLS, after SCRAM under sasl_ssl, as `login` says."""
+    cluster over TLS, after SCRAM under sasl_ssl, as `login` says (a cluster the harness secured,
+    or the `security:` of one it did not)."""
     host, port = address.rsplit(":", 1)
     body = _int32(-1) if topics is None else _int32(len(topics)) + b"".join(_string(t) for t in topics)
     body += b"\x00\x00\x00"  # no auto-creation, no authorized operations

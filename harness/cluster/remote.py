@@ -6,8 +6,10 @@ killed harness left and the observer process can reach the same cluster."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
 from pydantic import BaseModel
@@ -19,6 +21,9 @@ from harness.cluster.admin import PartitionState
 from harness.errors import EnvironmentProblem
 from harness.files import write_text
 
+if TYPE_CHECKING:
+    from harness.cluster.client_security import ClientLogin, ClientSecurity
+
 METADATA_TIMEOUT_S = 1.5
 
 
@@ -26,12 +31,37 @@ class NotReady(Exception):
     """A condition on the cluster does not hold yet (retried until the deadline)."""
 
 
+class LoginRefused(EnvironmentProblem):
+    """A broker refused the harness's login: waiting does not help."""
+
+
+def login_of(security: "ClientSecurity | None") -> "ClientLogin | None":
+    """How the raw Metadata probes log in to a cluster with this `security:` (None: plaintext)."""
+    return security.login() if security else None
+
+
+def client_of(security: "ClientSecurity | None") -> dict[str, str]:
+    """librdkafka properties of every client of a cluster with this `security:` (the password read now)."""
+    return security.librdkafka() if security else {}
+
+
+def check_login(topology: "MetadataTopology | Unresolved") -> None:
+    """A refused login is one line now, not a wait for a readiness that never comes (a cluster
+    that does not answer yet is left to the start's wait)."""
+    try:
+        topology.brokers(refresh=True)
+    except LoginRefused:
+        raise
+    except EnvironmentProblem:
+        pass
+
+
 class MetadataTopology:
     """Leaders and ISR of a cluster reached only through Kafka: every broker it names is asked
     directly (an isolated broker's stale claim to lead is outvoted by a higher epoch)."""
 
-    def __init__(self, bootstrap: str, name: str):
-        self.bootstrap, self.name = bootstrap, name
+    def __init__(self, bootstrap: str, name: str, login: "ClientLogin | None" = None):
+        self.bootstrap, self.name, self.login = bootstrap, name, login  # login: on a secured cluster
         self._brokers: dict[int, str] = {}
         self._lock = threading.Lock()
         self.cluster_id: str | None = None
@@ -43,7 +73,18 @@ class MetadataTopology:
             if refresh or not self._brokers:
                 for address in self.bootstrap.split(","):
                     try:
-                        view = metadata.fetch(address, [], timeout=METADATA_TIMEOUT_S * 2)
+                        view = metadata.fetch(address, [], timeout=METADATA_TIMEOUT_S * 2, login=self.login)
+                    except metadata.AuthenticationFailed as exc:
+                        raise LoginRefused(f"cluster {self.name}: authentication failed at {address} as "
+                                           f"{self.login.who}: {exc}") from None
+                    except ssl.SSLCertVerificationError as exc:
+                        raise LoginRefused(f"cluster {self.name}: the certificate of {address} is not trusted "
+                                           f"(security.ca_file): {exc.verify_message}") from None
+                    except ssl.SSLError as exc:
+                        if "ALERT" in (exc.reason or ""):  # the broker said no (e.g. to our certificate)
+                            raise LoginRefused(f"cluster {self.name}: authentication failed at {address} as "
+                                               f"{self.login.who}: the broker refused TLS ({exc.reason})") from None
+                        continue
                     except (OSError, ValueError):
                         continue
                     self._brokers.update(view.brokers)
@@ -58,7 +99,7 @@ class MetadataTopology:
         views = []
         for address in self.brokers().values():
             try:
-                views.append(metadata.fetch(address, topics, timeout=METADATA_TIMEOUT_S))
+                views.append(metadata.fetch(address, topics, timeout=METADATA_TIMEOUT_S, login=self.login))
             except (OSError, ValueError):
                 continue  # unreachable (cut off, paused, down): the others answer
         wanted = set(topics)

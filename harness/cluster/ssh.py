@@ -239,9 +239,8 @@ class SshCluster:
     """Every capability over SSH (disks only where the config allows)."""
 
     backend = "ssh"
-    # Plaintext only for now: the harness neither secures nor logs in to a cluster it did not start.
+    # The harness logs in as the config's one principal (if any); it manages no users or ACLs here.
     access = None
-    harness_client: dict[str, str] = {}
 
     def __init__(self, config: SshClusterConfig, workdir: Path | None = None, dry_run: bool = False):
         self.config, self.workdir, self.dry_run = config, Path(workdir or "."), dry_run
@@ -250,8 +249,8 @@ class SshCluster:
             for node, host in zip(config.node_ids, config.hosts)}
         self.nodes = {node: SshNode(self, node, config.host(node), shell) for node, shell in self.shells.items()}
         self.here: Shell = Recorder("this machine") if dry_run else LOCAL
-        self.topology = (remote.Unresolved if dry_run else remote.MetadataTopology)(config.bootstrap_servers,
-                                                                                   config.name)
+        self.topology = remote.Unresolved(config.bootstrap_servers, config.name) if dry_run else \
+            remote.MetadataTopology(config.bootstrap_servers, config.name, remote.login_of(config.security))
         self.client_path = ClientPath(config.name, self.here)
         self._admin: KafkaAdmin | None = None
         self._clients: dict[int, list[str]] = {}
@@ -292,17 +291,24 @@ class SshCluster:
         except KeyError:
             raise UsageError(f"cluster {self.name} has no node {node_id} (nodes: {self.node_ids})") from None
 
+    @property
+    def harness_client(self) -> dict[str, str]:
+        """The login of the harness's clients and of every worker (nothing on a plaintext cluster)."""
+        return remote.client_of(self.config.security)
+
     def admin(self) -> KafkaAdmin:
         if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers)
+            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
         return self._admin
 
     # ---- lifecycle: attach to what runs, never provision --------------------------------------
 
     def preflight(self) -> None:
-        """Log in to every host and check what the config says is there; changes nothing."""
+        """Log in to every host and check what the config says is there, then log in to Kafka;
+        changes nothing."""
         for node in self.nodes.values():
             node.preflight()
+        remote.check_login(self.topology)
 
     def start(self, timeout: float = 120, owned: bool = True) -> "SshCluster":
         self.preflight()

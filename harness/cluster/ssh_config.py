@@ -12,6 +12,8 @@
       hosts:
         - {address: 10.0.0.11, node_id: 1}
         - {address: 10.0.0.12, node_id: 2, host_key: "SHA256:..."}
+      security: {protocol: ssl, ca_file: ca.pem, certificate_file: me.pem, key_file: me.key}
+                                          # how clients log in (harness.cluster.client_security)
 
 Commands are argument lists, never shell text: each is quoted word by word before it reaches
 the remote shell. Secrets (`password`, `passphrase`) are redacted wherever the harness writes
@@ -26,6 +28,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.cluster.client_security import ClientSecurity
 from harness.cluster.spec import NetworkMode, ProxySpec
 
 CLUSTER_NAME = r"^[a-z][a-z0-9]{0,7}$"
@@ -112,6 +115,8 @@ class SshClusterConfig(_Strict):
                                                         "this machine's address towards each host")
     kafka_version: str | None = Field(None, description="informational: the version the hosts run")
     proxy: ProxySpec = Field(default_factory=ProxySpec, description="set on its own when a fault needs it")
+    security: ClientSecurity | None = Field(None, description="how the harness and its workers log in to the "
+                                                             "brokers; default: plaintext")
 
     @model_validator(mode="after")
     def _distinct(self) -> "SshClusterConfig":

@@ -146,7 +146,7 @@ def _world(exp: Experiment, grown: bool) -> World:
         if isinstance(spec, AddPartitions) and grown:
             added[spec.topic] = max(added.get(spec.topic, 0), spec.to)
     topics = {t.name: (max(t.partitions, added.get(t.name, 0)), t.replication_factor) for t in exp.topics}
-    return World(nodes=tuple(sorted(exp.cluster.node_ids)), topics=topics)
+    return World(nodes=tuple(sorted(exp.cluster.node_ids)), topics=topics, database=bool(exp.workload.sinks))
 
 
 def _references(value, loc: tuple, world: World, annotation=None) -> Iterator[Problem]:

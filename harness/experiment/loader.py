@@ -55,7 +55,8 @@ def parse(text: str, source: str = "<experiment>", runnable: bool = False) -> Ex
     if not isinstance(data, dict):
         raise UsageError(f"{source}:1: an experiment is a mapping of fields (name, topics, workload, ...)")
     try:
-        experiment = Experiment.model_validate(data)
+        # runnable: files and variables the experiment names (e.g. a cluster's password) must be here
+        experiment = Experiment.model_validate(data, context={"runnable": runnable})
     except ValidationError as exc:
         raise _usage_error(exc, tree, source) from None
     except (TypeError, ValueError, RecursionError) as exc:  # never a traceback for a bad file

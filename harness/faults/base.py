@@ -129,6 +129,7 @@ class World:
 
     nodes: tuple[int, ...]  # node ids
     topics: dict[str, tuple[int, int]]  # name -> (partitions, replication factor)
+    database: bool = False  # the run has a database of its own (its workload has sinks)
 
 
 class FaultSpec(BaseModel):

@@ -1,8 +1,10 @@
 """Running one experiment end to end: its phases are a list of named steps, each in the event log,
 all in one ExitStack:
 
-    provision -> topics -> workers -> steady -> faults -> recovery -> stop producers ->
-    drain -> final read -> check -> report
+    provision -> topics -> [database] -> workers -> steady -> faults -> recovery -> stop producers ->
+    drain -> [dump database] -> final read -> check -> report
+
+(the database steps only when the workload has sinks: a PostgreSQL of the run's own)
 
 Whatever fails on the way (or Ctrl-C, or SIGTERM) still heals the faults and stops the workers;
 the cluster pool tears the cluster down unless it is kept. A run that could not judge the
@@ -69,10 +71,12 @@ class Run:
 
     def steps(self) -> list[tuple[str, Callable[[ExitStack], None]]]:
         """The phases, in order."""
-        return [("provision", self.provision), ("topics", self.create_topics), ("workers", self.start_workers),
-                ("steady", self.steady), ("faults", self.inject_faults), ("recovery", self.recover),
-                ("stop producers", self.stop_producers), ("drain", self.drain), ("final read", self.final_read),
-                ("check", self.judge)]
+        database = [("database", self.start_database)] if self.plan.sinks else []
+        dump = [("dump database", self.dump_database)] if self.plan.sinks else []
+        return [("provision", self.provision), ("topics", self.create_topics), *database,
+                ("workers", self.start_workers), ("steady", self.steady), ("faults", self.inject_faults),
+                ("recovery", self.recover), ("stop producers", self.stop_producers), ("drain", self.drain), *dump,
+                ("final read", self.final_read), ("check", self.judge)]
 
     def execute(self) -> RunRecord:
         started = time.monotonic()
@@ -119,7 +123,8 @@ class Run:
         # On a secured cluster each worker's principal and ACLs come first: the topics' creation
         # then proves every broker knows them (metadata is applied in order).
         self.workload = Workload(self.run.path, self.cluster.client_bootstrap_servers, self.exp.semantics,
-                                 self.plan.seed, self.plan.tag, security=self.cluster.access)
+                                 self.plan.seed, self.plan.tag, security=self.cluster.access,
+                                 client=self.cluster.harness_client)
         if self.workload.access:
             cleanup.callback(self.workload.access.close)
         self.workload.authorize(self.plan.workers, [t.name for t in self.plan.topics])
@@ -132,6 +137,25 @@ class Run:
         self.observer = cleanup.enter_context(ObserverProcess(
             BackendName(self.exp.cluster.backend), self.cluster.name, self.run.path, topics, self.plan.groups,
             self.exp.observer.interval_s))
+
+    def start_database(self, cleanup: ExitStack) -> None:
+        """The run's own PostgreSQL, for its sinks; stopped (and its files removed) on every way out."""
+        from harness.database import table
+        from harness.database.postgres import Postgres
+
+        self.run.database.mkdir(exist_ok=True)
+        database = cleanup.enter_context(Postgres(self.cluster.name, self.run.database_log))
+        table.create(database.dsn)
+        self.workload.database = database
+        self.events.record("database", "ready", f"PostgreSQL ready (pid {database.pid})", pid=database.pid)
+
+    def dump_database(self, cleanup: ExitStack) -> None:
+        """What the sinks wrote, into the run directory (the sinks stopped at the end of the drain)."""
+        from harness.database import table
+
+        self.workload.database.start()  # a kill-database fault healed late, or never: the data is on disk
+        rows = table.dump(self.workload.database.dsn, self.run)
+        self.events.record("database", "dumped", f"{rows} rows of the sinks' table")
 
     def start_workers(self, cleanup: ExitStack) -> None:
         cleanup.callback(self.workload.stop_all)
@@ -165,7 +189,7 @@ class Run:
         self.events.record("phase", "drained" if drained else "drain-timeout",
                            "consumers caught up" if drained else "consumers did not catch up in time")
         self.checks = self._in_sync_at_end()
-        if exp.steady_state.caught_up and (exp.workload.consumers or exp.workload.transformers):
+        if exp.steady_state.caught_up and (exp.workload.consumers or exp.workload.transformers or exp.workload.sinks):
             self.checks.append(SteadyCheck(name="caught-up", passed=drained, detail=(
                 "consumer groups processed everything" if drained else
                 f"consumer groups had not processed everything {exp.phases.drain_timeout_s:.0f} s after the "

@@ -135,7 +135,7 @@ def _plots(run: RunDir, history: History, t0: int, windows) -> list[tuple[str, s
 
 def _reads_per_second(history: History, t0: int) -> dict[str, np.ndarray]:
     processes = history.processes
-    processors = processes.loc[processes["kind"].isin(["consumer", "transformer"]), "worker"]
+    processors = processes.loc[processes["kind"].isin(["consumer", "transformer", "sink"]), "worker"]
     reads = history.reads[history.reads["worker"].isin(set(processors))]  # not the final readers
     if reads.empty:
         return {}

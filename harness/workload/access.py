@@ -17,7 +17,7 @@ from __future__ import annotations
 from harness.cluster.backend import Security
 from harness.cluster.security import Acl, Credential, Operation, Resource
 from harness.workload.config import (FINAL_READ_GROUP_PREFIX, UNUSED_GROUP, Clients, ConsumerConfig,
-                                     FinalReadConfig, ProducerConfig, TransformerConfig, WorkerConfig)
+                                     FinalReadConfig, ProducerConfig, SinkConfig, TransformerConfig, WorkerConfig)
 
 CLUSTER_RESOURCE = "kafka-cluster"
 
@@ -52,6 +52,8 @@ def acls_for(worker: WorkerConfig, clients: Clients, user: str, transactional_id
         return sorted(found)
     if isinstance(worker, TransformerConfig):
         return sorted(reads([worker.input], worker.group) + writes([worker.output], True))
+    if isinstance(worker, SinkConfig):
+        return sorted(reads([worker.input], worker.group))
     if isinstance(worker, FinalReadConfig):
         return sorted(reads(worker.topics, FINAL_READ_GROUP_PREFIX, prefixed=True))
     raise TypeError(f"no ACLs known for {type(worker).__name__}")

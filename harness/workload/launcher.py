@@ -33,10 +33,11 @@ from harness.rundir import RunDir, WorkerDir
 from harness.workload.access import Access, acls_for
 from harness.workload.worker import AUTH_FAILED, HARNESS_PID
 from harness.workload.config import (Clients, FinalReadConfig, Isolation, ProducerConfig, Runtime, Semantics,
-                                     TransformerConfig, WorkerConfig, resolve)
+                                     SinkConfig, TransformerConfig, WorkerConfig, resolve)
 
 if TYPE_CHECKING:
     from harness.cluster.backend import Security
+    from harness.database.postgres import Postgres
 
 STOP_TIMEOUT_S = 60.0
 
@@ -120,16 +121,20 @@ class WorkerProcess:
 
 class Workload:
     def __init__(self, run_dir: Path, bootstrap_servers: str, semantics: Semantics, seed: int = 0,
-                 tag: str | None = None, security: "Security | None" = None):
-        """`security`: a secured cluster's users and ACLs; each worker then logs in as itself."""
+                 tag: str | None = None, security: "Security | None" = None, client: dict[str, str] | None = None):
+        """`security`: a secured cluster's users and ACLs; each worker then logs in as itself.
+        Without it, `client`: the librdkafka login every worker shares (a cluster the harness did
+        not secure, reached as the one principal its experiment names)."""
         self.run_dir = Path(run_dir)
         self.bootstrap_servers, self.semantics, self.seed = bootstrap_servers, semantics, seed
         self.tag = tag or uuid.uuid4().hex[:8]  # keeps transactional ids apart across runs
         self.access = Access(security, self.tag) if security else None
+        self.client = dict(client or {})
         self.processes: list[WorkerProcess] = []
         self._incarnations: dict[str, int] = defaultdict(int)
         self._producer_ids = 0
         self.manifest = ManifestWriter(RunDir.of(self.run_dir).manifest)
+        self.database: "Postgres | None" = None  # the run's database, where sinks write (and faults reach it)
 
     def __enter__(self) -> "Workload":
         return self
@@ -149,14 +154,17 @@ class Workload:
                                  for w, clients in wanted})
 
     def _login(self, worker: WorkerConfig, clients: Clients) -> Clients:
-        """The worker's clients logged in as its own principal; its own `client` settings win (an
-        experiment may give a worker a wrong password on purpose)."""
-        if not self.access:
+        """The worker's clients logged in as its own principal (or the shared one); its own `client`
+        settings win (an experiment may give a worker a wrong password on purpose)."""
+        if self.access:
+            if worker.name not in self.access.credentials:
+                self.access.prepare({worker.name: acls_for(worker, clients, self.access.user(worker.name),
+                                                           self.transactional_id(worker.name))})
+            login = self.access.client(worker.name)
+        elif self.client:
+            login = self.client
+        else:
             return clients
-        if worker.name not in self.access.credentials:
-            self.access.prepare({worker.name: acls_for(worker, clients, self.access.user(worker.name),
-                                                       self.transactional_id(worker.name))})
-        login = self.access.client(worker.name)
         return Clients(consumer={**login, **clients.consumer} if clients.consumer else {},
                        producer={**login, **clients.producer} if clients.producer else {})
 
@@ -182,6 +190,7 @@ class Workload:
             transactional_id=self.transactional_id(worker.name),
             seed=self.seed * 1_000_003 + zlib.crc32(worker.name.encode()) + incarnation,
             consumer_client=clients.consumer, producer_client=clients.producer,
+            database=self.database.dsn if isinstance(worker, SinkConfig) and self.database else None,
         )
         # The harness's pid, not the worker's first getppid(): a harness killed while the worker
         # was still starting would otherwise leave it an orphan that never notices.

@@ -86,6 +86,7 @@ def main(argv: list[str]) -> int:
     import harness.workload.consumer  # noqa: F401  (each module registers its worker kind)
     import harness.workload.final_read  # noqa: F401
     import harness.workload.producer  # noqa: F401
+    import harness.workload.sink  # noqa: F401
     import harness.workload.transformer  # noqa: F401
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

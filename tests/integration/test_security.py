@@ -1,8 +1,10 @@
 """A SASL_SSL cluster (SCRAM-SHA-512, ACLs) shared by this module: it refuses plaintext and
 wrong-password clients, stops a run whose worker has a wrong password, and runs the ACL-revocation
-experiment end to end (refused sends are failed, not lost; the group recovers); no password or
-private key ends up in a run directory or a JUnit file. Slow (`-m slow`): a leader kill with the
-plaintext verdict, and revoke-acl and rotate-credentials in effect and healed, fault by fault."""
+experiment end to end (refused sends are failed, not lost; the group recovers). Taken as someone
+else's (`backend: external` with a client `security:` block, the password in a variable) a run
+passes, and a wrong password is one line "authentication failed", exit 3, before any run. No
+password or private key ends up in a run directory or a JUnit file. Slow (`-m slow`): a leader
+kill with the plaintext verdict, and revoke-acl and rotate-credentials in effect and healed."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from harness.report import junit
 from harness.rundir.record import Outcome
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics
 from harness.workload.launcher import Workload
+from tests.integration.security_clients import PASSWORD_ENV, external_experiment, kafka_chaos
 from tests.support import eventually
 from tests.support import short_experiment as short
 
@@ -64,6 +67,12 @@ def chaos(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def results(chaos) -> list:
+    return []
+
+
+@pytest.fixture(scope="module")
+def run_dirs() -> list[Path]:
+    """Run directories of runs made by the CLI (results holds the API's)."""
     return []
 
 
@@ -221,14 +230,52 @@ def test_acl_revocation_experiment_recovers_without_loss(chaos, results):
     assert "TOPIC_AUTHORIZATION_FAILED" in result.report.read_text()
 
 
-def test_no_password_or_private_key_in_any_run_directory_or_junit_file(chaos, results, cluster, tmp_path):
-    assert results, "the module's runs come first"
+def external_login(cluster) -> dict:
+    """What the owner of a cluster would hand out: its CA, a user, where the password is."""
+    return {"protocol": "sasl_ssl", "mechanism": "SCRAM-SHA-512", "ca_file": str(cluster.material.ca),
+            "username": ADMIN_USER, "password_env": PASSWORD_ENV}
+
+
+def test_the_cluster_taken_as_external_runs_with_a_client_login(cluster, run_dirs, tmp_path):
+    """The harness's admin, its metadata probes, the observer and every worker log in as the one
+    user the `security:` block names; a killed consumer comes back logged in."""
+    out = tmp_path / "runs"
+    result = kafka_chaos("run", str(external_experiment(cluster, external_login(cluster), tmp_path)),
+                         "--out", str(out), "--junit", str(tmp_path / "junit.xml"),
+                         password=cluster.material.password(ADMIN_USER))
+    assert result.returncode == 0, result.stdout + result.stderr
+    [run_dir] = out.glob("*-external-secured")
+    run_dirs.extend([run_dir, tmp_path / "junit.xml"])
+    assert json.loads((run_dir / "run.json").read_text())["outcome"] == "pass"
+    assert json.loads((run_dir / "verdict.json").read_text())["stats"]["acked"] > 500
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["fault"] for e in events if e["source"] == "fault" and e["kind"] == "inject"] == ["kill-worker"]
+    samples = [json.loads(line) for line in (run_dir / "observer" / "samples.jsonl").read_text().splitlines()]
+    assert any(s["partitions"] and s["groups"] and not s["errors"] for s in samples), \
+        "the observer logged in: its probes saw leaders and its admin the group"
+    assert PASSWORD_ENV in (run_dir / "experiment.yaml").read_text(), "where the password is, kept"
+
+
+def test_a_wrong_external_password_is_one_line_authentication_failed_exit_3(cluster, tmp_path):
+    out = tmp_path / "runs"
+    result = kafka_chaos("run", str(external_experiment(cluster, external_login(cluster), tmp_path)),
+                         "--out", str(out), password=WRONG)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert len(lines) == 1 and "authentication failed" in lines[0] and f"user {ADMIN_USER}" in lines[0], lines
+    assert WRONG not in result.stderr + result.stdout
+    assert not out.exists(), "no run started"
+
+
+def test_no_password_or_private_key_in_any_run_directory_or_junit_file(chaos, results, run_dirs, cluster, tmp_path):
+    assert results and run_dirs, "the module's runs come first"
     junit_file = tmp_path / "junit.xml"
     junit.write([r.record for r in results], junit_file)
     secrets = [s.encode() for s in (*PASSWORDS, WRONG, cluster.material.password(BROKER_USER),
                                     cluster.material.password(ADMIN_USER))]
     assert len(PASSWORDS) >= 2
-    files = [junit_file, *(f for r in results for f in r.run_dir.rglob("*") if f.is_file())]
+    files = [junit_file, *(f for r in results for f in r.run_dir.rglob("*") if f.is_file()),
+             *(f for d in run_dirs for f in ([d] if d.is_file() else d.rglob("*")) if f.is_file())]
     assert len(files) > 20
     for path in files:
         data = path.read_bytes()

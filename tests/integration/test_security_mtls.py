@@ -1,10 +1,13 @@
 """A mutual-TLS cluster (SSL listeners, client certificates of the cluster's CA, ACLs): it starts,
 refuses clients without a certificate of its CA, and a worker logged in with a certificate of its
-own writes, and goes on with a new one when it is rotated. Slow (`-m slow`): a leader kill with the
-plaintext verdict."""
+own writes, and goes on with a new one when it is rotated. Taken as external with a client
+certificate of another CA, `run` stops with one line "authentication failed", exit 3. Slow (`-m
+slow`): a leader kill with the plaintext verdict; a run as external with the admin's certificate
+files."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -22,6 +25,7 @@ from harness.history.load import load_history
 from harness.rundir.record import Outcome
 from harness.workload.config import ProducerConfig, Semantics
 from harness.workload.launcher import Workload
+from tests.integration.security_clients import external_experiment, kafka_chaos
 from tests.support import eventually, short_experiment
 
 pytestmark = pytest.mark.cluster
@@ -100,3 +104,34 @@ def test_leader_kill_under_mutual_tls_has_the_plaintext_verdict(chaos, plaintext
     leader_kill = chaos.run(short_experiment("sasl-ssl-leader-kill", cluster={"security": MUTUAL_TLS}), seed=11)
     assert leader_kill.outcome == Outcome.PASS, leader_kill.explain()
     assert leader_kill.invariants == plaintext_leader_kill.invariants
+
+
+def certificate_login(cluster, certificate, key) -> dict:
+    return {"protocol": "ssl", "ca_file": str(cluster.material.ca), "certificate_file": str(certificate),
+            "key_file": str(key)}
+
+
+def test_a_certificate_of_another_ca_is_one_line_authentication_failed_exit_3(cluster, tmp_path):
+    stranger = Material.create(tmp_path / "other", ["127.0.0.1"]).issue("kc-admin")
+    (tmp_path / "me.pem").write_text(stranger.certificate)
+    (tmp_path / "me.key").write_text(stranger.key)
+    out = tmp_path / "runs"
+    result = kafka_chaos("run", str(external_experiment(cluster, certificate_login(
+        cluster, tmp_path / "me.pem", tmp_path / "me.key"), tmp_path)), "--out", str(out))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert len(lines) == 1 and "authentication failed" in lines[0] and "me.pem" in lines[0], lines
+    assert not out.exists(), "no run started"
+
+
+@pytest.mark.slow
+def test_the_cluster_taken_as_external_runs_with_a_client_certificate(cluster, tmp_path):
+    login = certificate_login(cluster, cluster.material.admin_certificate, cluster.material.admin_key)
+    out = tmp_path / "runs"
+    result = kafka_chaos("run", str(external_experiment(cluster, login, tmp_path)), "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    [run_dir] = out.glob("*-external-secured")
+    assert json.loads((run_dir / "run.json").read_text())["outcome"] == "pass"
+    assert json.loads((run_dir / "verdict.json").read_text())["stats"]["acked"] > 500
+    for path in (f for f in run_dir.rglob("*") if f.is_file()):
+        assert b"PRIVATE KEY" not in path.read_bytes(), path

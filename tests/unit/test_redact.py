@@ -72,3 +72,13 @@ def test_a_workers_scram_password_and_key_reach_it_by_environment_only(tmp_path:
     assert "Zq9-scram" not in written and "PRIVATE KEY" not in written and "kc-1-p1" in written
     monkeypatch.setenv(SECRETS_ENV, env[SECRETS_ENV])
     assert Runtime.load(tmp_path / "runtime.json") == runtime
+
+
+def test_where_a_secret_is_is_kept_the_secret_is_not():
+    """A cluster's `security:` names a variable or a file: kept, so another process can read it."""
+    data = {"security": {"username": "chaos", "password_env": "KAFKA_CHAOS_PASSWORD", "password_file": "/run/pw",
+                         "key_file": "/etc/k.key"},
+            "client": {"sasl.password": "hunter2", "ssl.key.pem": KEY}}
+    shown = redact(data)
+    assert shown["security"] == data["security"]
+    assert shown["client"] == {"sasl.password": REDACTED, "ssl.key.pem": REDACTED}

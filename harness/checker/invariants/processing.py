@@ -2,7 +2,9 @@
 
 Consumer groups: duplicate-processing (an input processed more than once) and lost-processing
 (an input the group passed over: below what it committed or beyond it processed, yet never
-processed; a write the log provably lost is a lost write, not the group's doing). Transformers,
+processed; a write the log provably lost is a lost write, not the group's doing). Sinks are
+groups too, whose processing is what the database holds: a row of the dumped table is one
+processing, and the offsets stored in the database are commits like Kafka's. Transformers,
 judged on committed output in the log: each input must have its outputs in exactly one
 committed transaction, all of them; more is duplicate-output, less is lost-output.
 """
@@ -18,6 +20,7 @@ from harness.checker.context import READ_COMMITTED, Context, Reader
 from harness.checker.evidence import cluster_context, reads_of, rich, send_facts, vid_label
 from harness.checker.model import AnomalyKind
 from harness.checker.registry import Finding, evidence, invariant, not_applicable
+from harness.database.table import DumpError
 from harness.history.load import value_id
 
 
@@ -30,36 +33,60 @@ def _groups(readers: list[Reader]) -> dict[str, list[Reader]]:
 
 @invariant(AnomalyKind.DUPLICATE_PROCESSING, AnomalyKind.LOST_PROCESSING)
 def consumer_groups(ctx: Context) -> list[Finding]:
-    groups = _groups(ctx.readers_with("consumer"))
-    if not groups:
-        note = "no consumers"
+    groups, sinks = _groups(ctx.readers_with("consumer")), _groups(ctx.readers_with("sink"))
+    if not groups and not sinks:
+        note = "no consumers or sinks"
         return [not_applicable(AnomalyKind.DUPLICATE_PROCESSING, note),
                 not_applicable(AnomalyKind.LOST_PROCESSING, note)]
-    duplicated, lost = [], []
-    sends = ctx.history.sends
+    duplicated, lost, why = [], [], ""
     for group, members in groups.items():
-        topics = {t for m in members for t in m.topics}
-        is_input = ctx.visible_mask & sends["topic"].isin(topics).to_numpy()
-        times = ctx.seen_by(ctx.reads_by(members))
-        twice = np.flatnonzero(is_input & (times > 1))
-        duplicated.append(sends.iloc[twice].assign(times=times[twice], group=group))
-        unprocessed = np.flatnonzero(is_input & (times == 0) & ~ctx.proven_missing)
-        passed = unprocessed[ctx.bounds[1][unprocessed] <= _reach(ctx, members, unprocessed)]
-        lost.append(sends.iloc[passed].assign(group=group))
-    return [Finding(AnomalyKind.DUPLICATE_PROCESSING, True, pd.concat(duplicated)),
-            Finding(AnomalyKind.LOST_PROCESSING, True, pd.concat(lost))]
+        reads = ctx.reads_by(members)
+        _judge(ctx, group, members, ctx.seen_by(reads), reads["tp"].to_numpy(), reads["offset"].to_numpy(np.int64),
+               duplicated, lost)
+    if sinks:
+        try:
+            table, stored = ctx.database
+        except DumpError as exc:
+            why = f"the sinks' database cannot be judged: {exc}"
+            sinks = {}
+        for group, members in sinks.items():
+            rows = table[table["grp"] == group]
+            stored_here = stored[stored["grp"] == group]
+            extra = (ctx.tp(stored_here["topic"], stored_here["partition"]), stored_here["next_offset"].to_numpy())
+            written = ctx.rows_of(value_id(rows["producer"], rows["seq"]))
+            times = np.bincount(written[written >= 0], minlength=len(ctx.history.sends))
+            _judge(ctx, group, members, times, ctx.tp(rows["topic"], rows["partition"]),
+                   rows["offset"].to_numpy(np.int64), duplicated, lost, extra, sink=True)
+    return [Finding(kind, True, pd.concat(found) if found else pd.DataFrame(), note=why, unknown=bool(why))
+            for kind, found in ((AnomalyKind.DUPLICATE_PROCESSING, duplicated), (AnomalyKind.LOST_PROCESSING, lost))]
 
 
-def _reach(ctx: Context, members: list[Reader], rows: np.ndarray) -> np.ndarray:
+def _judge(ctx: Context, group: str, members: list[Reader], times: np.ndarray, processed_tp: np.ndarray,
+           processed_offset: np.ndarray, duplicated: list, lost: list, stored=None, sink: bool = False) -> None:
+    """One group: `times` each send row was processed; where (tp, offset) each processing was;
+    `stored`: (tp, offset) commits kept outside Kafka (a sink's database)."""
+    sends = ctx.history.sends
+    topics = {t for m in members for t in m.topics}
+    is_input = ctx.visible_mask & sends["topic"].isin(topics).to_numpy()
+    twice = np.flatnonzero(is_input & (times > 1))
+    duplicated.append(sends.iloc[twice].assign(times=times[twice], group=group, sink=sink))
+    unprocessed = np.flatnonzero(is_input & (times == 0) & ~ctx.proven_missing)
+    reach = _reach(ctx, members, unprocessed, processed_tp, processed_offset, stored)
+    passed = unprocessed[ctx.bounds[1][unprocessed] <= reach]
+    lost.append(sends.iloc[passed].assign(group=group, sink=sink))
+
+
+def _reach(ctx: Context, members: list[Reader], rows: np.ndarray, processed_tp: np.ndarray,
+           processed_offset: np.ndarray, stored=None) -> np.ndarray:
     """How far the group declared itself done in each send row's partition: the highest offset
-    it committed, or one past the highest it processed."""
+    it committed (to Kafka, or where it stores offsets), or one past the highest it processed."""
     names = [m.worker for m in members]
     events = ctx.history.events
     commits = events[events["worker"].isin(names) & (events["kind"] == "commit") & (events["phase"] == "ok")]
-    reads = ctx.reads_by(members)
+    stored_tp, stored_offset = stored if stored is not None else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     return _per_partition_max(
-        ctx, np.concatenate([commits["tp"].to_numpy(), reads["tp"].to_numpy()]),
-        np.concatenate([commits["offset"].to_numpy(np.int64), reads["offset"].to_numpy(np.int64) + 1]), rows)
+        ctx, np.concatenate([commits["tp"].to_numpy(), processed_tp, stored_tp]).astype(np.int64),
+        np.concatenate([commits["offset"].to_numpy(np.int64), processed_offset + 1, stored_offset]), rows)
 
 
 def _per_partition_max(ctx: Context, tp: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -125,13 +152,15 @@ def _committed_reach(ctx: Context, members: list[Reader], rows: np.ndarray) -> n
 
 def _processing_evidence(ctx: Context, rows: pd.DataFrame, what) -> list[dict]:
     rows = rows.sort_values(["group", "vid"])
-    consumers = [r.worker for r in ctx.readers_with("consumer")]
+    consumers = [r.worker for r in ctx.readers_with("consumer") + ctx.readers_with("sink")]
     seen = reads_of(ctx, rows["vid"].head(200), consumers)
 
     def build(row) -> dict:
-        members = {r.worker for r in ctx.readers_with("consumer") if r.group == row.group}
+        members = {r.worker for r in ctx.readers_with() if r.group == row.group and r.role in ("consumer", "sink")}
         reads = [r for r in seen.get(int(row.vid), []) if r["reader"].rpartition(".")[0] in members]
         facts = send_facts(ctx, row) | {"group": row.group, "reads": reads}
+        if getattr(row, "sink", False):
+            facts["database_rows"] = _database_rows(ctx, row)
         facts["explanation"] = what(row, facts)
         facts["cluster"] = cluster_context(ctx, str(row.topic), int(row.partition), int(row.invoke_mono),
                                            int(row.complete_mono))
@@ -140,18 +169,31 @@ def _processing_evidence(ctx: Context, rows: pd.DataFrame, what) -> list[dict]:
     return rich(ctx, rows, build)
 
 
+def _database_rows(ctx: Context, row) -> list[dict]:
+    """The rows of the sinks' table holding this value (the run's database, dumped)."""
+    table, _ = ctx.database
+    mine = table[(table["grp"] == row.group) & (value_id(table["producer"], table["seq"]) == row.vid)]
+    return [{"sink": f"{r.sink}.{r.incarnation}", "txn": int(r.txn), "at": f"{r.topic}-{r.partition}@{r.offset}"}
+            for r in mine.head(20).itertuples(index=False)]
+
+
 @evidence(AnomalyKind.DUPLICATE_PROCESSING)
 def duplicate_processing_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
-    return _processing_evidence(ctx, rows, lambda row, f: (
-        f"group {row.group} processed {f['value']} {int(row.times)} times: "
-        + ", ".join(f"{r['reader']} at {r['at_s']} s (generation {r['generation']})" for r in f["reads"])))
+    def what(row, f) -> str:
+        if "database_rows" in f:
+            return (f"group {row.group} wrote {f['value']} into the database {int(row.times)} times: "
+                    + ", ".join(f"by {r['sink']} in its transaction {r['txn']}" for r in f["database_rows"]))
+        return (f"group {row.group} processed {f['value']} {int(row.times)} times: "
+                + ", ".join(f"{r['reader']} at {r['at_s']} s (generation {r['generation']})" for r in f["reads"]))
+
+    return _processing_evidence(ctx, rows, what)
 
 
 @evidence(AnomalyKind.LOST_PROCESSING)
 def lost_processing_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
     return _processing_evidence(ctx, rows, lambda row, f: (
         f"{f['value']} at {row.topic}-{row.partition}@{row.offset} was acknowledged, and group {row.group} "
-        "went past it (committed or processed later offsets) without ever processing it"))
+        "went past it (committed, stored or processed later offsets) without ever processing it"))
 
 
 def _output_evidence(ctx: Context, rows: pd.DataFrame, what) -> list[dict]:
