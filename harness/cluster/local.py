@@ -38,7 +38,8 @@ from harness.cluster.distribution import KafkaDistribution, obtain
 from harness.cluster.evidence import copy_since, file_marks
 from harness.cluster.layout import (NodeLayout, certificate_hosts, logging_config, plan, protocol_proxy_port,
                                     render_properties, server_properties, toxiproxy_port)
-from harness.cluster.security import BrokerSecurity, Material, scram_format_arguments, write_private
+from harness.cluster.security import (BrokerSecurity, Material, java_argfile_quoted, scram_format_arguments,
+                                      write_private)
 from harness.process import ProcessRef, ProcessState
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
@@ -482,20 +483,30 @@ class LocalCluster:
 
     def _format_storage(self) -> None:
         """kafka.tools.StorageTool on every node at once (a JVM start each)."""
-        formats = [
-            (node, subprocess.Popen(
-                self.dist.java_command("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
-                                       "-c", str(node.config_file),
-                                       *(scram_format_arguments(self.spec.security, self.material)
-                                         if self.material else [])),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-            for node in self.nodes.values()
-        ]
-        for node, proc in formats:
-            out, _ = proc.communicate(timeout=120)
-            (node.dir / "format.log").write_text(out)
-            if proc.returncode != 0:
-                raise EnvironmentProblem(f"formatting node {node.id} failed: {_java_error(out)}")
+        formats = [(node, subprocess.Popen(self._format_command(node), stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT, text=True))
+                   for node in self.nodes.values()]
+        try:
+            for node, proc in formats:
+                out, _ = proc.communicate(timeout=120)
+                (node.dir / "format.log").write_text(out)
+                if proc.returncode != 0:
+                    raise EnvironmentProblem(f"formatting node {node.id} failed: {_java_error(out)}")
+        finally:
+            for node in self.nodes.values():
+                (node.dir / "format.args").unlink(missing_ok=True)
+
+    def _format_command(self, node: Node) -> list[str]:
+        command = self.dist.java_command("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
+                                         "-c", str(node.config_file))
+        secrets = scram_format_arguments(self.spec.security, self.material) if self.material else []
+        if not secrets:
+            return command
+        # SCRAM passwords stay out of the process table: the java launcher reads its arguments
+        # from a file only this user can read (an @argfile), removed once the format is done.
+        argfile = node.dir / "format.args"
+        write_private(argfile, "\n".join(java_argfile_quoted(arg) for arg in [*command[1:], *secrets]) + "\n")
+        return [command[0], f"@{argfile}"]
 
     def wait_ready(self, timeout: float = 120) -> None:
         """Every broker registered, a quorum leader, and an RF=min(3,N) topic fully in sync."""

@@ -247,6 +247,11 @@ def scram_format_arguments(spec: SecuritySpec, material: Material) -> list[str]:
                        f"iterations={SCRAM_ITERATIONS}]")]
 
 
+def java_argfile_quoted(arg: str) -> str:
+    """`arg` as one argument of a java launcher @argfile: quoted, with backslashes and quotes escaped."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 # ---- what clients are configured with ---------------------------------------------------------
 
 

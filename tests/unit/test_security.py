@@ -170,3 +170,20 @@ def test_principals_are_per_run_and_worker():
     assert user_of("1a2b3c", "p1") == "kc-1a2b3c-p1"
     acl = Acl("u", Resource.TOPIC, "t", Operation.READ)
     assert Acl.from_json(acl.to_json()) == acl and str(acl) == "User:u read on topic t"
+
+
+def test_an_argfile_argument_reaches_java_as_written(tmp_path):
+    """The format's SCRAM passwords go to the java launcher in an @argfile, not its command line:
+    a value with spaces, quotes, backslashes and brackets comes through the real launcher intact."""
+    import shutil
+    import subprocess
+
+    from harness.cluster.security import java_argfile_quoted
+
+    java = shutil.which("java")  # run.sh installs it
+    tricky = 'SCRAM-SHA-512=[name=kc-admin,password=pa ss"wo\\rd,iterations=4096]'
+    argfile = tmp_path / "args"
+    argfile.write_text("\n".join(java_argfile_quoted(a) for a in
+                                 [f"-Dkc.probe={tricky}", "-XshowSettings:properties", "-version"]) + "\n")
+    shown = subprocess.run([java, f"@{argfile}"], capture_output=True, text=True, timeout=60).stderr
+    assert f"kc.probe = {tricky}" in [line.strip() for line in shown.splitlines()], shown
