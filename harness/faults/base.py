@@ -95,6 +95,8 @@ class Env:
     @property
     def protocol(self) -> ProtocolFaults:
         return cast(ProtocolFaults, self.offering(Capability.PROTOCOL))
+
+    @property
     def security(self) -> Security:
         return cast(Security, self.offering(Capability.SECURITY).access)
 

@@ -128,3 +128,13 @@ def test_bad_schedules_are_refused(bad):
 def test_timeline_is_the_default_kind_written():
     assert isinstance(schedule.validate_python({"kind": "timeline", "steps": [
         {"at": 0, "fault": {"fault": "pause", "target": 1}}]}), Timeline)
+
+
+def test_every_capability_is_reached_through_a_property_of_env():
+    """A fault writes `env.security.revoke(...)`: an accessor that lost its @property hands it a
+    bound method instead, and the fault fails only at run time, on a real cluster."""
+    from harness.faults.base import Env
+
+    accessors = ["processes", "topology", "network", "client_network", "proxies", "disks", "power", "clocks",
+                 "protocol", "security"]
+    assert [name for name in accessors if not isinstance(vars(Env).get(name), property)] == []
