@@ -2,18 +2,20 @@
 # kafka-chaos on a fresh machine: installs what is missing, then runs experiments or the tests.
 #
 #   ./run.sh run [ARGS]    kafka-chaos run ARGS (default: the leader-kill experiment)
-#   ./run.sh test [ARGS]   the test suite (pytest ARGS)
+#   ./run.sh test [ARGS]   the test suite (pytest ARGS): CI's selection, without slow and docker tests
+#   ./run.sh test --full [ARGS]   every test, slow and docker ones too
 #
-# Installs, only when missing: iproute2, iptables, a Java 17 runtime and Maven (and for the tests
-# Chromium) from Debian packages (needs root), a Python virtual environment in .venv with the
-# project and its test tools.
+# Installs, only when missing: iproute2, iptables, fuse3, libfaketime, a Java 17 runtime, Maven and PostgreSQL
+# (and for the tests Chromium and openssh-server) from Debian packages (needs root), a Python virtual
+# environment in .venv with the project and its test tools.
 # Kafka itself comes from Maven Central on first use (or from KAFKA_HOME).
 #
-# Docker, for the tests (unless KAFKA_CHAOS_DOCKER=0) and for `run --backend docker` or `--attach`:
+# Docker, for `test --full` (or KAFKA_CHAOS_DOCKER=1) and for `run --backend docker` or `--attach`:
 # docker.io, docker-compose and debootstrap from Debian; and when no Docker daemon answers, one is
 # started for the length of this script (its bridge and networks in 198.19.0.0/16, no iptables
 # rules of its own, the overlay2 storage driver where the kernel has overlayfs, else vfs) and
-# stopped at the end. A daemon this script did not start is never stopped.
+# stopped at the end. A daemon this script did not start is never stopped. The docker tests build
+# the Kafka image themselves (`kafka-chaos image build`: debootstrap, no registry) on first use.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -34,13 +36,25 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v iptables >/dev/null || missing+=(iptables)
 command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# power-loss: each node's data directory on FUSE (lazyfs); clock-skew: libfaketime in the JVMs.
+command -v fusermount3 >/dev/null || missing+=(fuse3)
+ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(libfaketime)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-# The report tests render pages in headless Chromium.
+# Sink experiments write into a PostgreSQL server of the run's own (Debian keeps it off PATH).
+command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# The report tests render pages in headless Chromium; the ssh backend's tests run an sshd per host.
 [ "${1:-}" != test ] || command -v chromium >/dev/null || missing+=(chromium)
+[ "${1:-}" != test ] || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+[ "${1:-}" != test ] || command -v ps >/dev/null || missing+=(procps)  # the test hosts are this machine
 
+full=false
+if [ "${1:-}" = test ] && [ "${2:-}" = --full ]; then
+  full=true
+  set -- test "${@:3}"
+fi
 wants_docker() {
   case "${1:-}" in
-    test) [ "${KAFKA_CHAOS_DOCKER:-1}" != 0 ] ;;
+    test) $full || [ "${KAFKA_CHAOS_DOCKER:-0}" = 1 ] ;;
     run) [[ " $* " == *" --backend docker "* || " $* " == *" --backend=docker "* || " $* " == *" --attach"* ]] ;;
     *) false ;;
   esac
@@ -109,6 +123,6 @@ case "${1:-}" in
   run) shift; [ $# -gt 0 ] || set -- experiments/leader-kill-acks-all.yaml
        .venv/bin/kafka-chaos run "$@" ;;
   test) shift
-        if $docker; then .venv/bin/pytest "$@"; else .venv/bin/pytest -m "not slow and not docker" "$@"; fi ;;
+        if $full; then .venv/bin/pytest -m "" "$@"; else .venv/bin/pytest "$@"; fi ;;
   *) echo "usage: ./run.sh run [kafka-chaos run args] | test [pytest args]" >&2; exit 2 ;;
 esac

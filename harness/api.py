@@ -180,10 +180,9 @@ class Session:
         from harness.cluster.spec import ClusterSpec
         from harness.orchestrator.plan import RUN_CLUSTER
 
-        spec = ClusterSpec(**(self.home or RUN_CLUSTER), nodes=nodes, kafka_version=self.kafka_version,
-                           docker=DockerSpec(attach=self.attach))
-        backend = self.backend or (BackendName.DOCKER if self.attach else BackendName.LOCAL)
-        return self.pool.get(spec, backend)
+        docker = self.attach or self.backend == BackendName.DOCKER
+        return self.pool.get(ClusterSpec(**(self.home or RUN_CLUSTER), nodes=nodes, kafka_version=self.kafka_version,
+                                         docker=DockerSpec(attach=self.attach) if docker else None))
 
     @property
     def cluster(self):

@@ -55,10 +55,10 @@ def mount_disk(directory: Path, size_mb: int, cluster: str) -> None:
 def disks(cluster: str | None = None) -> list[str]:
     """Mount points of the node disks of `cluster` (or of every kafka-chaos cluster), in mount order."""
     with open("/proc/self/mounts") as mounts:
-        entries = [line.split()[:2] for line in mounts]
+        entries = [line.split()[:3] for line in mounts]
     ours = _disk_source(cluster) if cluster else _disk_source("")
-    return [point for source, point in entries
-            if (source == ours if cluster else source.startswith(ours))]
+    return [point for source, point, kind in entries
+            if kind == "tmpfs" and (source == ours if cluster else source.startswith(ours))]
 
 
 def is_disk(directory: Path) -> bool:

@@ -7,7 +7,8 @@ the log, transactions, readers) written out in the history format the workers wr
     run.write(tmp_path)
 
 `simulate(rng)` builds a random clean run (partitions, producers, transactions, rebalances,
-indeterminate writes); `INJECT[kind](run, rng)` adds exactly one anomaly of a kind.
+indeterminate writes, acknowledgements without offsets, final reads that stop early);
+`INJECT[kind](run, rng)` adds exactly one anomaly of a kind.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
+from harness.database import table
+from harness.history import disk
 from harness.history.manifest import ManifestWriter
 from harness.rundir import RunDir, WorkerDir
 from harness.history.schema import Table
@@ -24,6 +29,8 @@ from harness.history.writer import HistoryWriter
 TOPIC = "t"
 FLUSH_EVERY = 8  # rows per batch
 MARKER = "marker"  # a transaction marker: takes an offset, never delivered
+IDEMPOTENT = {"acks": "all", "enable.idempotence": True}  # a producer's client properties unless set
+ERRORS = {"fail": "MSG_SIZE_TOO_LARGE", "info": "_MSG_TIMED_OUT"}
 
 
 @dataclass
@@ -40,6 +47,7 @@ class Send:
     complete: int = 0
     offset: int = -1  # where it sits in the log (the ack reports it when ok)
     source: tuple[int, int] | None = None
+    ack: int | None = None  # what the ack reports instead of `offset` (-1: no offset; acks=0, DUPSEQ)
 
     @property
     def vid(self) -> int:
@@ -60,13 +68,14 @@ class Read:
 @dataclass
 class Reader:
     name: str
-    kind: str  # consumer | transformer | final-read
+    kind: str  # consumer | transformer | sink | final-read
     isolation: str
     group: str | None = None
     topics: tuple[str, ...] = (TOPIC,)
     reads: list[Read] = field(default_factory=list)
     commits: list[tuple[str, int, int, int]] = field(default_factory=list)  # topic, partition, offset, at
     proofs: dict[tuple[str, int], tuple[int, int, int]] = field(default_factory=dict)  # log start, target, end
+    stopped: dict[tuple[str, int], int] = field(default_factory=dict)  # where an incomplete read stopped
     output: str | None = None
     producer: int | None = None
 
@@ -78,8 +87,11 @@ class Run:
         self.log: dict[tuple[str, int], list] = {}  # entries: vid, bytes (foreign) or MARKER
         self.txns: dict[tuple[int, int], str] = {}  # committed | aborted | unfinished | indeterminate
         self.readers: list[Reader] = []
+        self.clients: dict[int, dict] = {}  # producer -> librdkafka properties (default IDEMPOTENT)
+        self.disk_logs: dict[int, dict] | None = None  # node -> its segment files' log: written as disk/
         self.clock = 1_000_000_000
         self.killed: set[str] = set()  # workers SIGKILLed (exit -9 in the manifest); the rest exit 0
+        self.database: tuple[list[tuple], list[tuple]] | None = None  # sinks' rows and offsets, as dumped
 
     def tick(self) -> int:
         self.clock += 1_000_000
@@ -88,10 +100,12 @@ class Run:
     # ---- building --------------------------------------------------------------------------
 
     def send(self, producer: int, seq: int, partition: int = 0, topic: str = TOPIC, txn: int = 0,
-             outcome: str = "ok", in_log: bool = True, key: str | None = None,
-             source: tuple[int, int] | None = None) -> Send:
-        send = Send(producer, seq, partition, topic, txn, outcome, in_log and outcome != "fail", key,
-                    invoke=self.tick(), source=source)
+             outcome: str = "ok", in_log: bool | None = None, key: str | None = None,
+             source: tuple[int, int] | None = None, ack: int | None = None) -> Send:
+        """A send, appended to the log unless `in_log` says otherwise (by default a failed one is not)."""
+        in_log = outcome != "fail" if in_log is None else in_log
+        send = Send(producer, seq, partition, topic, txn, outcome, in_log, key, invoke=self.tick(), source=source,
+                    ack=ack)
         if send.in_log:
             send.offset = self.append(topic, partition, send.vid)
         send.complete = self.tick()
@@ -128,15 +142,20 @@ class Run:
         self.readers.append(reader)
         return reader
 
-    def final_reads(self) -> None:
+    def final_reads(self, stop: dict[tuple[str, int], int] | None = None) -> None:
+        """Both isolations read the whole log; a partition in `stop` only up to that offset (the
+        read timed out there and recorded it as incomplete)."""
         for isolation in ("read_committed", "read_uncommitted"):
             reader = self.reader(f"final-{isolation.replace('_', '-')}", "final-read", isolation,
-                                 topics=tuple(sorted({t for t, _ in self.log})))
+                                 topics=tuple(sorted({t for t, _ in self.log} | {s.topic for s in self.sends})))
             for (topic, partition), entries in sorted(self.log.items()):
-                for offset, entry in enumerate(entries):
+                end = (stop or {}).get((topic, partition), len(entries))
+                for offset, entry in enumerate(entries[:end]):
                     if self.visible(entry, isolation):
                         reader.reads.append(Read(topic, partition, offset, entry, generation=0, at=self.tick()))
-                reader.proofs[(topic, partition)] = (0, len(entries), len(entries))
+                reader.proofs[(topic, partition)] = (0, len(entries), len(entries) if end == len(entries) else -1)
+                if end < len(entries):
+                    reader.stopped[(topic, partition)] = end
 
     def final(self, isolation: str) -> Reader:
         return next(r for r in self.readers if r.kind == "final-read" and r.isolation == isolation)
@@ -158,19 +177,61 @@ class Run:
             self._write_worker(root, manifest, f"p{producer}", "producer", producer, None)
         for reader in self.readers:
             self._write_worker(root, manifest, reader.name, reader.kind, reader.producer, reader)
+        if self.disk_logs is not None:
+            self.write_disk(run_dir, self.disk_logs)
+        if self.database is not None:
+            table.write(run_dir, *self.database)
         return Path(run_dir)
+
+    def sink_rows(self, sink: Reader, entries: list[tuple[str, int, int]], txn: int = 1) -> None:
+        """Rows a sink wrote into the database for the log entries (topic, partition, offset)."""
+        rows, offsets = self.database or ([], [])
+        for topic, partition, offset in entries:
+            vid = self.log[(topic, partition)][offset]
+            rows.append((sink.name, 1, sink.group, txn, topic, partition, offset, vid >> 40, vid & (2**40 - 1), None,
+                         self.tick()))
+        self.database = (rows, offsets)
+
+    def stored_offset(self, group: str, topic: str, partition: int, offset: int) -> None:
+        """An exactly-once sink's offset in the database."""
+        rows, offsets = self.database or ([], [])
+        self.database = (rows, [*offsets, (group, topic, partition, offset)])
+
+    def write_disk(self, run_dir: Path, logs: dict[int, dict[tuple[str, int], list]] | None = None,
+                   compressed: frozenset[int] = frozenset()) -> None:
+        """`disk/` as the segment scan writes it: each node's copy of each partition (by default
+        nodes 1-3, each holding the log as it is now; a partition missing from a node's logs is
+        no replica there, a None entry a record retention deleted). Nodes in `compressed` also
+        had a compressed batch the scan could not read."""
+        logs = logs if logs is not None else {node: self.log for node in (1, 2, 3)}
+        scanned, values = [], []
+        for node, partitions in sorted(logs.items()):
+            for topic, partition in sorted(self.log):
+                entries = partitions.get((topic, partition))
+                scanned.append({"node": node, "topic": topic, "partition": partition, "replica": entries is not None,
+                                "records": len([e for e in entries or [] if e not in (MARKER, None)]),
+                                "compressed_batches": int(node in compressed)})
+                values += [(node, topic, partition, offset, 0, entry) for offset, entry in enumerate(entries or [])
+                           if isinstance(entry, int) and entry != MARKER]
+        disk.write(run_dir, scanned, pd.DataFrame(values, columns=["node", "topic", "partition", "offset",
+                                                                   "leader_epoch", "vid"]))
 
     def _write_worker(self, root: Path, manifest: ManifestWriter, name: str, kind: str, producer: int | None,
                       reader: Reader | None) -> None:
         manifest.started(name, 1, kind)
         history = HistoryWriter(root / f"{name}.1")
         config = {"topics": sorted({s.topic for s in self.sends if s.producer == producer})} if kind == "producer" else {}
+        client = self.clients.get(producer, IDEMPOTENT) if producer is not None else {}
         if reader:
             config = {"isolation": reader.isolation, "topics": list(reader.topics), "group": reader.group}
             if kind == "transformer":
                 config |= {"input": reader.topics[0], "output": reader.output, "outputs_per_input": 1}
+            if kind == "sink":
+                config = {"input": reader.topics[0], "group": reader.group, "mode": "exactly-once"}
+        elif any(s.txn for s in self.sends if s.producer == producer):
+            config |= {"transactions": {"size": 1}}
         history.describe({"kind": kind, "name": name, "incarnation": 1, "producer": producer,
-                          "semantics": self.semantics, "config": config})
+                          "semantics": self.semantics, "config": config, "producer_client": client})
         if producer is not None:
             self._write_sends(history, producer)
         if reader:
@@ -194,9 +255,10 @@ class Run:
                 history.flush()  # batches as a worker writes them: a few at a time
             if s.outcome != "pending":
                 ok = s.outcome == "ok"
+                offset = (s.offset if s.ack is None else s.ack) if ok else -1
                 history.row(Table.COMPLETIONS, producer=producer, seq=s.seq, outcome=s.outcome,
-                            partition=s.partition if ok else -1, offset=s.offset if ok else -1,
-                            error=None if ok else "_MSG_TIMED_OUT", mono=s.complete, wall=s.complete)
+                            partition=s.partition if ok else -1, offset=offset,
+                            error=ERRORS.get(s.outcome), mono=s.complete, wall=s.complete)
         for (p, txn), outcome in sorted(self.txns.items()):
             if p != producer:
                 continue
@@ -232,7 +294,7 @@ class Run:
             at = self.tick()
             history.row(Table.EVENTS, kind="log-start", topic=topic, partition=partition, offset=start, mono=at, wall=at)
             history.row(Table.EVENTS, kind="target", topic=topic, partition=partition, offset=target, mono=at, wall=at)
-            kind, offset = ("end", end) if end >= 0 else ("incomplete", 0)
+            kind, offset = ("end", end) if end >= 0 else ("incomplete", reader.stopped.get((topic, partition), start))
             history.row(Table.EVENTS, kind=kind, topic=topic, partition=partition, offset=offset, mono=at, wall=at)
 
 
@@ -253,7 +315,7 @@ def simulate(rng: random.Random, semantics: str = "at-least-once") -> Run:
                 outcome = "ok" if transactional else rng.choices(["ok", "info", "pending", "fail"], [80, 8, 8, 4])[0]
                 key = f"k{rng.randrange(5)}"  # a key always goes to the same partition, as in Kafka
                 run.send(producer, seq, int(key[1:]) % partitions, txn=txn, outcome=outcome,
-                         in_log=outcome == "ok" or rng.random() < 0.5, key=key)
+                         in_log=outcome == "ok" or (outcome != "fail" and rng.random() < 0.5), key=key)
                 seq += 1
             if transactional:
                 run.end_txn(producer, txn, rng.choice(["committed", "committed", "aborted"]))
@@ -290,11 +352,20 @@ U = "u"
 
 
 def _lost_write(run: Run, rng: random.Random) -> None:
+    """A write acknowledged and provably gone, with no acknowledged offset re-used (that would
+    be an inconsistent offset too): acked without an offset, truncated, and its place taken by a
+    later write the final read found; or acked at the tail, truncated, and no replica holds it."""
     run.send(9, 0, topic=U)
-    other = run.send(9, 1, topic=U, outcome="pending")
-    run.log[(U, 0)] = [other.vid]  # the acked record was truncated and its offset re-used
-    other.offset = 0
-    run.final_reads()
+    if rng.random() < 0.5:
+        run.send(9, 1, topic=U, ack=-1)  # an idempotent retry answered DUPLICATE_SEQUENCE_NUMBER
+        run.log[(U, 0)].pop()  # truncated by a leader change...
+        run.send(9, 2, topic=U, outcome="pending")  # ...and a later write landed where it was
+        run.final_reads()
+    else:
+        run.send(9, 1, topic=U)
+        run.log[(U, 0)].pop()  # truncated at the tail; nothing came after
+        run.final_reads()
+        run.disk_logs = {node: run.log for node in (1, 2, 3)}
 
 
 def _unseen(run: Run, rng: random.Random) -> None:
@@ -387,14 +458,32 @@ def _key_order(run: Run, rng: random.Random) -> None:
     run.final_reads()
 
 
-def _output_not_exactly_once(run: Run, rng: random.Random) -> None:
+def _transformer(run: Run) -> Reader:
+    return run.reader("x9", "transformer", "read_committed", group="gx", topics=(U,), output="o", producer=8)
+
+
+def _duplicate_output(run: Run, rng: random.Random) -> None:
     source = run.send(9, 0, topic=U)
-    transformer = run.reader("x9", "transformer", "read_committed", group="gx", topics=(U,), output="o",
-                             producer=8)
+    transformer = _transformer(run)
     for txn in (1, 2):  # processed twice, and both transactions committed
         transformer.reads.append(Read(U, 0, source.offset, source.vid, generation=txn, at=run.tick(), in_txn=txn))
         run.send(8, txn - 1, topic="o", txn=txn, source=(9, 0))
         run.end_txn(8, txn, "committed")
+    run.final_reads()
+
+
+def _lost_output(run: Run, rng: random.Random) -> None:
+    processed, missed = run.send(9, 0, topic=U), run.send(9, 1, topic=U)
+    transformer = _transformer(run)
+    for record in (processed, missed):  # both processed in transaction 1, which committed...
+        transformer.reads.append(Read(U, 0, record.offset, record.vid, at=run.tick(), in_txn=1))
+    run.send(8, 0, topic="o", txn=1, source=(9, 0))  # ...with output for the first only
+    run.end_txn(8, 1, "committed")
+    run.final_reads()
+
+
+def _failed_write_read(run: Run, rng: random.Random) -> None:
+    run.send(9, 0, topic=U, outcome="fail", in_log=True)  # refused, the producer was told; yet written
     run.final_reads()
 
 
@@ -404,5 +493,6 @@ INJECT = {
     "phantom": _phantom, "aborted-read": _aborted_read, "torn-transaction": _torn_transaction,
     "poll-skip": _poll_skip, "nonmonotonic-poll": _nonmonotonic_poll,
     "duplicate-processing": _duplicate_processing, "lost-processing": _lost_processing,
-    "output-not-exactly-once": _output_not_exactly_once, "key-order": _key_order,
+    "duplicate-output": _duplicate_output, "lost-output": _lost_output, "key-order": _key_order,
+    "failed-write-read": _failed_write_read,
 }

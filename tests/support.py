@@ -1,11 +1,13 @@
-"""Helpers for tests: waiting on conditions, and plain clients for round trips."""
+"""Helpers for tests: waiting on conditions, plain clients for round trips, short catalogue experiments."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
+import yaml
 from confluent_kafka import Consumer, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -63,3 +65,10 @@ def caught_beyond_commit(process) -> bool:
         return True
     process.resume()
     return False
+
+
+def short_experiment(name: str, **changes) -> dict:
+    """A catalogue experiment with short phases (and `changes`), as a dict to run."""
+    data = yaml.safe_load((Path(__file__).parents[1] / "harness" / "catalogue" / f"{name}.yaml").read_text())
+    data["phases"] = {"steady_s": 3, "faults_s": 12, "recovery_s": 4}
+    return {**data, **changes}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import Executor
 from dataclasses import replace
+from itertools import repeat
 from pathlib import Path
 
 import harness.checker.invariants  # noqa: F401  (registers the checks)
@@ -14,7 +16,7 @@ from harness.checker.evidence import plain
 from harness.checker.model import AnomalyKind, CheckResult, Invariant, PolicySetting, Status, Verdict
 from harness.checker.registry import CHECKS, EVIDENCE, Finding
 from harness.files import write_text
-from harness.history.load import Damage
+from harness.history.load import Damage, executor
 from harness.rundir import RunDir
 from harness.semantics import Semantics
 
@@ -26,14 +28,20 @@ def check(run: RunDir | Path, semantics: Semantics | None = None,
     run = RunDir.of(run)
     ctx = Context.from_run(run, semantics)
     settings = policy.policies(ctx.semantics, overrides)
-    findings, errors = _run_checks(ctx)
+    with executor(len(ctx.history.sends) + len(ctx.history.reads)) as pool:  # checks are pure; numpy frees the GIL
+        summary = pool.submit(stats.summarize, ctx)
+        findings, errors = _run_checks(ctx, pool)
+        summary = summary.result()
     damage = _damage(ctx.history, run)
-    _unjudgeable(findings, damage)
+    damaged = _unjudgeable(findings, damage)
     invariants, anomalies, worst = [], {}, Status.PASS
     for kind in AnomalyKind:
         finding = findings[kind]
-        state = (Status.NOT_APPLICABLE if not finding.applicable else Status.UNKNOWN if finding.unknown
-                 else policy.status(finding.count, settings[kind]))
+        state = Status.NOT_APPLICABLE if not finding.applicable else policy.status(finding.count, settings[kind])
+        if kind in damaged:  # a damaged history: unknown whatever was counted on what is left
+            state = Status.UNKNOWN
+        elif finding.applicable and finding.unknown:  # not fully judged: unknown, unless what was found fails
+            state = max(state, Status.UNKNOWN, key=lambda s: s.severity)
         worst = max(worst, state, key=lambda s: s.severity)
         invariants.append(Invariant(kind=kind, status=state, count=finding.count,
                                     policy=policy.describe(settings[kind]), note=finding.note))
@@ -41,7 +49,7 @@ def check(run: RunDir | Path, semantics: Semantics | None = None,
             anomalies[kind.value] = _evidence(ctx, finding, errors)
     verdict = {Status.FAIL: Verdict.VIOLATION, Status.UNKNOWN: Verdict.UNKNOWN}.get(worst, Verdict.PASS)
     return CheckResult(verdict=verdict, semantics=ctx.semantics.value, invariants=invariants,
-                       anomalies=anomalies, stats=stats.summarize(ctx), errors=errors,
+                       anomalies=anomalies, stats=summary, errors=errors,
                        damage=[str(d) for d in damage])
 
 
@@ -53,36 +61,44 @@ def _damage(history, run: RunDir) -> list[Damage]:
     return damage
 
 
-def _unjudgeable(findings: dict[AnomalyKind, Finding], damage: list[Damage]) -> None:
+def _unjudgeable(findings: dict[AnomalyKind, Finding], damage: list[Damage]) -> set[AnomalyKind]:
     """A damaged or missing history makes every invariant it feeds UNKNOWN, naming the files,
     whatever the count on what is left: a cut file must not look like lost writes, nor like
     none. The checker's facts are shared (one reader's read proves a transaction committed for
     every invariant), so that is every invariant that applies, and those that do not too when
     who ran is itself in doubt (a process.json or the manifest is damaged)."""
     if not damage:
-        return
+        return set()
     shown = "; ".join(map(str, damage[:3])) + (f"; and {len(damage) - 3} more" if len(damage) > 3 else "")
     doubt = any(d.who for d in damage) or not any(f.applicable for f in findings.values())
-    for kind, finding in findings.items():
-        if finding.applicable or doubt:
-            findings[kind] = replace(finding, applicable=True, unknown=True, note=f"damaged history: {shown}")
+    damaged = {kind for kind, finding in findings.items() if finding.applicable or doubt}
+    for kind in damaged:
+        findings[kind] = replace(findings[kind], applicable=True, unknown=True, note=f"damaged history: {shown}")
+    return damaged
 
 
-def _run_checks(ctx: Context) -> tuple[dict[AnomalyKind, Finding], list[str]]:
-    """Every check; one that raises judges its kinds UNKNOWN, never PASS."""
+def _run_checks(ctx: Context, pool: Executor) -> tuple[dict[AnomalyKind, Finding], list[str]]:
+    """Every check, side by side; one that raises judges its kinds UNKNOWN, never PASS."""
+    ctx.prepare()
     findings: dict[AnomalyKind, Finding] = {}
     errors = []
-    for kinds, run in CHECKS.items():
-        try:
-            result = run(ctx)
+    for (kinds, run), (result, error) in zip(CHECKS.items(), pool.map(_judge, CHECKS.values(), repeat(ctx))):
+        if error is None:
             for finding in [result] if isinstance(result, Finding) else result:
                 findings[finding.kind] = finding
-        except Exception as exc:  # noqa: BLE001  (a broken check must not become a pass)
-            log.exception("check %s failed", run.__name__)
-            errors.append(f"{run.__name__}: {exc!r}")
+        else:
+            errors.append(f"{run.__name__}: {error!r}")
             for kind in kinds:
-                findings[kind] = Finding(kind, True, unknown=True, note=f"the check failed: {exc!r}")
+                findings[kind] = Finding(kind, True, unknown=True, note=f"the check failed: {error!r}")
     return findings, errors
+
+
+def _judge(run, ctx: Context):
+    try:
+        return run(ctx), None
+    except Exception as exc:  # noqa: BLE001  (a broken check must not become a pass)
+        log.exception("check %s failed", run.__name__)
+        return None, exc
 
 
 def _evidence(ctx: Context, finding: Finding, errors: list[str]) -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.checker.context import Context
+from harness.checker.context import NO_BOUND, Context
 
 RICH_LIMIT = 200  # anomalies per kind given full evidence; the rest keep their plain facts
 CONTEXT_BEFORE_S = 30
@@ -34,16 +34,50 @@ def send_facts(ctx: Context, row) -> dict:
         "txn": int(row.txn),
         "outcome": str(row.outcome),
     }
-    if int(row.offset) >= 0:
-        facts |= {"acked_partition": int(row.partition), "acked_offset": int(row.offset),
+    if str(row.outcome) == "ok":
+        facts |= {"acked_partition": int(row.partition), "acked_offset": int(row.offset) if row.offset >= 0 else None,
                   "acked_at_s": ctx.seconds(row.complete_mono)}
+        if row.offset < 0:
+            facts["offset_between"] = position_range(ctx, int(row.producer) << 40 | int(row.seq))
+    elif str(row.outcome) in ("fail", "info") and not pd.isna(row.error):
+        facts["error"] = str(row.error)
     return facts
+
+
+def position_range(ctx: Context, vid: int) -> list[int | None]:
+    """[lowest, highest] offset a value whose ack carried none can be at (None: no bound)."""
+    lo, hi = ctx.bounds
+    row = int(ctx.rows_of(np.array([vid]))[0])
+    return [int(lo[row]), int(hi[row]) - 1 if hi[row] < NO_BOUND else None]
+
+
+def where_acked(facts: dict, topic, partition) -> str:
+    """Where an ack put a value, in words: t-0@5, or t-0 at an unknown offset (in [lo, hi])."""
+    if facts.get("acked_offset") is not None:
+        return f"{topic}-{partition}@{facts['acked_offset']}"
+    lo, hi = facts.get("offset_between", [0, None])
+    if hi is not None and hi < lo:
+        return (f"{topic}-{partition} without an offset (no offset is left where it can be: at or after {lo}, "
+                f"and before {hi + 1})")
+    return f"{topic}-{partition} without an offset (it can only be at offsets {lo} to {'the end' if hi is None else hi})"
+
+
+def acks0_note(ctx: Context) -> str:
+    """Says which producers ran with acks=0, for the invariants that judge acknowledged writes."""
+    if not ctx.fire_and_forget:
+        return ""
+    return (f"{', '.join(ctx.fire_and_forget)} ran with acks=0: acknowledgements without offsets, "
+            "loss judged from what the final read proved")
 
 
 def reads_of(ctx: Context, vids, readers: list[str] | None = None) -> dict[int, list[dict]]:
     """Who read each value (of `readers`, default any), where and when (READS_PER_VALUE each at most)."""
     reads = ctx.history.reads
-    wanted = reads[reads["vid"].isin(list(vids))]
+    vids = np.asarray(list(vids), dtype=np.int64)
+    chosen = np.zeros(len(ctx.history.sends) + 1, dtype=bool)  # the spare last slot: values no send has
+    chosen[ctx.rows_of(vids[vids >= 0])] = True
+    chosen[-1] = False
+    wanted = reads[chosen[ctx.read_rows]]
     if readers is not None:
         wanted = wanted[wanted["worker"].isin(readers)]
     wanted = wanted.sort_values("mono")
@@ -93,7 +127,7 @@ def cluster_context(ctx: Context, topic: str, partition: int | None, t0_mono: in
 
 def rich(ctx: Context, rows: pd.DataFrame, build) -> list[dict]:
     """`build(row)` for the first RICH_LIMIT rows, plain column values for the rest."""
-    return [build(row) for row in rows.head(RICH_LIMIT).itertuples(index=False)] + plain(rows.iloc[RICH_LIMIT:])
+    return [build(row) for row in rows.head(RICH_LIMIT).itertuples()] + plain(rows.iloc[RICH_LIMIT:])
 
 
 def plain(rows: pd.DataFrame) -> list[dict]:

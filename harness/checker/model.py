@@ -17,27 +17,34 @@ class AnomalyKind(StrEnum):
     POLL_SKIP = "poll-skip"
     NONMONOTONIC_POLL = "nonmonotonic-poll"
     ABORTED_READ = "aborted-read"
+    FAILED_WRITE_READ = "failed-write-read"
     TORN_TRANSACTION = "torn-transaction"
     DUPLICATE_PROCESSING = "duplicate-processing"
     LOST_PROCESSING = "lost-processing"
-    OUTPUT_NOT_EXACTLY_ONCE = "output-not-exactly-once"
+    DUPLICATE_OUTPUT = "duplicate-output"
+    LOST_OUTPUT = "lost-output"
     KEY_ORDER = "key-order"
     PHANTOM = "phantom"
 
 
 DESCRIPTIONS: dict[AnomalyKind, str] = {
-    AnomalyKind.LOST_WRITE: "acknowledged, below the end the final read proved it reached, never read",
-    AnomalyKind.UNSEEN: "acknowledged, not read by the end of the history (beyond what the final read proved)",
+    AnomalyKind.LOST_WRITE: "acknowledged, never read, and provably not in the log: the final read read everywhere "
+                            "it can be, or no replica's segment files hold it",
+    AnomalyKind.UNSEEN: "acknowledged, never read, but not proven gone (beyond what the final read proved)",
     AnomalyKind.DUPLICATE: "one value at more than one offset",
     AnomalyKind.INCONSISTENT_OFFSETS: "one topic-partition-offset seen with different values",
     AnomalyKind.NONMONOTONIC_SEND: "a producer's later send to a partition landed at a lower offset",
     AnomalyKind.POLL_SKIP: "a reader jumped over records it should have seen, with no rebalance or seek between",
     AnomalyKind.NONMONOTONIC_POLL: "a reader went back to an earlier offset with no rebalance or seek between",
-    AnomalyKind.ABORTED_READ: "a read_committed reader saw a record of a transaction that never committed",
-    AnomalyKind.TORN_TRANSACTION: "a transaction partly visible to read_committed",
+    AnomalyKind.ABORTED_READ: "a read_committed reader (under exactly-once: any consumer) saw a record of a "
+                              "transaction that never committed",
+    AnomalyKind.FAILED_WRITE_READ: "a record read whose producer was told it was definitely not written",
+    AnomalyKind.TORN_TRANSACTION: "a committed transaction partly visible to read_committed",
     AnomalyKind.DUPLICATE_PROCESSING: "an acknowledged input processed more than once by a consumer group",
     AnomalyKind.LOST_PROCESSING: "an acknowledged input a consumer group passed over without processing",
-    AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE: "a transformer's committed output does not match its input exactly once",
+    AnomalyKind.DUPLICATE_OUTPUT: "a transformer's input with committed output in more than one transaction, "
+                                  "or more of it than one processing gives",
+    AnomalyKind.LOST_OUTPUT: "a transformer's input it went past with no committed output, or only part of it",
     AnomalyKind.KEY_ORDER: "a consumer group first processed a producer's records of one key (in one topic) out of send order",
     AnomalyKind.PHANTOM: "a record read that no producer invocation wrote",
 }

@@ -11,6 +11,7 @@ from harness.cli.console import say, table
 from harness.errors import UsageError
 
 NETWORK_MODES = ("auto", "namespaces", "loopback")  # harness.net.lab.NetworkMode, without importing it
+SECURITY_PROTOCOLS = ("plaintext", "sasl_ssl", "ssl")  # harness.cluster.security.SecurityProtocol
 name_option = click.option("--name", default="lab", show_default=True, help="Cluster name.")
 
 
@@ -32,6 +33,8 @@ def cluster() -> None:
               help="Where node configs, data and logs go [default: the state folder].")
 @click.option("--disk-mb", type=int, default=None,
               help="Give each node a disk of its own of this size (a tmpfs; the full-disk fault fills it).")
+@click.option("--security", type=click.Choice(SECURITY_PROTOCOLS), default="plaintext", show_default=True,
+              help="Listeners: SCRAM over TLS (sasl_ssl) or mutual TLS (ssl), with ACLs; a CA of the cluster's own.")
 @click.option("--backend", type=click.Choice(("local", "docker")), default="local", show_default=True,
               help="JVMs on this machine, or containers on the Docker engine.")
 @click.option("--image", default=None,
@@ -39,7 +42,7 @@ def cluster() -> None:
                    "built here].")
 @name_option
 def up(nodes: int, controllers: int, kafka_version: str | None, network: str, subnet: int,
-       workdir: Path | None, disk_mb: int | None, backend: str, image: str | None, name: str) -> None:
+       workdir: Path | None, disk_mb: int | None, security: str, backend: str, image: str | None, name: str) -> None:
     """Start a cluster, wait until it is ready, leave it running and print its bootstrap servers."""
     from harness import paths
     from harness.cluster import backends
@@ -49,7 +52,10 @@ def up(nodes: int, controllers: int, kafka_version: str | None, network: str, su
     if image and backend != "docker":
         raise UsageError("--image is for --backend docker")
     spec = _spec(name=name, nodes=nodes, controllers=controllers, kafka_version=kafka_version, network=network,
-                 subnet=subnet, disk_mb=disk_mb, docker={"image": image})
+                 subnet=subnet, disk_mb=disk_mb, security={"protocol": security},
+                 docker={"image": image} if backend == "docker" else None)
+    if backend == "docker" and spec.security.secured:
+        raise UsageError("--security: backend docker runs plaintext clusters only")
     default = paths.state_dir() / name if backend == "local" else paths.state_dir() / "docker" / name
     started = backends.create(BackendName(backend), spec, workdir or default)
     say(f"starting {spec.nodes} node(s) of Kafka {started.kafka_version} ({backend})...")
@@ -58,6 +64,9 @@ def up(nodes: int, controllers: int, kafka_version: str | None, network: str, su
         say("note: network faults are unavailable here (" + ("no CAP_NET_ADMIN: nodes share loopback)"
                                                              if backend == "local" else "they need root and the "
                                                              "Docker engine on this machine)"))
+    if getattr(started, "material", None):
+        say(f"secured ({security}): the CA, the admin's certificate and password (user kc-admin, a super user) "
+            f"are in {started.material.folder}")
     click.echo(started.bootstrap_servers)
 
 
@@ -68,7 +77,7 @@ def status(as_json: bool, name: str) -> None:
     """Nodes, addresses, pids, alive/paused and the active controller."""
     from harness.cluster import backends
 
-    info = backends.attach(backends.backend_of(name), name).describe()
+    info = backends.attach(backends.backend_named(name), name).describe()
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -88,6 +97,24 @@ def down(name: str | None) -> None:
 
     leftovers = backends.down(name)
     say("cluster down" + (f" (also removed: {', '.join(leftovers)})" if leftovers else ""))
+
+
+@cluster.command("heal")
+@click.argument("experiment", required=False, type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Only this cluster [default: every cluster recorded here].")
+def heal(experiment: Path | None, name: str | None) -> None:
+    """Undo what faults left on a cluster in use, also after the harness was killed: the rules
+    on its hosts and on this machine, toxics, fillers and read-only mounts, paused and stopped
+    brokers. Give the experiment file when its hosts need a secret to log in."""
+    from harness.cluster import backends
+
+    config = None
+    if experiment is not None:
+        from harness.experiment.loader import load_experiment
+
+        config = load_experiment(experiment).cluster
+    done = backends.heal(name, config)
+    say("healed" + (f": {'; '.join(done)}" if done else ": nothing was left"))
 
 
 def _spec(**fields):

@@ -59,11 +59,14 @@ junit_option = click.option("--junit", type=click.Path(dir_okay=False, path_type
 @click.option("--kafka-version", default=None, help="Override every experiment's Kafka version.")
 @backend_option
 @attach_option
+@click.option("--dry-run", is_flag=True, help="Print, per host, every command the run would run; run nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask before acting on hosts outside the lab range 198.18.0.0/15.")
 @out_option
 @junit_option
 @keep_option
 def run(files: tuple[Path, ...], seed: int | None, repeat: int, until_fail: bool, max_runs: int,
-        kafka_version: str | None, backend: str | None, attach: str | None, out: Path, junit: Path | None,
+        kafka_version: str | None, backend: str | None, attach: str | None, dry_run: bool, yes: bool, out: Path,
+        junit: Path | None,
         keep_cluster: bool) -> None:
     """Run experiments one after another and print a verdict for each run, with its seed and the
     command that replays it."""
@@ -78,6 +81,13 @@ def run(files: tuple[Path, ...], seed: int | None, repeat: int, until_fail: bool
     backend = BackendName(backend) if backend else None
     # all valid, on the backend they will run on, before anything starts
     experiments = [experiment_from(path, backend=backend, attach=attach) for path in files]
+    if dry_run:
+        from harness.orchestrator.dryrun import dry_run as commands, render
+
+        for experiment, _ in experiments:
+            click.echo(render(experiment, commands(experiment, seed)))
+        return
+    _confirm_hosts([e for e, _ in experiments], yes)
     times = max_runs if until_fail else repeat
     results = []
     with _Progress() as progress, Session(out=out, keep_cluster=keep_cluster, kafka_version=kafka_version,
@@ -152,6 +162,30 @@ def shrink(run_dir: Path, budget: float, tries: int, out: Path) -> None:
     click.echo(f"  experiment: {found.file}")
     if found.last_failing:
         click.echo(f"  last failing run: {found.last_failing.run_dir}  (report: {found.last_failing.report})")
+
+
+def _confirm_hosts(experiments, yes: bool) -> None:
+    """Ask before acting on hosts outside the lab range (refuse without a terminal to ask on);
+    then log in to every ssh host and check it, and to every secured cluster of someone else's, so
+    a wrong host, key, unit or password is one line before any run starts."""
+    from harness.cluster import ssh_config
+
+    outside = sorted({a for e in experiments if e.cluster.backend == "ssh" for a in ssh_config.outside_lab(e.cluster)})
+    if outside and not yes:
+        hosts = ", ".join(outside)
+        if not sys.stdin.isatty():
+            raise UsageError(f"hosts {hosts} are outside the lab range 198.18.0.0/15: pass --yes to act on them")
+        if not click.confirm(f"kafka-chaos will kill, pause, cut off and restart the brokers on {hosts} "
+                             "(outside the lab range 198.18.0.0/15). Go on?", default=False, err=True):
+            raise UsageError("not confirmed: nothing was done")
+    from harness.cluster.external import ExternalCluster
+    from harness.cluster.ssh import SshCluster
+
+    for experiment in experiments:
+        if experiment.cluster.backend == "ssh":
+            SshCluster(experiment.cluster).preflight()
+        elif experiment.cluster.backend == "external" and experiment.cluster.security:
+            ExternalCluster(experiment.cluster).preflight()
 
 
 def _print_result(result) -> None:

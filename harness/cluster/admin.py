@@ -8,10 +8,14 @@ import warnings
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, ElectionType, IsolationLevel, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic, OffsetSpec
+from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
+                                  NewPartitions, NewTopic, OffsetSpec, ResourcePatternType, ResourceType,
+                                  ScramCredentialInfo, ScramMechanism, UserScramCredentialDeletion,
+                                  UserScramCredentialUpsertion)
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from harness.clientlog import CLIENT_LOG
+from harness.cluster.security import Acl, Credential, Mechanism, Operation, Resource
 
 PROPAGATION_S = 5.0
 METADATA_REFRESH_MS = 2000  # partitions added mid-run become known quickly
@@ -51,11 +55,13 @@ class KafkaAdmin:
     DescribeTopics/DescribeCluster to "the controller", in KRaft a random broker that may be the
     one we just killed."""
 
-    def __init__(self, bootstrap_servers: str, timeout: float = 10.0):
+    def __init__(self, bootstrap_servers: str, timeout: float = 10.0, client: dict | None = None):
+        """`client`: librdkafka properties the harness adds on a secured cluster (its super user's login)."""
         self.timeout, self.bootstrap_servers = timeout, bootstrap_servers
+        self._security = dict(client or {})
         self._readers: dict[str, Consumer] = {}  # per group, for its committed offsets
         self._client = AdminClient({"bootstrap.servers": bootstrap_servers, "logger": CLIENT_LOG,
-                                    "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS})
+                                    "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS, **self._security})
 
     def broker_ids(self) -> set[int]:
         """Brokers registered and not fenced, as the answering broker knows them."""
@@ -139,7 +145,7 @@ class KafkaAdmin:
     def _committed(self, group: str, topics: list[str]) -> list[TopicPartition]:
         if group not in self._readers:  # never subscribes: it only asks the coordinator
             self._readers[group] = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": group,
-                                             "enable.auto.commit": False, "logger": CLIENT_LOG})
+                                             "enable.auto.commit": False, "logger": CLIENT_LOG, **self._security})
         metadata = self._client.list_topics(timeout=self.timeout).topics
         wanted = [TopicPartition(t, p) for t in topics if t in metadata for p in sorted(metadata[t].partitions)]
         return self._readers[group].committed(wanted, timeout=self.timeout) if wanted else []
@@ -157,6 +163,66 @@ class KafkaAdmin:
             except KafkaException:
                 continue
         return found
+
+
+    # ---- security: ACLs and SCRAM credentials (a secured cluster; the harness is a super user) ----
+
+    def create_acls(self, acls: list[Acl]) -> None:
+        if acls:
+            for future in self._client.create_acls([_binding(a) for a in acls],
+                                                   request_timeout=self.timeout).values():
+                future.result(self.timeout)
+
+    def delete_acls(self, acls: list[Acl]) -> int:
+        """Remove exactly these ACLs; how many the cluster had."""
+        if not acls:
+            return 0
+        futures = self._client.delete_acls([_binding(a, AclBindingFilter) for a in acls], request_timeout=self.timeout)
+        return sum(len(future.result(self.timeout)) for future in futures.values())
+
+    def acls_of(self, user: str) -> list[Acl]:
+        """Every ALLOW ACL of `user` the cluster has."""
+        wanted = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{user}", None,
+                                  AclOperation.ANY, AclPermissionType.ALLOW)
+        found = self._client.describe_acls(wanted, request_timeout=self.timeout).result(self.timeout)
+        return sorted(_acl(b) for b in found if _acl(b) is not None)
+
+    def set_password(self, credential: Credential, mechanism: Mechanism, iterations: int) -> None:
+        """Create or change `credential.user`'s SCRAM credential (stored in the cluster's metadata)."""
+        info = ScramCredentialInfo(ScramMechanism[mechanism.name], iterations)
+        upsert = UserScramCredentialUpsertion(credential.user, info, credential.password.encode())
+        for future in self._client.alter_user_scram_credentials([upsert], request_timeout=self.timeout).values():
+            future.result(self.timeout)
+
+    def delete_user(self, user: str, mechanism: Mechanism) -> None:
+        deletion = UserScramCredentialDeletion(user, ScramMechanism[mechanism.name])
+        for future in self._client.alter_user_scram_credentials([deletion], request_timeout=self.timeout).values():
+            try:
+                future.result(self.timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.RESOURCE_NOT_FOUND:
+                    raise
+
+
+_RESOURCES = {Resource.TOPIC: ResourceType.TOPIC, Resource.GROUP: ResourceType.GROUP,
+              Resource.TRANSACTIONAL_ID: ResourceType.TRANSACTIONAL_ID, Resource.CLUSTER: ResourceType.BROKER}
+_OPERATIONS = {Operation.READ: AclOperation.READ, Operation.WRITE: AclOperation.WRITE,
+               Operation.DESCRIBE: AclOperation.DESCRIBE, Operation.IDEMPOTENT_WRITE: AclOperation.IDEMPOTENT_WRITE}
+
+
+def _binding(acl: Acl, kind=AclBinding):
+    pattern = ResourcePatternType.PREFIXED if acl.prefixed else ResourcePatternType.LITERAL
+    return kind(_RESOURCES[acl.resource], acl.name, pattern, f"User:{acl.user}", "*", _OPERATIONS[acl.operation],
+                AclPermissionType.ALLOW)
+
+
+def _acl(binding) -> Acl | None:
+    resource = next((r for r, t in _RESOURCES.items() if t == binding.restype), None)
+    operation = next((o for o, t in _OPERATIONS.items() if t == binding.operation), None)
+    if resource is None or operation is None or not binding.principal.startswith("User:"):
+        return None
+    return Acl(binding.principal.removeprefix("User:"), resource, binding.name, operation,
+               binding.resource_pattern_type == ResourcePatternType.PREFIXED)
 
 
 def _assigned(assignment: bytes) -> list[tuple[str, int]]:

@@ -3,8 +3,8 @@ states from each broker's own Metadata (the freshest leader epoch wins), the act
 the controllers' quorum-state files, readiness and in-sync waits.
 
 A backend mixes `KraftViews` in and provides `nodes` (id -> node), `brokers`, `controllers`,
-`admin()`, `name` and `_fail_if_any_died()`; each node has `layout`, `status` and
-`quorum_view()`.
+`admin()`, `name`, `access` (a secured cluster's logins, else None) and `_fail_if_any_died()`;
+each node has `layout`, `status` and `quorum_view()`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import base64
 import json
 import re
 import uuid
-from collections import Counter
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
@@ -60,7 +59,7 @@ class KraftViews:
         missing = wanted - {topic for topic, _ in keys}
         if missing:
             raise NotReady(f"no running broker knows topic {', '.join(sorted(missing))}")
-        return [_freshest([v.partitions[key] for v in views if key in v.partitions]) for key in keys]
+        return [metadata.freshest([v.partitions[key] for v in views if key in v.partitions]) for key in keys]
 
     def partition(self, topic: str, partition: int) -> PartitionState:
         found = [p for p in self.partitions(topic) if p.partition == partition]
@@ -73,7 +72,8 @@ class KraftViews:
         for node in self.brokers:
             if node.status == ProcessState.RUNNING:
                 try:
-                    views.append(metadata.fetch(node.layout.broker_address, topics, timeout=METADATA_TIMEOUT_S))
+                    views.append(metadata.fetch(node.layout.broker_address, topics, timeout=METADATA_TIMEOUT_S,
+                                                login=self.access.login() if self.access else None))
                 except (OSError, ValueError):
                     continue  # unreachable (cut off, or mid-restart): the others answer
         return views
@@ -146,14 +146,6 @@ class KraftViews:
             retrying(check)
         except (NotReady, KafkaException, FutureTimeout) as exc:
             raise EnvironmentProblem(f"cluster {self.name} not {what} after {timeout:.0f}s: {exc}") from None
-
-
-def _freshest(views: list[metadata.PartitionView]) -> PartitionState:
-    epoch = max(v.leader_epoch for v in views)
-    current = Counter((v.leader, v.replicas, v.isr) for v in views if v.leader_epoch == epoch)
-    (leader, replicas, isr), _ = current.most_common(1)[0]
-    first = views[0]
-    return PartitionState(first.topic, first.partition, leader, replicas, isr, epoch)
 
 
 def new_cluster_id() -> str:

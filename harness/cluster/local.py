@@ -23,20 +23,28 @@ import psutil
 
 from harness.cluster import state as state_store
 from harness.cluster.admin import KafkaAdmin
+from harness.cluster import faketime
+from harness.cluster.access import ClusterAccess
 from harness.cluster.backend import CLIENTS, Capability, Peer, Way
-from harness.cluster.distribution import KafkaDistribution, obtain
 from harness.cluster.disks import OwnDisks
+from harness.cluster.distribution import KafkaDistribution, obtain
+from harness.cluster.evidence import copy_since, file_marks
 from harness.cluster.kraft import QUORUM_STATE, KraftViews, java_error, new_cluster_id, parse_quorum_state, tail
-from harness.cluster.proxies import ProxiedPaths
-from harness.cluster.layout import (NodeLayout, logging_config, plan, render_properties, server_properties,
-                                    toxiproxy_port)
+from harness.cluster.layout import (NodeLayout, certificate_hosts, logging_config, plan, protocol_proxy_port,
+                                    render_properties, server_properties, toxiproxy_port)
+from harness.cluster.security import (BrokerSecurity, Material, java_argfile_quoted, scram_format_arguments,
+                                      write_private)
 from harness.process import ProcessRef, ProcessState
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.cluster.state import MARKER, ClusterState, ProcessRecord
 from harness.errors import EnvironmentProblem, UsageError
+from harness.kafkaproxy import schema
+from harness.kafkaproxy.client import KafkaProxy
+from harness.lazyfs import mount as lazy
 from harness.mounts import mount_disk
 from harness.net import iptables
 from harness.net.lab import Lab, has_net_admin
+from harness.cluster.proxies import ProxiedPaths
 from harness.net.toxiproxy import Toxiproxy
 
 log = logging.getLogger(__name__)
@@ -81,12 +89,23 @@ class Node:
 
     @property
     def data_dir(self) -> Path:
+        """Where Kafka keeps its logs: with lazyfs, the FUSE mount over `backing_dir`."""
         return (self.disk_dir if self.cluster.spec.disk_mb else self.dir) / "data"
 
     @property
     def mount_path(self) -> str:
         """The log directory as the node's process sees it (the same path: it shares our files)."""
         return str(self.data_dir)
+
+    @property
+    def backing_dir(self) -> Path:
+        """Where a lazyfs data directory's files really are."""
+        return (self.disk_dir if self.cluster.spec.disk_mb else self.dir) / "data.backing"
+
+    @property
+    def clock_file(self) -> Path:
+        """libfaketime's control file: the node's clock offset, read every second."""
+        return self.dir / "faketime.rc"
 
     @property
     def log_file(self) -> Path:
@@ -106,8 +125,10 @@ class Node:
 
     def write_config(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        props = server_properties(self.layout, self.cluster.layout, self.cluster.spec, self.data_dir)
-        self.config_file.write_text(render_properties(props))
+        cluster = self.cluster
+        security = BrokerSecurity.of(cluster.spec.security, cluster.material) if cluster.material else None
+        props = server_properties(self.layout, cluster.layout, cluster.spec, self.data_dir, security)
+        write_private(self.config_file, render_properties(props))  # a secured node's holds its SCRAM password
         name, contents, _ = logging_config(self.cluster.dist.logging)
         (self.dir / name).write_text(contents)
 
@@ -117,6 +138,8 @@ class Node:
         options = (*jvm_options(spec), f"{MARKER}{spec.name}", f"-Dkafka.chaos.node={self.id}",
                    f"{jvm_property}{self.dir / name}")
         java = dist.java_command("kafka.Kafka", str(self.config_file), jvm_options=options)
+        if spec.hooks.faketime:
+            java = ["env", *faketime.environment(self.clock_file), *java]
         ns = self.layout.namespace
         return ["ip", "netns", "exec", ns, *java] if ns else java
 
@@ -155,6 +178,15 @@ class Node:
         if not (self.process and self.process.send(sig) and self.process.wait_status(expected, 10)):
             raise EnvironmentProblem(f"node {self.id} did not become {expected} on {sig.name}")
 
+    def mount_lazy(self) -> None:
+        """The data directory through a new lazyfs daemon (before the node starts)."""
+        lazy.start(self.backing_dir, self.data_dir, self.cluster.name, self.dir / "lazyfs.log")
+
+    def lazy_daemon(self) -> ProcessRef | None:
+        """The daemon serving this node's data directory, found by its arguments."""
+        found = [p for p in lazy.daemons(self.cluster.name) if str(self.data_dir) in p.cmdline()]
+        return ProcessRef.of_process(found[0]) if found else None
+
     def quorum_view(self) -> tuple[int, int] | None:
         """(leader epoch, leader id) as this controller last wrote it, -1 when it knows none."""
         try:
@@ -180,6 +212,10 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
         self._state_lock = threading.Lock()
         self.owner: ProcessRef | None = None
         self.toxiproxy: Toxiproxy | None = Toxiproxy(toxiproxy_port(spec)) if spec.proxy.enabled else None
+        self.kafka_proxy = KafkaProxy(spec.name, protocol_proxy_port(spec)) if spec.proxy.kafka else None
+        self.material = Material(self.workdir / "security") if spec.security.secured else None
+        self.access = ClusterAccess(spec.security, self.material, self.admin, self._running_brokers) \
+            if self.material else None
 
     # ---- describing the cluster -------------------------------------------------------------
 
@@ -208,7 +244,10 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
 
     @property
     def client_bootstrap_servers(self) -> str:
-        """What workers use: through the client proxies when clients are proxied."""
+        """What workers use: through the Kafka-protocol proxy when it is on, else through the
+        client proxies (Toxiproxy) when clients are proxied."""
+        if self.spec.proxy.kafka:
+            return ",".join(n.layout.protocol_proxy for n in self.brokers)
         if self.spec.proxy.clients:
             return ",".join(n.layout.client_proxy for n in self.brokers)
         return self.bootstrap_servers
@@ -223,20 +262,41 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        offered = {Capability.PROCESSES, Capability.TOPOLOGY}
+        offered = {Capability.PROCESSES, Capability.TOPOLOGY, Capability.QUORUM}
         if self.lab:
-            offered.add(Capability.NETWORK)  # each node in its own namespace
+            offered |= {Capability.NETWORK, Capability.CLIENT_NETWORK}  # each node in its own namespace
         if self.toxiproxy:
-            offered.add(Capability.PROXIES)
+            offered |= {Capability.PROXIES, Capability.CLIENT_PROXIES}
         if os.geteuid() == 0:
             offered.add(Capability.DISKS)  # mounts
+        if self.spec.hooks.lazyfs:
+            offered.add(Capability.POWER)
+        if self.spec.hooks.faketime:
+            offered.add(Capability.CLOCKS)
+        if self.kafka_proxy:
+            offered.add(Capability.PROTOCOL)
+        if self.access:
+            offered.add(Capability.SECURITY)
         return frozenset(offered)
+
+    @property
+    def harness_client(self) -> dict[str, str]:
+        return self.access.admin_client if self.access else {}
 
     def broker_logs(self) -> dict[int, Path]:
         return {n.id: n.log_file for n in self.nodes.values()}
 
-    def data_dirs(self, partitions=None) -> dict[int, Path]:
-        return {n.id: n.data_dir for n in self.brokers}  # read in place, whatever the partitions
+    def data_dirs(self) -> dict[int, Path]:
+        return {n.id: n.data_dir for n in self.brokers}
+
+    def log_marks(self) -> dict[int, int]:
+        return file_marks(self.broker_logs())
+
+    def copy_logs(self, marks: dict[int, int], into) -> None:
+        copy_since(self.broker_logs(), marks, into)
+
+    def segment_dirs(self, partitions: list[tuple[str, int]], scratch: Path) -> dict[int, Path]:
+        return self.data_dirs()  # already here
 
     def node(self, node_id: int) -> Node:
         try:
@@ -246,8 +306,11 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
 
     def admin(self) -> KafkaAdmin:
         if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers)
+            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
         return self._admin
+
+    def _running_brokers(self) -> list[str]:
+        return [n.layout.broker_address for n in self.brokers if n.status == ProcessState.RUNNING]
 
     def describe(self) -> dict:
         """Nodes, addresses, pids and states, for `cluster status`."""
@@ -256,6 +319,7 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
             "cluster_id": self.cluster_id,
             "kafka_version": self.dist.version,
             "network": self.network.value,
+            "security": self.spec.security.protocol.value,
             "capabilities": sorted(self.capabilities),
             "bootstrap_servers": self.bootstrap_servers,
             "workdir": str(self.workdir),
@@ -311,6 +375,7 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
 
     def _provision(self) -> None:
         shutil.rmtree(self.workdir / "nodes", ignore_errors=True)
+        shutil.rmtree(self.workdir / "security", ignore_errors=True)  # an earlier cluster's CA, keys, revocations
         self.save_state()
         if self.lab:
             self.lab.create_bridge()
@@ -318,26 +383,48 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
                 self.lab.add_node(node_id)
         if self.toxiproxy:
             self._start_proxies(self.workdir / "toxiproxy.log")
+        if self.kafka_proxy:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            routes = {n.id: (n.layout.protocol_proxy, f"{n.layout.host}:{n.layout.protocol_port}") for n in self.brokers}
+            self.kafka_proxy.start(schema.find_jar(self.dist.libs), routes, self.workdir / "kafka-proxy.log")
+        if self.material:
+            Material.create(self.material.folder, certificate_hosts(self.layout, self.spec, self.lab))
         for node in self.nodes.values():
             if self.spec.disk_mb:
                 mount_disk(node.disk_dir, self.spec.disk_mb, self.name)
+            if self.spec.hooks.lazyfs:
+                node.mount_lazy()
             node.write_config()
+            if self.spec.hooks.faketime:
+                faketime.write(node.clock_file, 0.0)
         self._format_storage()
 
     def _format_storage(self) -> None:
         """kafka.tools.StorageTool on every node at once (a JVM start each)."""
-        formats = [
-            (node, subprocess.Popen(
-                self.dist.java_command("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
-                                       "-c", str(node.config_file)),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-            for node in self.nodes.values()
-        ]
-        for node, proc in formats:
-            out, _ = proc.communicate(timeout=120)
-            (node.dir / "format.log").write_text(out)
-            if proc.returncode != 0:
-                raise EnvironmentProblem(f"formatting node {node.id} failed: {java_error(out)}")
+        formats = [(node, subprocess.Popen(self._format_command(node), stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT, text=True))
+                   for node in self.nodes.values()]
+        try:
+            for node, proc in formats:
+                out, _ = proc.communicate(timeout=120)
+                (node.dir / "format.log").write_text(out)
+                if proc.returncode != 0:
+                    raise EnvironmentProblem(f"formatting node {node.id} failed: {java_error(out)}")
+        finally:
+            for node in self.nodes.values():
+                (node.dir / "format.args").unlink(missing_ok=True)
+
+    def _format_command(self, node: Node) -> list[str]:
+        command = self.dist.java_command("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
+                                         "-c", str(node.config_file))
+        secrets = scram_format_arguments(self.spec.security, self.material) if self.material else []
+        if not secrets:
+            return command
+        # SCRAM passwords stay out of the process table: the java launcher reads its arguments
+        # from a file only this user can read (an @argfile), removed once the format is done.
+        argfile = node.dir / "format.args"
+        write_private(argfile, "\n".join(java_argfile_quoted(arg) for arg in [*command[1:], *secrets]) + "\n")
+        return [command[0], f"@{argfile}"]
 
     def _fail_if_any_died(self) -> None:
         for node in self.nodes.values():
@@ -358,10 +445,15 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
                 self._stop_all(self.controllers)
             if self.toxiproxy:
                 self.toxiproxy.stop()
+            if self.kafka_proxy:
+                self.kafka_proxy.stop()
         finally:
             state_store.sweep(self.name)  # SIGKILLs what is left, removes namespaces, bridge, state
             for node in self.nodes.values():
                 shutil.rmtree(node.data_dir, ignore_errors=True)
+                shutil.rmtree(node.backing_dir, ignore_errors=True)
+            if self.material:
+                shutil.rmtree(self.material.folder, ignore_errors=True)  # keys and passwords go with the cluster
 
     # ---- network: DROP rules inside the node namespaces ------------------------------------
 
@@ -377,6 +469,71 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
 
     def sweep_rules(self) -> list[str]:
         return iptables.sweep([self.lab.namespace(n) for n in self.nodes]) if self.lab else []
+
+    # ---- protocol: the Kafka-protocol proxy on the client path ---------------------------------
+
+    def protocol_proxied(self) -> bool:
+        return self.kafka_proxy is not None and self.kafka_proxy.up()
+
+    def add_protocol_rule(self, node: int, rule: dict) -> str:
+        self.kafka_proxy.add(node, rule)
+        return f"protocol rule {rule} on node {node}'s client path"
+
+    def remove_protocol_rules(self, tag: str) -> int:
+        return self.kafka_proxy.remove(tag)
+
+    def protocol_stats(self) -> dict:
+        return self.kafka_proxy.stats()
+
+    def sweep_protocol_rules(self) -> list[str]:
+        return [f"protocol rule {r}" for r in self.kafka_proxy.clear()] if self.kafka_proxy else []
+
+    # ---- power: each node's data directory on lazyfs -----------------------------------------
+
+    def has_lazy_disk(self, node: int) -> bool:
+        return str(self.node(node).data_dir) in lazy.mounts(self.name)
+
+    def lose_power(self, node: int) -> str:
+        """SIGKILL, then the daemon unmounts and drops every unsynced write, then a fresh mount
+        (no page cache of the old one survives); the node stays down until started."""
+        target = self.node(node)
+        pid = target.pid
+        target.kill()
+        daemon = target.lazy_daemon()
+        if daemon is None or not lazy.lose_power(daemon):
+            raise EnvironmentProblem(f"node {node}'s lazyfs daemon did not drop its unsynced writes")
+        target.mount_lazy()
+        return f"SIGKILL pid {pid}, unsynced writes of {target.data_dir} dropped (lazyfs {daemon.pid}), remounted"
+
+    def sweep_power(self) -> list[str]:
+        """Mount again every data directory a dead harness left without its lazyfs daemon."""
+        done = []
+        for node in self.nodes.values():
+            if self.spec.hooks.lazyfs and node.lazy_daemon() is None:
+                if str(node.data_dir) in lazy.mounts(self.name):  # disconnected: its daemon was killed
+                    lazy.sweep_mount(node.data_dir)
+                node.mount_lazy()
+                done.append(f"remounted node {node.id}'s data directory on lazyfs")
+        return done
+
+    # ---- clocks: libfaketime in each node's JVM --------------------------------------------
+
+    def has_fake_clock(self, node: int) -> bool:
+        return self.spec.hooks.faketime and self.node(node).clock_file.exists()
+
+    def skew_clock(self, node: int, offset_s: float) -> str:
+        clock = self.node(node).clock_file
+        return f"{clock}: {faketime.write(clock, offset_s)}"
+
+    def reset_clock(self, node: int) -> bool:
+        clock = self.node(node).clock_file
+        was_off = faketime.read(clock) not in (None, faketime.setting(0.0))
+        if self.spec.hooks.faketime:
+            faketime.write(clock, 0.0)
+        return was_off
+
+    def sweep_clocks(self) -> list[str]:
+        return [f"node {n}'s clock back to the real time" for n in self.nodes if self.reset_clock(n)]
 
     def _stop_all(self, nodes: list[Node]) -> None:
         """SIGTERM the nodes together and give them STOP_TIMEOUT_S in all before SIGKILL."""
@@ -426,3 +583,5 @@ def _resolve_network(mode: NetworkMode) -> NetworkMode:
     if mode == NetworkMode.NAMESPACES and not capable:
         raise EnvironmentProblem("network mode 'namespaces' needs CAP_NET_ADMIN (run as root) and iproute2")
     return mode
+
+

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.cluster.containers.spec import DockerSpec
+from harness.cluster.security import SecuritySpec
 
 ConfigValue = str | int | float | bool
 DEFAULT_DISK_MB = 256  # a node's own disk when a full-disk fault needs one: room for a short experiment
@@ -26,9 +27,24 @@ class ProxySpec(BaseModel):
     clients: bool = Field(False, description="clients reach brokers through a proxy per broker")
     replication: bool = Field(False, description="followers fetch from leaders through proxies")
 
+    kafka: bool = Field(False, description="clients reach brokers through a proxy that understands Kafka's "
+                                           "protocol (protocol faults act on it)")
+
     @property
     def enabled(self) -> bool:
+        """Whether Toxiproxy runs (the Kafka-protocol proxy is a process of its own)."""
         return self.clients or self.replication
+
+
+class NodeHooks(BaseModel):
+    """What each node runs on or with so that a fault can reach inside it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lazyfs: bool = Field(False, description="each node's data directory on a FUSE layer that keeps unsynced "
+                                            "writes apart, so power-loss can drop them")
+    faketime: bool = Field(False, description="each node's JVM with libfaketime preloaded, so clock-skew can "
+                                              "move its wall clock")
 
 
 class ClusterSpec(BaseModel):
@@ -49,8 +65,15 @@ class ClusterSpec(BaseModel):
     disk_mb: int | None = Field(None, ge=64, le=65536,
                                 description="each node's data directory on its own disk (a tmpfs) of this size, "
                                             "so the full-disk fault can fill it; default: the machine's disk")
-    docker: DockerSpec = Field(default_factory=DockerSpec, description="the docker backend's image, or a cluster "
-                                                                        "to take over")
+    hooks: NodeHooks = Field(default_factory=NodeHooks)
+    security: SecuritySpec = Field(default_factory=SecuritySpec)
+    docker: DockerSpec | None = Field(None, description="set: the nodes are containers on a Docker engine (the "
+                                                        "docker backend), with this image or taking over a cluster")
+
+    @property
+    def backend(self) -> str:
+        """The backend that runs this spec: docker when it has docker settings, else local."""
+        return "docker" if self.docker else "local"
 
     @property
     def brokers(self) -> int:
@@ -59,11 +82,11 @@ class ClusterSpec(BaseModel):
     def serves(self, wanted: "ClusterSpec") -> bool:
         """Whether a cluster started from this spec can run what `wanted` asks: the same cluster,
         with at least the proxies it wants (so a cluster is reused, not rebuilt, when an experiment
-        needs no more than it has). Disks must match: a small one would fill under a long run."""
+        needs no more than it has). Disks must match: a small one would fill under a long run. The
+        Kafka-protocol proxy must match too: with it, clients take its path instead of Toxiproxy's."""
         same = self.model_dump(exclude={"proxy"}) == wanted.model_dump(exclude={"proxy"})
-        proxies = (self.proxy.clients or not wanted.proxy.clients) and \
-            (self.proxy.replication or not wanted.proxy.replication)
-        return same and proxies
+        proxies = all(getattr(self.proxy, path) or not getattr(wanted.proxy, path) for path in ("clients", "replication"))
+        return same and proxies and self.proxy.kafka == wanted.proxy.kafka
 
     @property
     def voters(self) -> int:

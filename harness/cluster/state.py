@@ -20,6 +20,8 @@ from pydantic import BaseModel
 from harness import mounts, paths
 from harness.cluster.layout import toxiproxy_port
 from harness.cluster.spec import ClusterSpec, NetworkMode
+from harness.kafkaproxy import client as kafkaproxy
+from harness.lazyfs import mount as lazy
 from harness.net import lab, toxiproxy
 from harness.process import ProcessRef
 
@@ -120,6 +122,7 @@ def sweep(cluster: str | None = None) -> list[str]:
         if stray.alive:
             stray.kill()
             removed.append(f"toxiproxy {stray.pid}")
+    removed += kafkaproxy.stop_all(cluster)
     if cluster is None:  # workers and observers left by a dead harness (a paused one never notices it died)
         for proc in psutil.process_iter(["cmdline"]):
             module = next((m for m in HELPERS if m in (proc.info["cmdline"] or [])), None)
@@ -133,6 +136,7 @@ def sweep(cluster: str | None = None) -> list[str]:
             removed.append(f"process {proc.pid}")
         except (psutil.NoSuchProcess, psutil.TimeoutExpired):
             pass
+    removed += lazy.sweep(cluster)  # its writes kept: nothing else is a power loss
     removed += mounts.remove_disks(cluster)  # once no process holds them
     removed += lab.sweep(cluster)
     for name in [cluster] if cluster else known_clusters():

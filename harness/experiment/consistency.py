@@ -146,7 +146,7 @@ def _world(exp: Experiment, grown: bool) -> World:
         if isinstance(spec, AddPartitions) and grown:
             added[spec.topic] = max(added.get(spec.topic, 0), spec.to)
     topics = {t.name: (max(t.partitions, added.get(t.name, 0)), t.replication_factor) for t in exp.topics}
-    return World(nodes=tuple(range(1, exp.cluster.nodes + exp.cluster.controllers + 1)), topics=topics)
+    return World(nodes=tuple(sorted(exp.cluster.node_ids)), topics=topics, database=bool(exp.workload.sinks))
 
 
 def _references(value, loc: tuple, world: World, annotation=None) -> Iterator[Problem]:
@@ -194,4 +194,5 @@ def _names_topic(annotation) -> bool:
 
 
 def _span(ids: tuple[int, ...]) -> str:
-    return f"{ids[0]}..{ids[-1]}" if len(ids) > 1 else str(ids[0])
+    contiguous = len(ids) > 1 and list(ids) == list(range(ids[0], ids[-1] + 1))
+    return f"{ids[0]}..{ids[-1]}" if contiguous else ", ".join(map(str, ids))

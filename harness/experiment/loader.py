@@ -25,7 +25,7 @@ from harness.cluster.backend import describe
 from harness.cluster.backends import BackendName
 from harness.cluster.containers.spec import DockerSpec
 from harness.errors import UsageError
-from harness.experiment.model import Experiment, ExperimentError
+from harness.experiment.model import ClusterConfig, DockerClusterConfig, Experiment, ExperimentError
 from harness.files import Unreadable, read_text
 
 MAX_FILE_BYTES = 1 * 2**20  # the catalogue's largest file is a few KB
@@ -46,22 +46,33 @@ def load_experiment(path: Path, runnable: bool = False, backend: BackendName | N
 
 def with_cluster(experiment: Experiment, backend: BackendName | None = None, attach: str | None = None) -> Experiment:
     """The experiment on another backend (`run --backend`), or on a running cluster taken over
-    (`--attach`, which means the docker backend)."""
-    changes: dict = {}
+    (`--attach`, which means the docker backend). Only the clusters the harness builds itself
+    (local, docker) move between backends."""
+    cluster = experiment.cluster
     if attach:
-        try:
-            changes["docker"] = DockerSpec.model_validate({**experiment.cluster.docker.model_dump(), "attach": attach})
-        except ValidationError:
-            raise UsageError(f"--attach {attach!r}: not a compose project name (lowercase letters, digits, - and _) "
-                             "or a container label key=value") from None
         backend = backend or BackendName.DOCKER
         if backend != BackendName.DOCKER:
             raise UsageError(f"--attach takes over a compose project: it needs backend docker, not {backend}")
-    if backend:
-        changes["backend"] = backend
-    if not changes:
+    if not backend or (backend == cluster.backend and not attach):
         return experiment
-    return experiment.model_copy(update={"cluster": experiment.cluster.model_copy(update=changes)})
+    builds = (BackendName.LOCAL, BackendName.DOCKER)
+    if cluster.backend not in builds or backend not in builds:
+        raise UsageError(f"--backend {backend}: the experiment's cluster is backend {cluster.backend}; only local "
+                         "and docker clusters move between backends")
+    data = {**cluster.model_dump(exclude={"backend", "docker"}), "backend": backend}
+    if backend == BackendName.LOCAL:
+        return experiment.model_copy(update={"cluster": ClusterConfig.model_validate(data)})
+    docker = getattr(cluster, "docker", None) or DockerSpec()
+    try:
+        moved = DockerClusterConfig.model_validate({**data, "docker": {**docker.model_dump(), "attach": attach}}
+                                                   if attach else {**data, "docker": docker.model_dump()})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if "attach" in first["loc"]:
+            raise UsageError(f"--attach {attach!r}: not a compose project name (lowercase letters, digits, - and _) "
+                             "or a container label key=value") from None
+        raise UsageError(f"--backend docker: {first['msg'].removeprefix('Value error, ')}") from None
+    return experiment.model_copy(update={"cluster": moved})
 
 
 def parse(text: str, source: str = "<experiment>", runnable: bool = False, backend: BackendName | None = None,
@@ -79,7 +90,8 @@ def parse(text: str, source: str = "<experiment>", runnable: bool = False, backe
     if not isinstance(data, dict):
         raise UsageError(f"{source}:1: an experiment is a mapping of fields (name, topics, workload, ...)")
     try:
-        experiment = Experiment.model_validate(data)
+        # runnable: files and variables the experiment names (e.g. a cluster's password) must be here
+        experiment = Experiment.model_validate(data, context={"runnable": runnable})
     except ValidationError as exc:
         raise _usage_error(exc, tree, source) from None
     except (TypeError, ValueError, RecursionError) as exc:  # never a traceback for a bad file
@@ -92,14 +104,14 @@ def parse(text: str, source: str = "<experiment>", runnable: bool = False, backe
 
 def _check_capabilities(experiment: Experiment, tree, source: str) -> None:
     """Every fault's capabilities offered by the experiment's backend here, or the first that is not."""
-    backend = experiment.cluster.backend
-    offered = backends.offers(backend, experiment.cluster.network, experiment.cluster.docker)
+    backend = backends.BackendName(experiment.cluster.backend)
+    offered = backends.offers(backend, experiment.cluster.network, experiment.cluster)
     for loc, spec in experiment.fault_paths():
         missing = spec.capabilities() - offered
         if missing:
             line, field = _locate(tree, loc)
-            taken = f" (cluster {experiment.cluster.docker.attach}, taken over)" if experiment.cluster.docker.attach \
-                and backend == BackendName.DOCKER else ""
+            attached = getattr(getattr(experiment.cluster, "docker", None), "attach", None)
+            taken = f" (cluster {attached}, taken over)" if attached else ""
             raise UsageError(f"{source}:{line}: {field}: {spec.name} needs {describe(missing)}; "
                              f"backend {backend}{taken} offers {describe(offered)} here")
 
@@ -191,6 +203,9 @@ def _usage_error(exc: ValidationError, tree, source: str) -> UsageError:
     message = str(cause) if isinstance(cause, ExperimentError) else error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown field"
+    if error["type"] == "union_tag_invalid":  # the backend picks the cluster's model
+        loc, message = (*loc, "backend"), (f"{error['ctx']['tag']!r} is not a backend; should be "
+                                           f"{error['ctx']['expected_tags'].replace(chr(39), '')}")
     alternatives = _union_alternatives(errors, loc)
     if alternatives:  # one error per member of a union type: say what any of them would take
         loc, message = loc[:-1], "should be " + (" or ".join(alternatives) if len(alternatives) < 3 else

@@ -19,21 +19,24 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from harness.checker.model import AnomalyKind, PolicySetting
 from harness.cluster.backends import BackendName
 from harness.cluster.containers.spec import DockerSpec
-from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, NetworkMode, ProxySpec
+from harness.cluster.security import SecuritySpec
+from harness.cluster.ssh_config import SshClusterConfig
+from harness.cluster.external_config import ExternalClusterConfig
+from harness.cluster.spec import DEFAULT_DISK_MB, ConfigValue, NetworkMode, NodeHooks, ProxySpec
 from harness.experiment import consistency
 from harness.faults.base import FaultSpec
 from harness.faults.schedule import Nemesis, Schedule, Timeline
 from harness.limits import PositiveSeconds, Seconds
 from harness.names import TopicName
 from harness.semantics import Semantics
-from harness.workload.config import ConsumerConfig, ProducerConfig, TransformerConfig
+from harness.workload.config import ConsumerConfig, ProducerConfig, SinkConfig, TransformerConfig
 
 NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
@@ -48,7 +51,7 @@ class Expect(StrEnum):
 
 
 class ClusterConfig(_Strict):
-    backend: BackendName = Field(BackendName.LOCAL, description="where the cluster runs")
+    backend: Literal[BackendName.LOCAL] = Field(BackendName.LOCAL, description="where the cluster runs")
     network: NetworkMode = Field(NetworkMode.AUTO, description="local backend: namespaces (needed by network "
                                                                "faults) or loopback")
     nodes: int = Field(3, ge=1, le=9)
@@ -59,8 +62,39 @@ class ClusterConfig(_Strict):
     disk_mb: int | None = Field(None, ge=64, le=65536,
                                 description="each node's own disk of this size (a tmpfs); a full-disk fault "
                                             f"gets {DEFAULT_DISK_MB} MB when this is not set")
-    docker: DockerSpec = Field(default_factory=DockerSpec, description="backend docker: the image, or a running "
-                                                                        "cluster (compose project) to take over")
+    security: SecuritySpec = Field(default_factory=SecuritySpec,
+                                   description="listeners and authorization: plaintext, sasl_ssl (SCRAM) or ssl "
+                                               "(mutual TLS); each worker then logs in as its own principal")
+
+    @property
+    def node_ids(self) -> list[int]:
+        return list(range(1, self.nodes + self.controllers + 1))
+
+
+class DockerClusterConfig(ClusterConfig):
+    """The local backend's cluster, each node a container on a Docker engine instead of a JVM here."""
+
+    backend: Literal[BackendName.DOCKER] = Field(description="where the cluster runs")
+    docker: DockerSpec = Field(default_factory=DockerSpec, description="the image, or a running cluster "
+                                                                        "(compose project) to take over")
+
+    @model_validator(mode="after")
+    def _plaintext(self) -> "DockerClusterConfig":
+        if self.security.secured:
+            raise _at(("cluster", "security", "protocol"), f"backend docker runs plaintext clusters only, "
+                      f"not {self.security.protocol.value}")
+        return self
+
+
+def _backend_of(value) -> str:
+    backend = value.get("backend", "local") if isinstance(value, dict) else getattr(value, "backend", "local")
+    return str(backend)
+
+
+# The backend's own settings: each backend's config model lives in its own module.
+AnyCluster = Annotated[Annotated[ClusterConfig, Tag("local")] | Annotated[DockerClusterConfig, Tag("docker")]
+                       | Annotated[SshClusterConfig, Tag("ssh")] | Annotated[ExternalClusterConfig, Tag("external")],
+                       Discriminator(_backend_of)]
 
 
 class TopicConfig(_Strict):
@@ -74,9 +108,11 @@ class WorkloadSpec(_Strict):
     producers: list[ProducerConfig] = Field(default_factory=list)
     consumers: list[ConsumerConfig] = Field(default_factory=list)
     transformers: list[TransformerConfig] = Field(default_factory=list)
+    sinks: list[SinkConfig] = Field(default_factory=list, description="consumers writing into the run's "
+                                                                      "PostgreSQL database")
 
     def workers(self) -> list:
-        return [*self.producers, *self.consumers, *self.transformers]
+        return [*self.producers, *self.consumers, *self.transformers, *self.sinks]
 
 
 class Phases(_Strict):
@@ -114,7 +150,7 @@ class Experiment(_Strict):
     semantics: Semantics = Semantics.AT_LEAST_ONCE
     expect: Expect = Expect.PASS
     seed: int | None = Field(None, ge=0, lt=2**63, description="fixes the run's seed; unset: each run draws its own")
-    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    cluster: AnyCluster = Field(default_factory=ClusterConfig)
     topics: list[TopicConfig] = Field(min_length=1)
     workload: WorkloadSpec
     phases: Phases = Field(default_factory=Phases)
@@ -136,8 +172,8 @@ class Experiment(_Strict):
         if len(set(names)) != len(names):
             raise _at(("workload",), f"worker names repeat: {sorted(n for n in set(names) if names.count(n) > 1)}")
         if not names:
-            raise _at(("workload",), "no producers, consumers or transformers")
-        for section in ("producers", "consumers", "transformers"):
+            raise _at(("workload",), "no producers, consumers, transformers or sinks")
+        for section in ("producers", "consumers", "transformers", "sinks"):
             for i, worker in enumerate(getattr(self.workload, section)):
                 used = worker.topics if hasattr(worker, "topics") else [worker.input, worker.output]
                 used = [*used, *([worker.dead_letter_topic] if getattr(worker, "dead_letter_topic", None) else [])]
@@ -175,10 +211,17 @@ class Experiment(_Strict):
 
     def needed_proxies(self) -> ProxySpec:
         """The proxies the cluster must have: asked for, or needed by a degraded-network fault."""
-        paths = set().union(*(spec.provisions().proxies for _, spec in self.fault_paths()))
+        provisions = [spec.provisions() for _, spec in self.fault_paths()]
+        paths = set().union(*(p.proxies for p in provisions))
         proxy = self.cluster.proxy
         return ProxySpec(clients=proxy.clients or "clients" in paths,
-                         replication=proxy.replication or "replication" in paths)
+                         replication=proxy.replication or "replication" in paths,
+                         kafka=proxy.kafka or any(p.protocol_proxy for p in provisions))
+
+    def needed_hooks(self) -> NodeHooks:
+        """lazyfs and libfaketime, only for experiments whose faults use them."""
+        provisions = [spec.provisions() for _, spec in self.fault_paths()]
+        return NodeHooks(lazyfs=any(p.lazyfs for p in provisions), faketime=any(p.faketime for p in provisions))
 
 
 class ExperimentError(ValueError):

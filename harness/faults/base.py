@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.cluster.backend import Backend, Capability, Disks, Network, Processes, ProxyPath, Proxies, Topology
+from harness.cluster.backend import (Backend, Capability, Clocks, Disks, Network, Power, Processes, ProtocolFaults,
+                                     ProxyPath, Proxies, Security, Topology)
 from harness.errors import KafkaChaosError
 from harness.process import ProcessState
 
@@ -67,12 +68,37 @@ class Env:
         return cast(Network, self.offering(Capability.NETWORK))
 
     @property
+    def client_network(self) -> Network:
+        """The network between the nodes and the clients only (peer `clients`)."""
+        return cast(Network, self.offering(Capability.CLIENT_NETWORK))
+
+    @property
     def proxies(self) -> Proxies:
         return cast(Proxies, self.offering(Capability.PROXIES))
+
+    def proxies_on(self, path: ProxyPath) -> Proxies:
+        """The proxies of one path: the client path needs no more than CLIENT_PROXIES."""
+        return cast(Proxies, self.offering(Capability.CLIENT_PROXIES if path == "clients" else Capability.PROXIES))
 
     @property
     def disks(self) -> Disks:
         return cast(Disks, self.offering(Capability.DISKS))
+
+    @property
+    def power(self) -> Power:
+        return cast(Power, self.offering(Capability.POWER))
+
+    @property
+    def clocks(self) -> Clocks:
+        return cast(Clocks, self.offering(Capability.CLOCKS))
+
+    @property
+    def protocol(self) -> ProtocolFaults:
+        return cast(ProtocolFaults, self.offering(Capability.PROTOCOL))
+
+    @property
+    def security(self) -> Security:
+        return cast(Security, self.offering(Capability.SECURITY).access)
 
 
 @dataclass
@@ -86,13 +112,17 @@ class Injected:
 
 
 class Provisions(BaseModel):
-    """What the cluster must be started with for a fault to work: proxies on a path, and a disk
-    of each node's own to fill."""
+    """What the cluster must be started with for a fault to work: proxies on a path, a disk of
+    each node's own to fill, data directories on lazyfs, clocks of their own, the Kafka-protocol
+    proxy on the client path."""
 
     model_config = ConfigDict(frozen=True)
 
     proxies: frozenset[ProxyPath] = frozenset()
     own_disks: bool = False
+    lazyfs: bool = False
+    faketime: bool = False
+    protocol_proxy: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,7 @@ class World:
 
     nodes: tuple[int, ...]  # node ids
     topics: dict[str, tuple[int, int]]  # name -> (partitions, replication factor)
+    database: bool = False  # the run has a database of its own (its workload has sinks)
 
 
 class FaultSpec(BaseModel):

@@ -33,11 +33,16 @@ class Toxic(FaultSpec):
     def attributes(self) -> dict:
         raise NotImplementedError
 
+    def capabilities(self):
+        """On the client path, toxics need only the client side's proxies."""
+        mine = {Capability.CLIENT_PROXIES} if self.path == "clients" else {Capability.PROXIES}
+        return super().capabilities() - {Capability.PROXIES} | mine
+
     def provisions(self) -> Provisions:
         return Provisions(proxies=frozenset({self.path}))
 
     def inject(self, env: Env) -> Injected:
-        proxies = env.proxies
+        proxies = env.proxies_on(self.path)
         if not proxies.proxied(self.path):
             raise FaultError(f"{self.fault} on the {self.path} path needs the cluster started with proxy.{self.path}")
         ids = self.target.resolve(env)
@@ -54,7 +59,7 @@ class Toxic(FaultSpec):
                         ids, applied, heal)
 
 
-@sweep(Capability.PROXIES)
+@sweep(Capability.CLIENT_PROXIES)  # every backend with PROXIES offers CLIENT_PROXIES too
 def toxics(cluster: Backend) -> list[str]:
     return cluster.sweep_toxics()
 

@@ -26,8 +26,14 @@ class PacketLoss(FaultSpec):
     peers: Literal["nodes", "clients"] = "nodes"
     one_way: bool = Field(False, description="only the packets the targets receive")
 
+    def capabilities(self):
+        """Loss towards the clients needs only the client side of the network."""
+        mine = {Capability.CLIENT_NETWORK} if self.peers == "clients" else {Capability.NETWORK}
+        return super().capabilities() - {Capability.NETWORK} | mine
+
     def inject(self, env: Env) -> Injected:
         ids = self.target.resolve(env)
+        network = env.client_network if self.peers == "clients" else env.network
         if self.peers == "clients":
             ways = [Way.IN] if self.one_way else [Way.IN, Way.OUT]
             drops = [(node, CLIENTS, way) for node in ids for way in ways]
@@ -37,4 +43,4 @@ class PacketLoss(FaultSpec):
                 drops += [(peer, node, Way.IN) for node in ids for peer in env.cluster.node_ids
                           if peer not in ids]
         text = f"{self.share:.0%} packet loss between nodes {ids} and {self.peers}{' (one way)' if self.one_way else ''}"
-        return cut(env.network, tag(self), drops, text, ids, self.share)
+        return cut(network, tag(self), drops, text, ids, self.share)

@@ -115,16 +115,16 @@ class CutClients(FaultSpec):
     """Cut clients (everything outside the cluster: workers, the harness) off the target nodes."""
 
     fault: Literal["cut-clients"] = "cut-clients"
-    needs: ClassVar = frozenset({Capability.NETWORK})
+    needs: ClassVar = frozenset({Capability.CLIENT_NETWORK})
     target: Target = Target(pick="all")
 
     def inject(self, env: Env) -> Injected:
         ids = self.target.resolve(env)
         drops = [(n, CLIENTS, way) for n in ids for way in (Way.IN, Way.OUT)]
-        return cut(env.network, tag(self), drops, f"clients cut off nodes {ids}", ids)
+        return cut(env.client_network, tag(self), drops, f"clients cut off nodes {ids}", ids)
 
 
-@sweep(Capability.NETWORK)
+@sweep(Capability.CLIENT_NETWORK)  # every backend with NETWORK offers CLIENT_NETWORK too
 def rules(cluster: Backend) -> list[str]:
     return cluster.sweep_rules()
 

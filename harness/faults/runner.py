@@ -12,11 +12,13 @@ from harness.faults.base import Env, FaultError, Injected
 from harness.faults.schedule import Planned
 
 log = logging.getLogger(__name__)
+WATCH_EVERY_S = 0.2
 
 
 class FaultRunner:
-    def __init__(self, env: Env, planned: list[Planned], seed: int = 0):
-        self.env, self.planned, self.seed = env, planned, seed
+    def __init__(self, env: Env, planned: list[Planned], seed: int = 0, watch=lambda: None):
+        """`watch` runs while the runner waits for the next step, and may raise to end the run."""
+        self.env, self.planned, self.seed, self.watch = env, planned, seed, watch
         self.active: list[tuple[Planned, Injected]] = []
 
     def __enter__(self) -> "FaultRunner":
@@ -31,9 +33,9 @@ class FaultRunner:
         actions = sorted([(p.start, 1, p) for p in self.planned] + [(p.end, 0, p) for p in self.planned],
                          key=lambda a: (a[0], a[1], a[2].index))  # heals before injects at the same moment
         for at, is_inject, planned in actions:
-            delay = start + at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)  # the schedule's own timeline, not a wait for a condition
+            while (delay := start + at - time.monotonic()) > 0:
+                self.watch()
+                time.sleep(min(delay, WATCH_EVERY_S))  # the schedule's own timeline, not a wait for a condition
             scheduled = int((start + at) * 1e9)
             if is_inject:
                 self.inject(planned, scheduled)

@@ -75,9 +75,11 @@ class Target(BaseModel):
 
     @property
     def needs(self) -> frozenset[Capability]:
-        """Leaders, followers and the controller are found through the cluster's topology."""
-        dynamic = self.leader or self.followers or self.pick == "controller"
-        return frozenset({Capability.TOPOLOGY}) if dynamic else frozenset()
+        """Leaders and followers are found through the cluster's topology, the controller
+        through its quorum."""
+        if self.pick == "controller":
+            return frozenset({Capability.QUORUM})
+        return frozenset({Capability.TOPOLOGY}) if self.leader or self.followers else frozenset()
 
     def resolve(self, env: Env) -> list[int]:
         """Node ids, chosen now (random picks from the seeded generator, in id order)."""

@@ -22,10 +22,29 @@ class Table(StrEnum):
 
 
 class SendOutcome(StrEnum):
-    OK = "ok"  # acknowledged: partition and offset known
-    FAIL = "fail"  # definitely not written (never left the client, or rejected outright)
-    INFO = "info"  # indeterminate: may or may not have been written (timeouts, in-flight purges)
+    OK = "ok"  # acknowledged: partition known, offset too unless the ack carried none (-1)
+    FAIL = "fail"  # definitely not written (never left the client, or refused as every attempt would be)
+    INFO = "info"  # indeterminate: may or may not have been written (timeouts, purges, retries exhausted)
     PENDING = "pending"  # (loader only) invoked, no completion recorded: the worker died
+
+
+UNKNOWN_OFFSET = -1  # an acknowledged send whose offset the client did not report
+
+
+def acks(properties: dict | None) -> str | None:
+    """A producer's `acks` from its resolved librdkafka properties: "all", "1" or "0" (librdkafka's
+    default is all); None when the properties were not recorded."""
+    if properties is None:
+        return None
+    names = ("acks", "request.required.acks", "topic.request.required.acks")
+    value = str(next((properties[n] for n in names if n in properties), "all")).strip().lower()
+    return "all" if value in ("all", "-1") else value
+
+
+def idempotent(properties: dict | None, transactional: bool) -> bool:
+    """Whether a producer writes each partition in order without duplicates (idempotence on, or
+    transactional, which implies it)."""
+    return transactional or str((properties or {}).get("enable.idempotence", False)).lower() == "true"
 
 
 class Phase(StrEnum):
@@ -68,7 +87,8 @@ SCHEMAS: dict[Table, pa.Schema] = {
         *_TIMES,
     ]),
     Table.EVENTS: pa.schema([
-        # start | stop | assign | revoke | lost | commit | end | incomplete | error | fenced | seek
+        # start | stop | assign | revoke | lost | commit | end | incomplete | error | fenced | seek |
+        # authentication-failed
         ("kind", pa.string()),
         ("phase", pa.string()),
         ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),

@@ -311,11 +311,17 @@ class _Transformer(_Loose):
     outputs_per_input: int = Field(1, ge=1, le=100)
 
 
-_CONFIGS = {"consumer": _Consumer, "final-read": _FinalRead, "transformer": _Transformer, "producer": _Loose}
+class _Sink(_Loose):
+    input: str
+    group: str
+
+
+_CONFIGS = {"consumer": _Consumer, "final-read": _FinalRead, "transformer": _Transformer, "sink": _Sink,
+            "producer": _Loose}
 
 
 class _Process(_Loose):
-    kind: Literal["producer", "consumer", "transformer", "final-read"]
+    kind: Literal["producer", "consumer", "transformer", "sink", "final-read"]
     name: str | None = None
     incarnation: int | None = None
     producer: int | None = Field(None, ge=0, le=MAX_PRODUCER)

@@ -55,11 +55,12 @@ class Toxiproxy:
         self.process: ProcessRef | None = None
         self._client = Client()
 
-    def start(self, log: Path) -> ProcessRef:
+    def start(self, log: Path, group: int | None = None) -> ProcessRef:
+        """`group`: run as this group, so iptables' owner match can tell its connections apart."""
         with open(log, "ab") as out:
             popen = subprocess.Popen([str(binary()), "-host", "127.0.0.1", "-port", str(self.port)],
                                      stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, group=group, extra_groups=[] if group else None)
         self.process = ProcessRef.of(popen)
         self.connect()
         waiting = Retrying(stop=stop_after_delay(30), wait=wait_fixed(0.1), retry=retry_if_result(lambda up: not up))

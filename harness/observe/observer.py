@@ -78,10 +78,11 @@ class Observer:
     def sample(self, cluster: Backend) -> Sample:
         mono, wall, errors = time.monotonic_ns(), time.time_ns(), []
         topology = Capability.TOPOLOGY in cluster.capabilities
+        quorum = Capability.QUORUM in cluster.capabilities
         partitions = self._partitions(cluster, errors) if topology else None
         groups = self._groups(cluster, partitions, errors)
-        return Sample(mono=mono, wall=wall, controller=cluster.active_controller() if topology else None,
-                      quorum_epoch=cluster.quorum_epoch() if topology else None,
+        return Sample(mono=mono, wall=wall, controller=cluster.active_controller() if quorum else None,
+                      quorum_epoch=cluster.quorum_epoch() if quorum else None,
                       partitions=partitions, groups=groups, errors=tuple(errors))
 
     def _partitions(self, cluster, errors: list[str]) -> tuple[PartitionSample, ...] | None:
@@ -97,7 +98,7 @@ class Observer:
         if not self.config.groups:
             return ()
         if self.admin is None:  # direct to the brokers, not through Toxiproxy
-            self.admin = KafkaAdmin(cluster.bootstrap_servers, timeout=QUERY_TIMEOUT_S)
+            self.admin = KafkaAdmin(cluster.bootstrap_servers, timeout=QUERY_TIMEOUT_S, client=cluster.harness_client)
         try:
             ends = self.admin.end_offsets([p.key for p in partitions or ()])
         except Exception as exc:  # noqa: BLE001

@@ -10,7 +10,7 @@ import pandas as pd
 
 from harness.history.load import load_history
 from harness.process import ProcessState
-from harness.workload.config import ConsumerConfig, Isolation, TransformerConfig
+from harness.workload.config import ConsumerConfig, Isolation, SinkConfig, TransformerConfig
 from harness.workload.launcher import Workload
 
 POLL_S = 0.5
@@ -27,7 +27,7 @@ def drain(run_dir: Path, workload: Workload, timeout_s: float) -> bool:
         if all(_drained(history, members, topics, committed) for members, topics, committed in groups.values()):
             return True
         if not any(p.status == ProcessState.RUNNING for p in workload.processes
-                   if isinstance(p.runtime.worker, (ConsumerConfig, TransformerConfig))):
+                   if isinstance(p.runtime.worker, (ConsumerConfig, TransformerConfig, SinkConfig))):
             return False  # nobody left to catch up
         time.sleep(POLL_S)
     return False
@@ -41,7 +41,7 @@ def _groups(workload: Workload) -> dict[str, tuple[set[str], set[str], bool]]:
         if isinstance(worker, ConsumerConfig):
             group, topics, committed = worker.group or worker.name, set(worker.topics), \
                 worker.isolation == Isolation.READ_COMMITTED
-        elif isinstance(worker, TransformerConfig):
+        elif isinstance(worker, (TransformerConfig, SinkConfig)):
             group, topics, committed = worker.group, {worker.input}, True
         else:
             continue

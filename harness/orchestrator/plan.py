@@ -14,7 +14,7 @@ from harness.experiment.model import Experiment, TopicConfig
 from harness.faults.schedule import Nemesis, Planned, Timeline, plan
 from harness.names import Kind, bind
 from harness.rundir import RunDir
-from harness.workload.config import ConsumerConfig, TransformerConfig, WorkerConfig
+from harness.workload.config import ConsumerConfig, SinkConfig, TransformerConfig, WorkerConfig
 
 RUN_CLUSTER = dict(name="run", subnet=10, port_base=22000)  # the harness's own cluster: name, network, ports
 
@@ -50,10 +50,15 @@ class RunPlan:
 
     @cached_property
     def cluster(self) -> ClusterSpec:
+        """The local (and docker) backend's ClusterSpec; for a cluster the harness did not start, the
+        experiment's own cluster config, with the client proxies its faults need."""
         c, exp = self.experiment.cluster, self.experiment
+        if c.backend not in ("local", "docker"):  # docker: the local backend's cluster, in containers
+            return c.model_copy(update={"proxy": exp.needed_proxies()})
         return ClusterSpec(**self.home, nodes=c.nodes, controllers=c.controllers, network=c.network,
                            kafka_version=self.kafka_version or c.kafka_version, broker_config=c.broker_config,
-                           proxy=exp.needed_proxies(), disk_mb=exp.needed_disk_mb(), docker=c.docker)
+                           proxy=exp.needed_proxies(), disk_mb=exp.needed_disk_mb(), hooks=exp.needed_hooks(),
+                           security=c.security, docker=getattr(c, "docker", None))
 
     @cached_property
     def topics(self) -> list[TopicConfig]:
@@ -68,7 +73,7 @@ class RunPlan:
     def workers(self) -> list[WorkerConfig]:
         """In start order: readers before producers, so nothing is produced before they listen."""
         w = self.experiment.workload
-        return [bind(worker, self.physical) for worker in [*w.consumers, *w.transformers, *w.producers]]
+        return [bind(worker, self.physical) for worker in [*w.consumers, *w.transformers, *w.sinks, *w.producers]]
 
     @cached_property
     def groups(self) -> dict[str, list[str]]:
@@ -77,9 +82,14 @@ class RunPlan:
         for worker in self.workers:
             if isinstance(worker, ConsumerConfig) and worker.group:
                 found.setdefault(worker.group, set()).update(worker.topics)
-            elif isinstance(worker, TransformerConfig):
+            elif isinstance(worker, (TransformerConfig, SinkConfig)):
                 found.setdefault(worker.group, set()).add(worker.input)
         return {group: sorted(topics) for group, topics in found.items()}
+
+    @property
+    def sinks(self) -> bool:
+        """Whether the run needs a database."""
+        return bool(self.experiment.workload.sinks)
 
     @cached_property
     def dead_letter_topics(self) -> dict[str, str]:
@@ -105,4 +115,4 @@ class RunPlan:
 
     def experiment_groups(self) -> list[str]:
         w = self.experiment.workload
-        return sorted({c.group for c in w.consumers if c.group} | {t.group for t in w.transformers})
+        return sorted({c.group for c in w.consumers if c.group} | {t.group for t in [*w.transformers, *w.sinks]})

@@ -1,8 +1,10 @@
 """Running one experiment end to end: its phases are a list of named steps, each in the event log,
 all in one ExitStack:
 
-    provision -> topics -> workers -> steady -> faults -> recovery -> stop producers ->
-    drain -> final read -> check -> report
+    provision -> topics -> [database] -> workers -> steady -> faults -> recovery -> stop producers ->
+    drain -> [dump database] -> final read -> check -> report
+
+(the database steps only when the workload has sinks: a PostgreSQL of the run's own)
 
 Whatever fails on the way (or Ctrl-C, or SIGTERM) still heals the faults and stops the workers;
 the cluster pool tears the cluster down unless it is kept. A run that could not judge the
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -26,7 +28,8 @@ from harness.checker.check import check, write_verdict
 from harness.checker.model import AnomalyKind, CheckResult
 from harness.cluster import segments
 from harness.cluster.backend import Backend, Capability
-from harness.errors import KafkaChaosError
+from harness.cluster.backends import BackendName
+from harness.errors import EnvironmentProblem, KafkaChaosError
 from harness.events import EventLog
 from harness.experiment.model import Expect
 from harness.faults import Env, heal_leftovers
@@ -41,11 +44,13 @@ from harness.orchestrator.plan import RunPlan
 from harness.orchestrator.pool import ClusterPool
 from harness.redact import redact
 from harness.report.html import write_report
+from harness.rundir import WorkerDir
 from harness.rundir.record import Outcome, RunRecord, SteadyCheck
 from harness.workload.config import ProducerConfig
 from harness.workload.launcher import Workload
 
 log = logging.getLogger(__name__)
+WATCH_EVERY_S = 0.2
 
 
 class Run:
@@ -56,7 +61,7 @@ class Run:
         self.progress = progress or (lambda phase: None)
         self.record = RunRecord(experiment=exp.name, source=plan.source, run_dir=plan.run.path,
                                 description=exp.description, scenarios=exp.scenarios, semantics=exp.semantics.value,
-                                expect=exp.expect.value, seed=plan.seed, backend=exp.cluster.backend.value,
+                                expect=exp.expect.value, seed=plan.seed, backend=str(exp.cluster.backend),
                                 started_wall=time.time())
         self.cluster: Backend | None = None
         self.workload: Workload | None = None
@@ -66,10 +71,12 @@ class Run:
 
     def steps(self) -> list[tuple[str, Callable[[ExitStack], None]]]:
         """The phases, in order."""
-        return [("provision", self.provision), ("topics", self.create_topics), ("workers", self.start_workers),
-                ("steady", self.steady), ("faults", self.inject_faults), ("recovery", self.recover),
-                ("stop producers", self.stop_producers), ("drain", self.drain), ("final read", self.final_read),
-                ("check", self.judge)]
+        database = [("database", self.start_database)] if self.plan.sinks else []
+        dump = [("dump database", self.dump_database)] if self.plan.sinks else []
+        return [("provision", self.provision), ("topics", self.create_topics), *database,
+                ("workers", self.start_workers), ("steady", self.steady), ("faults", self.inject_faults),
+                ("recovery", self.recover), ("stop producers", self.stop_producers), ("drain", self.drain), *dump,
+                ("final read", self.final_read), ("check", self.judge)]
 
     def execute(self) -> RunRecord:
         started = time.monotonic()
@@ -104,16 +111,23 @@ class Run:
     # ---- the steps ----------------------------------------------------------------------
 
     def provision(self, cleanup: ExitStack) -> None:
-        cluster = self.cluster = self.pool.get(self.plan.cluster, self.exp.cluster.backend)
+        cluster = self.cluster = self.pool.get(self.plan.cluster)
         self.record.kafka_version = cluster.kafka_version
         pids = {i: cluster.node(i).pid for i in cluster.node_ids} if Capability.PROCESSES in cluster.capabilities \
             else None
         self.events.record("cluster", "ready", f"Kafka {cluster.kafka_version}, cluster id {cluster.cluster_id}",
                            cluster_id=cluster.cluster_id, pids=pids)
-        marks = {node: _size(path) for node, path in cluster.broker_logs().items()}
-        cleanup.callback(self._collect_broker_logs, cluster, marks)
+        cleanup.callback(self._collect_broker_logs, cluster, cluster.log_marks())
 
     def create_topics(self, cleanup: ExitStack) -> None:
+        # On a secured cluster each worker's principal and ACLs come first: the topics' creation
+        # then proves every broker knows them (metadata is applied in order).
+        self.workload = Workload(self.run.path, self.cluster.client_bootstrap_servers, self.exp.semantics,
+                                 self.plan.seed, self.plan.tag, security=self.cluster.access,
+                                 client=self.cluster.harness_client)
+        if self.workload.access:
+            cleanup.callback(self.workload.access.close)
+        self.workload.authorize(self.plan.workers, [t.name for t in self.plan.topics])
         admin = self.cluster.admin()
         for topic in self.plan.topics:
             admin.create_topic(topic.name, topic.partitions, topic.replication_factor,
@@ -121,31 +135,48 @@ class Run:
         topics = [t.name for t in self.plan.topics]
         self.cluster.wait_in_sync(topics)
         self.observer = cleanup.enter_context(ObserverProcess(
-            self.exp.cluster.backend, self.cluster.name, self.run.path, topics, self.plan.groups,
+            BackendName(self.exp.cluster.backend), self.cluster.name, self.run.path, topics, self.plan.groups,
             self.exp.observer.interval_s))
 
+    def start_database(self, cleanup: ExitStack) -> None:
+        """The run's own PostgreSQL, for its sinks; stopped (and its files removed) on every way out."""
+        from harness.database import table
+        from harness.database.postgres import Postgres
+
+        self.run.database.mkdir(exist_ok=True)
+        database = cleanup.enter_context(Postgres(self.cluster.name, self.run.database_log))
+        table.create(database.dsn)
+        self.workload.database = database
+        self.events.record("database", "ready", f"PostgreSQL ready (pid {database.pid})", pid=database.pid)
+
+    def dump_database(self, cleanup: ExitStack) -> None:
+        """What the sinks wrote, into the run directory (the sinks stopped at the end of the drain)."""
+        from harness.database import table
+
+        self.workload.database.start()  # a kill-database fault healed late, or never: the data is on disk
+        rows = table.dump(self.workload.database.dsn, self.run)
+        self.events.record("database", "dumped", f"{rows} rows of the sinks' table")
+
     def start_workers(self, cleanup: ExitStack) -> None:
-        self.workload = Workload(self.run.path, self.cluster.client_bootstrap_servers, self.exp.semantics,
-                                 self.plan.seed, self.plan.tag)
         cleanup.callback(self.workload.stop_all)
         for worker in self.plan.workers:
             self.workload.start(worker)
 
     def steady(self, cleanup: ExitStack) -> None:
-        time.sleep(self.exp.phases.steady_s)  # the experiment's own timeline: load before faults
+        self.wait(self.exp.phases.steady_s)  # the experiment's own timeline: load before faults
 
     def inject_faults(self, cleanup: ExitStack) -> None:
         env = Env(cluster=self.cluster, events=self.events, rng=random.Random(self.plan.seed), workload=self.workload)
-        self.runner = FaultRunner(env, self.plan.faults, self.plan.seed)
+        self.runner = FaultRunner(env, self.plan.faults, self.plan.seed, watch=self.watch)
         cleanup.callback(self.runner.heal_all)
         started = time.monotonic()
         self.runner.run()
-        time.sleep(max(0.0, self.exp.phases.faults_s - (time.monotonic() - started)))  # the phase's full length
+        self.wait(self.exp.phases.faults_s - (time.monotonic() - started))  # the phase's full length
         self.runner.heal_all()
         heal_leftovers(self.cluster)
 
     def recover(self, cleanup: ExitStack) -> None:
-        time.sleep(self.exp.phases.recovery_s)
+        self.wait(self.exp.phases.recovery_s)
 
     def stop_producers(self, cleanup: ExitStack) -> None:
         for process in self.workload.processes:
@@ -158,7 +189,7 @@ class Run:
         self.events.record("phase", "drained" if drained else "drain-timeout",
                            "consumers caught up" if drained else "consumers did not catch up in time")
         self.checks = self._in_sync_at_end()
-        if exp.steady_state.caught_up and (exp.workload.consumers or exp.workload.transformers):
+        if exp.steady_state.caught_up and (exp.workload.consumers or exp.workload.transformers or exp.workload.sinks):
             self.checks.append(SteadyCheck(name="caught-up", passed=drained, detail=(
                 "consumer groups processed everything" if drained else
                 f"consumer groups had not processed everything {exp.phases.drain_timeout_s:.0f} s after the "
@@ -184,10 +215,26 @@ class Run:
         checks = self.checks + steady.from_history(exp.steady_state, history, self.events.events,
                                                    has_faults=bool(self.plan.faults))
         if exp.steady_state.dead_letters:
-            checks.append(steady.dead_letters(history, self.cluster.bootstrap_servers, self.plan.dead_letter_topics))
+            checks.append(steady.dead_letters(history, {"bootstrap.servers": self.cluster.bootstrap_servers,
+                                                        **self.cluster.harness_client}, self.plan.dead_letter_topics))
         fold(self.record, result, checks, exp.expect == Expect.VIOLATION)
 
     # ---- helpers ------------------------------------------------------------------------
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` pass, watching the workers."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.watch()
+            time.sleep(min(WATCH_EVERY_S, left))
+        self.watch()
+
+    def watch(self) -> None:
+        """Stop the run when a worker's credentials were refused: nothing it would do could be judged."""
+        refused = self.workload.failed_authentication() if self.workload else None
+        if refused:
+            raise EnvironmentProblem(f"worker {refused.name}: authentication failed (the cluster refused its "
+                                     f"credentials; see {WorkerDir(refused.runtime.history_dir).log})")
 
     def _in_sync_at_end(self) -> list[SteadyCheck]:
         if not self.exp.steady_state.no_under_replicated_at_end:
@@ -200,7 +247,13 @@ class Run:
 
     def _scan_disks(self, partitions: set[tuple[str, int]]) -> None:
         try:
-            scanned, values = segments.scan(self.cluster.data_dirs(partitions), partitions)
+            with tempfile.TemporaryDirectory(prefix="kafka-chaos-segments-") as scratch:
+                data_dirs = self.cluster.segment_dirs(sorted(partitions), Path(scratch))
+                if not data_dirs:
+                    self.events.record("disk", "unavailable", f"backend {self.cluster.name} cannot read the "
+                                       "brokers' segment files")
+                    return
+                scanned, values = segments.scan(data_dirs, partitions)
             disk.write(self.run, scanned, values)
         except Exception as exc:  # noqa: BLE001  (evidence is a courtesy: the verdict stands without it)
             self.events.record("disk", "scan-failed", f"reading the segment files failed: {exc!r}")
@@ -225,13 +278,10 @@ class Run:
         self.run.experiment_json.write_text(json.dumps({**data, "resolved": self.plan.resolved()}, indent=2))
 
     def _collect_broker_logs(self, cluster: Backend, marks: dict[int, int]) -> None:
-        """Each node's log from the start of this run (a reused cluster's logs hold earlier runs)."""
+        """Each node's log from the start of this run (a reused cluster's logs hold earlier runs),
+        copied from wherever the backend keeps it."""
         self.run.broker_logs.mkdir(exist_ok=True)
-        for node, path in cluster.broker_logs().items():
-            if path.exists():
-                with open(path, "rb") as src, open(self.run.broker_log(node), "wb") as dst:
-                    src.seek(marks.get(node, 0))
-                    shutil.copyfileobj(src, dst)
+        cluster.copy_logs(marks, self.run.broker_log)
 
 
 def missing_partitions(result: CheckResult) -> set[tuple[str, int]]:
@@ -243,10 +293,6 @@ def missing_partitions(result: CheckResult) -> set[tuple[str, int]]:
             if anomaly.get("topic") is not None and partition is not None:
                 found.add((str(anomaly["topic"]), int(partition)))
     return found
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
 
 
 def _kafka(value) -> str:

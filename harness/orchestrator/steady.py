@@ -59,9 +59,10 @@ def hot_partition_share(history: History, at_least: float) -> SteadyCheck:
                        detail=f"the busiest partition took {share:.0%} of the sends (expected at least {at_least:.0%})")
 
 
-def dead_letters(history: History, bootstrap: str, topics: dict[str, str]) -> SteadyCheck:
+def dead_letters(history: History, client: dict, topics: dict[str, str]) -> SteadyCheck:
     """Every poison record a consumer handled has a dead letter, acknowledged and in the log,
-    and dead letters carry the error and their source in their headers."""
+    and dead letters carry the error and their source in their headers (read with `client`: the
+    harness's librdkafka properties, bootstrap servers and login)."""
     sends, reads = history.sends, history.reads
     consumers = history.processes[history.processes["kind"] == "consumer"]
     missing, letters = 0, 0
@@ -77,17 +78,17 @@ def dead_letters(history: History, bootstrap: str, topics: dict[str, str]) -> St
         letters += len(in_log)
     if not letters:
         return SteadyCheck(name="dead-letters", passed=False, detail="no dead letter reached the log")
-    headers = _first_headers(bootstrap, [t for t in topics.values()])
+    headers = _first_headers(client, [t for t in topics.values()])
     ok = missing == 0 and {"error", "source"} <= set(headers)
     return SteadyCheck(name="dead-letters", passed=ok,
                        detail=f"{letters} dead letters in the log, {missing} poison records without one; "
                               f"headers of the first: {headers}")
 
 
-def _first_headers(bootstrap: str, topics: list[str]) -> dict[str, str]:
+def _first_headers(client: dict, topics: list[str]) -> dict[str, str]:
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kafka-chaos-probe", "enable.auto.commit": False})
+    consumer = Consumer({**client, "group.id": "kafka-chaos-probe", "enable.auto.commit": False})
     try:
         for topic in topics:
             consumer.assign([TopicPartition(topic, p, 0) for p in consumer.list_topics(topic, timeout=10)

@@ -112,7 +112,7 @@ def fault_windows(events: list[dict], t0: int) -> list[plots.Window]:
     faults = [e for e in events if e.get("source") == "fault" and type(e.get("index")) in (int, str, type(None))]
     heals = {e.get("index"): e["mono"] for e in faults if e.get("kind") == "heal"}
     return [plots.Window((e["mono"] - t0) / 1e9, (heals.get(e.get("index"), end) - t0) / 1e9,
-                         str(e.get("text", "fault"))) for e in faults if e.get("kind") == "inject"]
+                         str(e.get("text", "fault")), str(e.get("fault", ""))) for e in faults if e.get("kind") == "inject"]
 
 
 def example(anomaly: dict) -> Example:
@@ -135,7 +135,7 @@ def _plots(run: RunDir, history: History, t0: int, windows) -> list[tuple[str, s
 
 def _reads_per_second(history: History, t0: int) -> dict[str, np.ndarray]:
     processes = history.processes
-    processors = processes.loc[processes["kind"].isin(["consumer", "transformer"]), "worker"]
+    processors = processes.loc[processes["kind"].isin(["consumer", "transformer", "sink"]), "worker"]
     reads = history.reads[history.reads["worker"].isin(set(processors))]  # not the final readers
     if reads.empty:
         return {}

@@ -23,11 +23,23 @@ MAX_POINTS = 4000  # raw latency points drawn (a seeded sample beyond that)
 OUTCOME_COLOURS = {"ok": "#2a9d8f", "fail": "#e76f51", "info": "#e9c46a", "pending": "#8d99ae"}
 
 
+# Fault windows are red; faults from inside a node or on the protocol have colours of their own,
+# so a power cut, a clock jump or a doctored response is told from a network fault at a glance.
+FAULT_COLOURS = {"power-loss": "#370617", "clock-skew": "#7b2cbf", "delay-response": "#f77f00",
+                 "drop-response": "#f77f00", "error-response": "#f77f00"}
+DEFAULT_FAULT_COLOUR = "#e63946"
+
+
 @dataclass(frozen=True)
 class Window:
     start: float
     end: float
     label: str
+    fault: str = ""  # the fault's name, which picks its colour
+
+    @property
+    def colour(self) -> str:
+        return FAULT_COLOURS.get(self.fault, DEFAULT_FAULT_COLOUR)
 
 
 def svg_uri(fig) -> str:
@@ -49,7 +61,7 @@ def _axes(title: str, ylabel: str, height: float = HEIGHT):
 def shade(ax, windows: list[Window]) -> None:
     """Fault windows as shaded spans, labelled along the top."""
     for i, w in enumerate(windows):
-        ax.axvspan(w.start, w.end, color="#e63946", alpha=0.12, lw=0)
+        ax.axvspan(w.start, w.end, color=w.colour, alpha=0.12, lw=0)
         ax.annotate(w.label, xy=(w.start, 1), xycoords=("data", "axes fraction"), xytext=(2, -10 - 9 * (i % 3)),
                     textcoords="offset points", fontsize=7, color="#9d0208", clip_on=True)
 

@@ -8,6 +8,7 @@ nowhere else; writers and readers take a `RunDir` (or a `WorkerDir`) and ask it 
       history/workers.jsonl              which worker incarnations the run started, how each ended
       history/<worker>.<incarnation>/    runtime.json, process.json, worker.log, <table>.arrows
       disk/                              scanned.json, values.arrow (segment files, when read)
+      database/                          rows.arrow, offsets.arrow, postgres.log (runs with sink workers)
       cluster/node-<id>.log              each broker's log for the run
       verdict.json, run.json, report.html
       shrunk.yaml                        written by `kafka-chaos shrink` from a failing run

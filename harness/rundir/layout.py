@@ -168,6 +168,23 @@ class RunDir:
         return self.disk / "values.arrow"
 
     @property
+    def database(self) -> Path:
+        """The run's PostgreSQL database (sink workers): its tables dumped at the end, its log."""
+        return self.path / "database"
+
+    @property
+    def database_rows(self) -> Path:
+        return self.database / "rows.arrow"
+
+    @property
+    def database_offsets(self) -> Path:
+        return self.database / "offsets.arrow"
+
+    @property
+    def database_log(self) -> Path:
+        return self.database / "postgres.log"
+
+    @property
     def broker_logs(self) -> Path:
         return self.path / "cluster"
 

@@ -25,6 +25,8 @@ from harness.semantics import Semantics
 ClientProperties = dict[str, str | int | float | bool]
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 SECRETS_ENV = "KAFKA_CHAOS_SECRETS"  # a worker's passwords and keys, kept out of runtime.json
+UNUSED_GROUP = "kafka-chaos-unused-{}"  # the group id of a consumer that assigns partitions itself
+FINAL_READ_GROUP_PREFIX = "kafka-chaos-final-read-"
 
 
 class Isolation(StrEnum):
@@ -122,6 +124,32 @@ class TransformerConfig(_Worker):
     processing_ms: float = Field(0, ge=0, le=MAX_SECONDS * 1000)
 
 
+class SinkMode(StrEnum):
+    EXACTLY_ONCE = "exactly-once"  # rows and input offsets in one database transaction
+    AT_LEAST_ONCE = "at-least-once"  # rows committed, then offsets committed to Kafka: a crash between repeats rows
+
+
+class SinkConfig(_Worker):
+    """Consume `input` and write each record as a row of a PostgreSQL table (the run's own
+    database). `exactly-once`: the input offsets are stored in the same transaction as the rows,
+    and a start seeks to them (never to Kafka's committed offsets); `at-least-once`: rows are
+    committed first, offsets to Kafka every `commit_interval_ms` (as Kafka Connect does).
+    Unset `mode` follows the semantics."""
+
+    kind: Literal["sink"] = "sink"
+    input: TopicName
+    group: GroupName
+    mode: SinkMode | None = None
+    batch_size: int = Field(100, ge=1, le=100_000)
+    commit_interval_ms: int = Field(1000, ge=0, le=int(MAX_SECONDS * 1000),
+                                    description="at-least-once: how often offsets go to Kafka (0: after every batch)")
+    processing_ms: float = Field(0, ge=0, le=MAX_SECONDS * 1000)
+
+    @property
+    def topics(self) -> list[str]:
+        return [self.input]
+
+
 class FinalReadConfig(_Worker):
     """Read every partition from its earliest offset to its end, recording the end it reached."""
 
@@ -132,7 +160,7 @@ class FinalReadConfig(_Worker):
 
 
 WorkerConfig = Annotated[
-    Union[ProducerConfig, ConsumerConfig, TransformerConfig, FinalReadConfig], Field(discriminator="kind")]
+    Union[ProducerConfig, ConsumerConfig, TransformerConfig, SinkConfig, FinalReadConfig], Field(discriminator="kind")]
 
 
 class Runtime(_Strict):
@@ -148,6 +176,7 @@ class Runtime(_Strict):
     seed: int = 0
     consumer_client: ClientProperties = Field(default_factory=dict, description="resolved librdkafka properties")
     producer_client: ClientProperties = Field(default_factory=dict, description="resolved librdkafka properties")
+    database: str | None = Field(None, description="a sink's PostgreSQL connection string (a local socket, no secret)")
 
     def save(self, path: Path) -> dict[str, str]:
         """Write the runtime with its secrets redacted, so no password rests in the run directory;
@@ -212,4 +241,11 @@ def resolve(worker: WorkerConfig, semantics: Semantics) -> tuple[WorkerConfig, C
         consumer = {**_CONSUMER_CLIENT, "isolation.level": Isolation.READ_COMMITTED.value,
                     "enable.auto.commit": False, **worker.client}
         return worker, Clients(consumer=consumer, producer={**_TRANSACTIONAL_PRODUCER, **worker.producer_client})
+    if isinstance(worker, SinkConfig):
+        if worker.mode is None:
+            exactly = semantics == Semantics.EXACTLY_ONCE
+            worker = worker.model_copy(update={"mode": SinkMode.EXACTLY_ONCE if exactly else SinkMode.AT_LEAST_ONCE})
+        # read_committed whatever `client` says: the checker counts a sink's reads as committed ones
+        return worker, Clients(consumer={**_CONSUMER_CLIENT, "enable.auto.commit": False, **worker.client,
+                                         "isolation.level": Isolation.READ_COMMITTED.value})
     return worker, Clients(consumer={"isolation.level": worker.isolation.value, **worker.client})

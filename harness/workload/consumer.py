@@ -15,8 +15,8 @@ from collections import deque
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 
 from harness.history import values
-from harness.history.schema import Phase
-from harness.workload.config import CommitMode, CommitScope, CommitStrategy, ConsumerConfig
+from harness.history.schema import Phase, acks
+from harness.workload.config import UNUSED_GROUP, CommitMode, CommitScope, CommitStrategy, ConsumerConfig
 from harness.workload.producer import delivery_recorder, drain, record_invocations, record_not_sent
 from harness.workload.reading import next_offsets, record_read
 from harness.workload.worker import Worker, register
@@ -38,11 +38,12 @@ class ConsumerWorker(Worker):
         self.generation = 0
         self.processed: dict[tuple[str, int], int] = {}  # next offset per partition, since assignment
         self.consumer = Consumer(self.consumer_config(**{
-            "group.id": cfg.group or f"kafka-chaos-unused-{cfg.name}",
+            "group.id": cfg.group or UNUSED_GROUP.format(cfg.name),
             "on_commit": self._on_commit_result,
         }))
         self.dead_letters = Producer(self.producer_config()) if cfg.dead_letter_topic else None
-        self.on_dead_letter = delivery_recorder(self.history, self.runtime.producer_id) if self.dead_letters else None
+        self.on_dead_letter = delivery_recorder(
+            self.history, self.runtime.producer_id, acks(self.runtime.producer_client)) if self.dead_letters else None
         self.dead_letter_seq = 0
         self.buffer: deque[Message] = deque()
         self.paused = False

@@ -15,7 +15,7 @@ import uuid
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from harness.workload.config import FinalReadConfig
+from harness.workload.config import FINAL_READ_GROUP_PREFIX, FinalReadConfig
 from harness.workload.reading import record_read
 from harness.workload.worker import Worker, register
 
@@ -28,7 +28,7 @@ class FinalReadWorker(Worker):
         cfg = self.config
         deadline = time.monotonic() + cfg.timeout_s
         consumer = Consumer(self.consumer_config(**{
-            "group.id": f"kafka-chaos-final-read-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+            "group.id": f"{FINAL_READ_GROUP_PREFIX}{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
             "enable.partition.eof": True, "auto.offset.reset": "earliest"}))
         try:
             targets = self._targets(consumer, deadline)

@@ -25,12 +25,19 @@ import uuid
 import zlib
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.history.manifest import ManifestWriter
 from harness.process import ProcessRef, ProcessState
 from harness.rundir import RunDir, WorkerDir
-from harness.workload.config import (FinalReadConfig, Isolation, ProducerConfig, Runtime, Semantics,
-                                     TransformerConfig, WorkerConfig, resolve)
+from harness.workload.access import Access, acls_for
+from harness.workload.worker import AUTH_FAILED, HARNESS_PID
+from harness.workload.config import (Clients, FinalReadConfig, Isolation, ProducerConfig, Runtime, Semantics,
+                                     SinkConfig, TransformerConfig, WorkerConfig, resolve)
+
+if TYPE_CHECKING:
+    from harness.cluster.backend import Security
+    from harness.database.postgres import Postgres
 
 STOP_TIMEOUT_S = 60.0
 
@@ -97,6 +104,10 @@ class WorkerProcess:
     def wait(self, timeout: float | None = None) -> int:
         return self._seen(self.popen.wait(timeout))
 
+    @property
+    def authentication_failed(self) -> bool:
+        return self.returncode == AUTH_FAILED
+
     def restart(self) -> "WorkerProcess":
         """A new incarnation of the same worker (this one must be dead)."""
         if self.popen.poll() is None:
@@ -110,14 +121,20 @@ class WorkerProcess:
 
 class Workload:
     def __init__(self, run_dir: Path, bootstrap_servers: str, semantics: Semantics, seed: int = 0,
-                 tag: str | None = None):
+                 tag: str | None = None, security: "Security | None" = None, client: dict[str, str] | None = None):
+        """`security`: a secured cluster's users and ACLs; each worker then logs in as itself.
+        Without it, `client`: the librdkafka login every worker shares (a cluster the harness did
+        not secure, reached as the one principal its experiment names)."""
         self.run_dir = Path(run_dir)
         self.bootstrap_servers, self.semantics, self.seed = bootstrap_servers, semantics, seed
         self.tag = tag or uuid.uuid4().hex[:8]  # keeps transactional ids apart across runs
+        self.access = Access(security, self.tag) if security else None
+        self.client = dict(client or {})
         self.processes: list[WorkerProcess] = []
         self._incarnations: dict[str, int] = defaultdict(int)
         self._producer_ids = 0
         self.manifest = ManifestWriter(RunDir.of(self.run_dir).manifest)
+        self.database: "Postgres | None" = None  # the run's database, where sinks write (and faults reach it)
 
     def __enter__(self) -> "Workload":
         return self
@@ -125,8 +142,39 @@ class Workload:
     def __exit__(self, *exc) -> None:
         self.stop_all()
 
+    def transactional_id(self, worker: str) -> str:
+        return f"kafka-chaos-{self.tag}-{worker}"
+
+    def authorize(self, workers: list[WorkerConfig], topics: list[str]) -> None:
+        """On a secured cluster: a principal with its ACLs for each worker, and for the final readers
+        of `topics`, all at once before any starts (workers started later get theirs when they start)."""
+        if self.access:
+            wanted = [resolve(w, self.semantics) for w in [*workers, *final_readers(topics)]]
+            self.access.prepare({w.name: acls_for(w, clients, self.access.user(w.name), self.transactional_id(w.name))
+                                 for w, clients in wanted})
+
+    def _login(self, worker: WorkerConfig, clients: Clients) -> Clients:
+        """The worker's clients logged in as its own principal (or the shared one); its own `client`
+        settings win (an experiment may give a worker a wrong password on purpose)."""
+        if self.access:
+            if worker.name not in self.access.credentials:
+                self.access.prepare({worker.name: acls_for(worker, clients, self.access.user(worker.name),
+                                                           self.transactional_id(worker.name))})
+            login = self.access.client(worker.name)
+        elif self.client:
+            login = self.client
+        else:
+            return clients
+        return Clients(consumer={**login, **clients.consumer} if clients.consumer else {},
+                       producer={**login, **clients.producer} if clients.producer else {})
+
+    def failed_authentication(self) -> WorkerProcess | None:
+        """A worker that stopped because the cluster refused its credentials."""
+        return next((p for p in self.processes if p.authentication_failed), None)
+
     def start(self, worker: WorkerConfig) -> WorkerProcess:
         worker, clients = resolve(worker, self.semantics)
+        clients = self._login(worker, clients)
         self._incarnations[worker.name] += 1
         incarnation = self._incarnations[worker.name]
         producing = isinstance(worker, (ProducerConfig, TransformerConfig)) or bool(
@@ -139,11 +187,14 @@ class Workload:
             worker=worker, semantics=self.semantics, bootstrap_servers=self.bootstrap_servers,
             history_dir=directory.path, incarnation=incarnation,
             producer_id=self._producer_ids if producing else None,
-            transactional_id=f"kafka-chaos-{self.tag}-{worker.name}",
+            transactional_id=self.transactional_id(worker.name),
             seed=self.seed * 1_000_003 + zlib.crc32(worker.name.encode()) + incarnation,
             consumer_client=clients.consumer, producer_client=clients.producer,
+            database=self.database.dsn if isinstance(worker, SinkConfig) and self.database else None,
         )
-        env = {**os.environ, **runtime.save(directory.runtime)}
+        # The harness's pid, not the worker's first getppid(): a harness killed while the worker
+        # was still starting would otherwise leave it an orphan that never notices.
+        env = {**os.environ, **runtime.save(directory.runtime), HARNESS_PID: str(os.getpid())}
         self.manifest.started(worker.name, incarnation, worker.kind)  # before it can write anything
         with open(directory.log, "ab") as log:
             popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(directory.runtime)], env=env,
@@ -155,9 +206,7 @@ class Workload:
 
     def final_read(self, topics: list[str], timeout_s: float = 120) -> list[WorkerProcess]:
         """Read every partition to its end under both isolation levels; returns once both finish."""
-        readers = [self.start(FinalReadConfig(name=f"final-{isolation.value.replace('_', '-')}",
-                                              topics=topics, isolation=isolation, timeout_s=timeout_s))
-                   for isolation in Isolation]
+        readers = [self.start(reader) for reader in final_readers(topics, timeout_s)]
         for reader in readers:
             reader.wait(timeout_s + 60)
         return readers
@@ -175,3 +224,9 @@ class Workload:
                 process.kill()
         for process in self.processes:  # exits nobody asked about yet (workers that ended by themselves)
             _ = process.returncode
+
+
+def final_readers(topics: list[str], timeout_s: float = 120) -> list[FinalReadConfig]:
+    """The final read: one reader per isolation level."""
+    return [FinalReadConfig(name=f"final-{isolation.value.replace('_', '-')}", topics=topics, isolation=isolation,
+                            timeout_s=timeout_s) for isolation in Isolation]

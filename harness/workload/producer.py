@@ -10,7 +10,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, Producer
 
 from harness.history import values
-from harness.history.schema import SendOutcome, Table
+from harness.history.schema import UNKNOWN_OFFSET, SendOutcome, Table, acks
 from harness.history.writer import HistoryWriter
 from harness.workload.config import KeyDistribution, ProducerConfig
 from harness.workload.transactions import Transactions
@@ -19,13 +19,19 @@ from harness.workload.worker import Worker, register
 MAX_BATCH = 1000
 FLUSH_TIMEOUT_S = 30.0
 
-# Errors that prove a send was never appended: it never left the client, or the broker refused
-# the whole request for what it is. Anything else (timeouts, leadership changes after retries,
-# NOT_ENOUGH_REPLICAS_AFTER_APPEND, in-flight purges) may have been written: indeterminate.
+# Delivery-report errors that prove a send was never appended. librdkafka knows a message's
+# persistence status (NOT_PERSISTED / POSSIBLY_PERSISTED), but confluent-kafka does not expose it,
+# and the status is sticky across retries: a message whose first attempt went out and lost its
+# response (possibly persisted) is retried, and its final error can be anything, even
+# _PURGE_QUEUE (purge also takes retries waiting in the queues). So only errors that every
+# attempt of the message would have met count: a refusal of the record itself (too large,
+# invalid) or of its topic (unknown, not authorized). Anything else, timeouts, retries
+# exhausted, NOT_ENOUGH_REPLICAS(_AFTER_APPEND), purges, may have been written: indeterminate.
 DEFINITE_FAILURES = frozenset({
-    KafkaError._PURGE_QUEUE, KafkaError.MSG_SIZE_TOO_LARGE,
+    KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD,
     KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION, KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    KafkaError.RECORD_LIST_TOO_LARGE, KafkaError._INVALID_ARG,
+    KafkaError._INVALID_ARG,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED, KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,  # refused whole
 })
 NOT_SENT = "_NOT_SENT"  # invoked, but the client never accepted it (queue full at shutdown)
 
@@ -94,7 +100,7 @@ class ProducerWorker(Worker):
             transactions.init()
         rng = random.Random(self.runtime.seed)
         keys, pacer = KeyChooser(cfg.keys, rng), Pacer(cfg.rate)
-        on_delivery = delivery_recorder(self.history, pid)
+        on_delivery = delivery_recorder(self.history, pid, acks(self.runtime.producer_client))
         padding = values.padding(cfg.value_size)
         seq = txn = in_txn = 0
         stopping = lambda: self.stopping  # noqa: E731  (made once: it runs per send)
@@ -152,20 +158,32 @@ def record_invocations(history: HistoryWriter, pid: int, first_seq: int, txn: in
     })
 
 
-def delivery_recorder(history: HistoryWriter, pid: int):
-    """A delivery callback appending straight to the buffered completion columns (hot path)."""
+def delivery_recorder(history: HistoryWriter, pid: int, acks_setting: str | None = "all"):
+    """A delivery callback appending straight to the buffered completion columns (hot path).
+
+    An ack's offset is recorded as UNKNOWN_OFFSET when librdkafka has none: always under acks=0
+    (no response; it numbers the batch from -1001, so a long one seems to land at 0, 1, ...), and
+    for an idempotent retry answered DUPLICATE_SEQUENCE_NUMBER, whose batch it numbers from -1:
+    the first ack has no offset, the next ones in that partition read 0, 1, ... and are as made up."""
     columns = history.columns(Table.COMPLETIONS)
     c_producer, c_seq, c_outcome = columns["producer"], columns["seq"], columns["outcome"]
     c_partition, c_offset, c_error = columns["partition"], columns["offset"], columns["error"]
     c_mono, c_wall = columns["mono"], columns["wall"]
     seq_slice = values.SEQ
     ok, fail, info = SendOutcome.OK.value, SendOutcome.FAIL.value, SendOutcome.INFO.value
+    offsets_real = acks_setting != "0"
+    made_up: dict[int, int] = {}  # partition -> the made-up offset the next ack of its batch would carry
 
     def on_delivery(err, msg) -> None:  # values first, then the appends: never half a row
         mono, wall, seq = time.monotonic_ns(), time.time_ns(), int(msg.value()[seq_slice])
-        if err is None:  # acked; the offset is unknown (None) when a retry hit DUPLICATE_SEQUENCE_NUMBER
-            offset = msg.offset()
-            outcome, partition, offset, error = ok, msg.partition(), -1 if offset is None else offset, None
+        if err is None:
+            partition, offset, outcome, error = msg.partition(), msg.offset(), ok, None
+            if offset is None or not offsets_real:
+                offset, made_up[partition] = UNKNOWN_OFFSET, 0
+            elif made_up and made_up.get(partition) == offset:
+                offset, made_up[partition] = UNKNOWN_OFFSET, offset + 1
+            elif made_up:
+                made_up.pop(partition, None)
         else:
             partition = msg.partition()  # None for a send purged before it had one
             outcome = fail if err.code() in DEFINITE_FAILURES else info

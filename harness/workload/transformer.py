@@ -13,6 +13,7 @@ import time
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 
 from harness.history import values
+from harness.history.schema import acks
 from harness.workload.config import TransformerConfig
 from harness.workload.producer import (delivery_recorder, drain, message, produce, record_invocations,
                                        record_not_sent)
@@ -34,7 +35,7 @@ class TransformerWorker(Worker):
         self.producer = Producer(self.producer_config(**{"transactional.id": self.runtime.transactional_id}))
         self.transactions = Transactions(self.producer, self.history, pid)
         self.transactions.init()
-        self.on_delivery = delivery_recorder(self.history, pid)
+        self.on_delivery = delivery_recorder(self.history, pid, acks(self.runtime.producer_client))
         self.padding = values.padding(cfg.value_size)
         self.seq = self.txn = 0
         self.consumer.subscribe([cfg.input], on_assign=self._on_assign, on_revoke=self._on_revoke,

@@ -14,6 +14,8 @@ import traceback
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from confluent_kafka import KafkaError
+
 from harness.history.schema import Table
 from harness.history.writer import HistoryWriter
 from harness.redact import redact
@@ -22,6 +24,12 @@ from harness.workload.transactions import Fenced
 
 log = logging.getLogger("harness.worker")
 WORKERS: dict[str, type["Worker"]] = {}
+AUTH_FAILED = 5  # the exit code of a worker whose credentials the cluster refused (harness.workload.launcher)
+HARNESS_PID = "KAFKA_CHAOS_HARNESS_PID"  # set by the launcher: the process whose death stops the worker
+
+
+class AuthenticationFailed(Exception):
+    """The cluster refused the worker's credentials: retrying cannot help."""
 
 
 def register(kind: str):
@@ -38,7 +46,7 @@ class Worker(ABC):
         self.config = runtime.worker
         self.history = HistoryWriter(runtime.history_dir)
         self._stop_requested = False
-        self._parent = os.getppid()
+        self._parent = int(os.environ.get(HARNESS_PID) or os.getppid())
 
     @property
     def stopping(self) -> bool:
@@ -55,7 +63,13 @@ class Worker(ABC):
 
     def _client(self, properties: dict, extra: dict) -> dict:
         return {"bootstrap.servers": self.runtime.bootstrap_servers, **properties, **extra,
-                "logger": logging.getLogger("harness.librdkafka")}
+                "logger": logging.getLogger("harness.librdkafka"), "error_cb": self.on_client_error}
+
+    def on_client_error(self, error) -> None:
+        """librdkafka's errors not tied to a message (called from poll): a refused login ends the
+        worker at once (raised out of poll), so the harness sees it in a second, not after timeouts."""
+        if error.code() == KafkaError._AUTHENTICATION:
+            raise AuthenticationFailed(error.str())
 
     def event(self, kind: str, **fields) -> None:
         self.history.row(Table.EVENTS, kind=kind, **fields)
@@ -72,6 +86,7 @@ def main(argv: list[str]) -> int:
     import harness.workload.consumer  # noqa: F401  (each module registers its worker kind)
     import harness.workload.final_read  # noqa: F401
     import harness.workload.producer  # noqa: F401
+    import harness.workload.sink  # noqa: F401
     import harness.workload.transformer  # noqa: F401
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -91,6 +106,10 @@ def main(argv: list[str]) -> int:
     except Fenced as exc:
         worker.event("fenced", detail=str(exc))
         code = 4
+    except AuthenticationFailed as exc:
+        worker.event("authentication-failed", detail=str(exc))
+        print(f"authentication failed: {exc}", file=sys.stderr)
+        code = AUTH_FAILED
     except Exception as exc:  # recorded in the history, then the worker exits non-zero
         worker.event("error", detail=repr(exc))
         traceback.print_exc()

@@ -103,6 +103,7 @@ def test_the_example_project_gates_its_consumer_as_a_user_would(user_venv, tmp_p
     assert nothing_left(cluster="pytest") == []
 
 
+@pytest.mark.slow  # a second pipeline on the fresh virtualenv: minutes; the example project runs in CI
 def test_the_github_workflow_steps_run_a_gate_and_fail_on_a_violation(user_venv, tmp_path):
     workflow = yaml.safe_load((ROOT / "docs" / "ci" / "github-actions.yml").read_text())
     steps = [s["run"] for s in workflow["jobs"]["chaos-gate"]["steps"] if "run" in s]

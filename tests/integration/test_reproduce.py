@@ -65,7 +65,8 @@ def test_replay_runs_the_same_faults_at_the_same_times_on_the_same_nodes(tmp_pat
     assert nothing_left() == []
 
 
-def test_until_fail_stops_at_the_first_catch_and_repeat_counts_the_runs_that_missed(tmp_path):
+@pytest.mark.slow  # five runs, about two minutes; the repeat test below keeps the loop in CI
+def test_until_fail_stops_at_the_first_catch_and_a_pass_runs_to_the_max(tmp_path):
     out = tmp_path / "runs"
     known_bad = write(tmp_path, "always-caught", **LOSSY_CONSUMER, phases={**SHORT, "faults_s": 6},
                       faults={"kind": "timeline", "steps": [{"at": 1, "duration": 2, "fault": CRASH_WHILE_HOLDING}]})
@@ -75,11 +76,15 @@ def test_until_fail_stops_at_the_first_catch_and_repeat_counts_the_runs_that_mis
 
     known_good = write(tmp_path, "never-fails", **{**LOSSY_CONSUMER, "expect": "pass"}, phases={**SHORT, "faults_s": 6},
                        faults={"kind": "timeline", "steps": [{"at": 1, "duration": 2, "fault": HARMLESS}]})
-    passed = kafka_chaos("run", str(known_good), "--until-fail", "--max", "2", "--out", str(out), "--keep-cluster")
+    passed = kafka_chaos("run", str(known_good), "--until-fail", "--max", "2", "--out", str(out))
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert [r["outcome"] for r in records_of(out, "never-fails")] == ["pass", "pass"]
     assert "2 of 2 runs met the expectation" in passed.stdout
+    assert nothing_left() == []
 
+
+def test_repeat_counts_the_runs_that_missed(tmp_path):
+    out = tmp_path / "runs"
     # One fault a run, drawn from the seed: the crash (caught) for some seeds, the pause (missed) for others.
     sometimes = dict(LOSSY_CONSUMER, phases={**SHORT, "faults_s": 4},
                      faults={"kind": "nemesis", "duration_s": [2, 2], "stable_s": [1, 1],
@@ -112,6 +117,7 @@ def records_of(out: Path, name: str) -> list[dict]:
     return sorted(found, key=lambda r: r["started_wall"])
 
 
+@pytest.mark.slow  # about seven minutes of runs; the full suite and benchmarks/shrink.py run it
 def test_a_mixed_schedule_shrinks_to_the_isolation_that_loses_writes(tmp_path):
     """acks=1 with unclean leader election loses writes when the leader is isolated; kills,
     pauses and latency around it do not matter."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from harness.checker.check import check
+from harness.checker.model import AnomalyKind
 from harness.history.load import History, load_history, value_id
 from harness.workload.config import (ConsumerConfig, KeyDistribution, ProducerConfig, Semantics, TransactionSpec,
                                      TransformerConfig)
@@ -83,6 +85,22 @@ def test_clean_run_under_each_preset_reads_every_acked_value_exactly_once(cluste
         derived = history.sends.set_index("vid").loc[outputs["vid"]]
         from_inputs = pd.Series(value_id(derived["source_producer"], derived["source_seq"]))
         assert from_inputs.is_unique and set(from_inputs) == sent  # output = input, exactly once
+
+
+def test_fire_and_forget_acks_carry_no_offset_and_the_final_read_judges_them(cluster, topic_name, tmp_path):
+    """acks=0: librdkafka numbers a batch's reports from -1001, so batches over 1001 records used to
+    'land' at 0, 1, ...; the producer records every such ack without an offset."""
+    topic = make_topic(cluster, topic_name)
+    with Workload(tmp_path, cluster.bootstrap_servers, Semantics.AT_MOST_ONCE) as workload:
+        producer = workload.start(ProducerConfig(name="p1", topics=[topic], messages=30_000, client={"acks": "0"}))
+        assert producer.wait(120) == 0
+        history = final(workload, [topic])
+    acked_sends = history.sends[history.sends["outcome"] == "ok"]
+    assert len(acked_sends) == 30_000 and (acked_sends["offset"] == -1).all()
+    result = check(tmp_path)
+    assert {i.kind.value: i.count for i in result.invariants if i.count} == {}  # a healthy cluster lost nothing
+    assert "p1 ran with acks=0" in result.invariant(AnomalyKind.LOST_WRITE).note
+    assert result.stats["fire_and_forget"] == ["p1"]
 
 
 def test_killed_producer_leaves_indeterminate_sends_not_unknown_ones(cluster, topic_name, tmp_path):

@@ -44,7 +44,8 @@ def lost_write_run() -> Run:
 
 def test_lost_write_is_found_with_its_evidence(tmp_path):
     result = run_check(lost_write_run(), tmp_path)
-    assert counts(result) == {"lost-write": 1}
+    # offset 1 was acknowledged as p1:1 and later read as p2:0: that is an inconsistent offset too
+    assert counts(result) == {"lost-write": 1, "inconsistent-offsets": 1}
     assert result.verdict == Verdict.VIOLATION
     [lost] = evidence(result, "lost-write")
     assert lost["value"] == "p1:1" and lost["acked_offset"] == 1 and lost["sender"] == "p1.1"
@@ -96,7 +97,7 @@ def test_a_lost_write_still_in_a_segment_file_is_lost_in_reading(tmp_path):
     [lost] = evidence(check(tmp_path), "lost-write")
     assert lost["explanation"].endswith("still on disk (node 3: at offset 1 (leader epoch 1))")
     assert lost["on_disk"][1:] == ["node 1: absent from its 3 records", "node 2: absent from its 3 records"]
-    assert counts(check(tmp_path)) == {"lost-write": 1}, "the disk is evidence, not a verdict"
+    assert counts(check(tmp_path)) == {"lost-write": 1, "inconsistent-offsets": 1}
 
 
 def test_absent_indeterminate_write_is_not_lost(tmp_path):
@@ -425,18 +426,27 @@ def transformer_run(second_outcome: str) -> Run:
     return run
 
 
-def test_input_with_output_in_two_committed_transactions_is_not_exactly_once(tmp_path):
+def test_input_with_output_in_two_committed_transactions_is_duplicate_output(tmp_path):
     result = run_check(transformer_run("committed"), tmp_path)
-    assert counts(result) == {"output-not-exactly-once": 1}
-    [bad] = evidence(result, "output-not-exactly-once")
+    assert counts(result) == {"duplicate-output": 1}
+    [bad] = evidence(result, "duplicate-output")
     assert (bad["input"], bad["committed_outputs"], bad["in_transactions"]) == ("p9:0", 2, 2)
+    assert result.verdict == Verdict.VIOLATION  # exactly-once
+
+
+def test_duplicate_output_is_allowed_at_least_once(tmp_path):
+    run = transformer_run("committed")
+    run.semantics = "at-least-once"
+    result = run_check(run, tmp_path)
+    assert result.invariant(AnomalyKind.DUPLICATE_OUTPUT).status == "allowed"
+    assert result.verdict == Verdict.PASS
 
 
 def test_reprocessing_after_an_abort_is_exactly_once(tmp_path):
     assert counts(run_check(transformer_run("aborted"), tmp_path)) == {}
 
 
-def test_input_without_committed_output_is_not_exactly_once(tmp_path):
+def test_input_without_committed_output_is_lost_output(tmp_path):
     run = Run("exactly-once")
     processed, missed = run.send(9, 0, topic="in"), run.send(9, 1, topic="in")
     transformer = run.reader("x1", "transformer", "read_committed", group="gx", topics=("in",), output="out",
@@ -447,8 +457,8 @@ def test_input_without_committed_output_is_not_exactly_once(tmp_path):
     run.end_txn(8, 1, "committed")
     run.final_reads()
     result = run_check(run, tmp_path)
-    assert counts(result) == {"output-not-exactly-once": 1}
-    assert evidence(result, "output-not-exactly-once")[0]["input"] == "p9:1"
+    assert counts(result) == {"lost-output": 1}
+    assert evidence(result, "lost-output")[0]["input"] == "p9:1"
 
 
 # ---- the verdict ---------------------------------------------------------------------------

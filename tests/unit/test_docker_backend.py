@@ -22,6 +22,7 @@ from harness.cluster.containers.spec import DockerSpec
 from harness.cluster.layout import Role
 from harness.errors import UsageError
 from harness.experiment.loader import load_experiment, parse
+from harness.experiment.model import DockerClusterConfig
 
 COMPOSE = Path(__file__).parents[2] / "compose"
 
@@ -118,11 +119,14 @@ def test_the_image_context_has_apache_kafkas_layout(tmp_path):
 
 def test_docker_offers_no_proxies_or_disks_on_a_cluster_it_takes_over(monkeypatch):
     monkeypatch.setattr(backends, "local_control", lambda: True)
-    assert backends.offers(BackendName.DOCKER) == frozenset(Capability)
-    attached = backends.offers(BackendName.DOCKER, docker=DockerSpec(attach="kc"))
-    assert attached == {Capability.PROCESSES, Capability.TOPOLOGY, Capability.NETWORK}
+    nothing_inside = {Capability.POWER, Capability.CLOCKS, Capability.PROTOCOL, Capability.SECURITY}
+    assert backends.offers(BackendName.DOCKER) == frozenset(Capability) - nothing_inside
+    taken_over = DockerClusterConfig(backend="docker", docker=DockerSpec(attach="kc"))
+    assert backends.offers(BackendName.DOCKER, config=taken_over) == {
+        Capability.PROCESSES, Capability.TOPOLOGY, Capability.QUORUM, Capability.NETWORK, Capability.CLIENT_NETWORK}
     monkeypatch.setattr(backends, "local_control", lambda: False)
-    assert backends.offers(BackendName.DOCKER) == {Capability.PROCESSES, Capability.TOPOLOGY, Capability.PROXIES}
+    assert backends.offers(BackendName.DOCKER) == {Capability.PROCESSES, Capability.TOPOLOGY, Capability.QUORUM,
+                                                   Capability.PROXIES, Capability.CLIENT_PROXIES}
 
 
 FULL_DISK = """
@@ -140,7 +144,7 @@ def test_a_fault_the_cluster_taken_over_cannot_do_is_refused_at_its_line(monkeyp
     monkeypatch.setattr(backends, "local_control", lambda: True)
     assert parse(FULL_DISK, "x.yaml", runnable=True, backend=BackendName.DOCKER).cluster.backend == "docker"
     with pytest.raises(UsageError, match=r"x.yaml:8: faults.steps\[0\].fault: full-disk needs disks; backend docker "
-                                         r"\(cluster kc, taken over\) offers network, processes, topology here"):
+                                         r"\(cluster kc, taken over\) offers client-network, network, processes, quorum, topology here"):
         parse(FULL_DISK, "x.yaml", runnable=True, attach="kc")
     with pytest.raises(UsageError, match="--attach 'Bad Name'"):
         parse(FULL_DISK, "x.yaml", attach="Bad Name")
@@ -167,3 +171,24 @@ def test_the_compose_files_describe_the_clusters_the_readme_promises(name, broke
     assert all(f.host == "127.0.0.1" for f in nodes if Role.BROKER in f.roles), "clients on the host reach brokers"
     assert all(s["image"].startswith("${KAFKA_IMAGE:-apache/kafka:") and s["volumes"] and s["healthcheck"]
                for s in services.values())
+
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "harness" / "catalogue"
+
+
+@pytest.mark.parametrize("name, missing", [("power-loss-one-node", "power"), ("clock-skew-retention", "clocks"),
+                                           ("drop-produce-responses-duplicates", "protocol")])
+def test_faults_that_need_what_containers_lack_are_refused_on_docker(monkeypatch, name, missing):
+    monkeypatch.setattr(backends, "local_control", lambda: True)
+    with pytest.raises(UsageError, match=rf"needs {missing}; backend docker offers "):
+        load_experiment(CATALOGUE / f"{name}.yaml", runnable=True, backend=BackendName.DOCKER)
+
+
+def test_a_secured_cluster_or_a_cluster_of_others_does_not_move_to_docker():
+    with pytest.raises(UsageError, match="--backend docker: backend docker runs plaintext clusters only, not sasl_ssl"):
+        load_experiment(CATALOGUE / "sasl-ssl-leader-kill.yaml", backend=BackendName.DOCKER)
+    ssh = yaml.safe_load(FULL_DISK) | {"cluster": {"backend": "external", "bootstrap": "198.18.90.11:9092"}}
+    with pytest.raises(UsageError, match="the experiment's cluster is backend external; only local and docker"):
+        parse(yaml.safe_dump(ssh), backend=BackendName.DOCKER)
+    back = parse(FULL_DISK.replace("name: full", "name: full\ncluster: {backend: docker}"), backend=BackendName.LOCAL)
+    assert back.cluster.backend == BackendName.LOCAL and not hasattr(back.cluster, "docker")

@@ -73,16 +73,27 @@ def test_timeline_plans_each_step_with_its_heal():
         {"at": 2, "fault": {"fault": "latency", "ms": 100}}]})
     planned = plan(timeline, seed=1, length_s=30)
     assert [(p.start, p.end, p.fault.name) for p in planned] == [(2, 30, "latency"), (10, 15, "kill")]
-    assert [p.fault.capabilities() for p in planned] == [{Capability.PROXIES},
-                                                         {Capability.PROCESSES, Capability.TOPOLOGY}]
+    assert [p.fault.capabilities() for p in planned] == [{Capability.CLIENT_PROXIES},
+                                                         {Capability.PROCESSES, Capability.QUORUM}]
     assert [p.fault.provisions().proxies for p in planned] == [{"clients"}, set()]
 
 
 def test_a_fault_needs_what_its_target_needs():
     assert FAULTS["kill"](target=2).capabilities() == {Capability.PROCESSES}
-    assert FAULTS["kill"](target="controller").capabilities() == {Capability.PROCESSES, Capability.TOPOLOGY}
+    assert FAULTS["kill"](target="controller").capabilities() == {Capability.PROCESSES, Capability.QUORUM}
     assert FAULTS["partition"](target={"leader": {"topic": "t"}}).capabilities() == {
         Capability.NETWORK, Capability.TOPOLOGY}
+
+
+def test_faults_on_the_client_side_need_only_the_client_side():
+    """What the external backend can offer: the path between the workers and the brokers."""
+    assert FAULTS["cut-clients"]().capabilities() == {Capability.CLIENT_NETWORK}
+    assert FAULTS["packet-loss"](share=0.5, peers="clients").capabilities() == {Capability.CLIENT_NETWORK}
+    assert FAULTS["packet-loss"](share=0.5).capabilities() == {Capability.NETWORK}
+    assert FAULTS["latency"](ms=5).capabilities() == {Capability.CLIENT_PROXIES}
+    assert FAULTS["latency"](ms=5, path="replication").capabilities() == {Capability.PROXIES}
+    assert FAULTS["cut-clients"](target={"leader": {"topic": "t"}}).capabilities() == {
+        Capability.CLIENT_NETWORK, Capability.TOPOLOGY}
     assert FAULTS["kill-worker"](worker="c1").capabilities() == set()
     assert FAULTS["full-disk"](target=1).provisions().own_disks
 
@@ -117,3 +128,13 @@ def test_bad_schedules_are_refused(bad):
 def test_timeline_is_the_default_kind_written():
     assert isinstance(schedule.validate_python({"kind": "timeline", "steps": [
         {"at": 0, "fault": {"fault": "pause", "target": 1}}]}), Timeline)
+
+
+def test_every_capability_is_reached_through_a_property_of_env():
+    """A fault writes `env.security.revoke(...)`: an accessor that lost its @property hands it a
+    bound method instead, and the fault fails only at run time, on a real cluster."""
+    from harness.faults.base import Env
+
+    accessors = ["processes", "topology", "network", "client_network", "proxies", "disks", "power", "clocks",
+                 "protocol", "security"]
+    assert [name for name in accessors if not isinstance(vars(Env).get(name), property)] == []

@@ -45,3 +45,40 @@ def test_a_runtime_without_secrets_needs_no_environment(tmp_path: Path):
                       bootstrap_servers="b:9092", history_dir=tmp_path, incarnation=1)
     assert runtime.save(tmp_path / "runtime.json") == {}
     assert Runtime.load(tmp_path / "runtime.json") == runtime
+
+
+KEY = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
+
+
+def test_private_keys_are_hidden_whatever_their_field_is_called_and_come_back():
+    data = {"producer_client": {"ssl.key.pem": KEY, "ssl.keystore.key": KEY, "note": KEY, "ssl.key.location": "/k"},
+            "broker_config": {"listener.name.broker.scram-sha-512.sasl.jaas.config": "password=\"s3\""},
+            "list": [KEY, "fine"]}
+    shown = redact(data)
+    assert "PRIVATE KEY" not in str(shown) and "s3" not in str(shown)
+    assert shown["producer_client"]["ssl.key.location"] == "/k", "a path to a key is no secret"
+    assert shown["list"] == [REDACTED, "fine"]
+    hidden = secrets(data)
+    assert restore(shown, hidden)["producer_client"] == data["producer_client"]
+
+
+def test_a_workers_scram_password_and_key_reach_it_by_environment_only(tmp_path: Path, monkeypatch):
+    runtime = Runtime(worker=ProducerConfig(name="p1", topics=["t"]), semantics=Semantics.AT_LEAST_ONCE,
+                      bootstrap_servers="b:9092", history_dir=tmp_path, incarnation=1,
+                      producer_client={"sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "kc-1-p1",
+                                       "sasl.password": "Zq9-scram", "ssl.key.pem": KEY})
+    env = runtime.save(tmp_path / "runtime.json")
+    written = (tmp_path / "runtime.json").read_text()
+    assert "Zq9-scram" not in written and "PRIVATE KEY" not in written and "kc-1-p1" in written
+    monkeypatch.setenv(SECRETS_ENV, env[SECRETS_ENV])
+    assert Runtime.load(tmp_path / "runtime.json") == runtime
+
+
+def test_where_a_secret_is_is_kept_the_secret_is_not():
+    """A cluster's `security:` names a variable or a file: kept, so another process can read it."""
+    data = {"security": {"username": "chaos", "password_env": "KAFKA_CHAOS_PASSWORD", "password_file": "/run/pw",
+                         "key_file": "/etc/k.key"},
+            "client": {"sasl.password": "hunter2", "ssl.key.pem": KEY}}
+    shown = redact(data)
+    assert shown["security"] == data["security"]
+    assert shown["client"] == {"sasl.password": REDACTED, "ssl.key.pem": REDACTED}

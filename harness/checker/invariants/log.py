@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from harness.checker.context import READ_UNCOMMITTED, Context
-from harness.checker.evidence import cluster_context, reads_of, rich, send_facts, vid_label
+from harness.checker.evidence import RICH_LIMIT, cluster_context, reads_of, rich, send_facts, vid_label
 from harness.checker.model import AnomalyKind
 from harness.checker.registry import Finding, evidence, invariant, not_applicable
 
@@ -20,7 +20,9 @@ def duplicates(ctx: Context) -> Finding:
     """
     finals = ctx.readers_with("final", READ_UNCOMMITTED) or ctx.readers_with("final")
     if not finals:
-        return not_applicable(AnomalyKind.DUPLICATE, "no final read")
+        if ctx.acked.any():  # the log was never read whole: duplicates in it cannot be ruled out
+            return Finding(AnomalyKind.DUPLICATE, True, unknown=True, note=ctx.unproven())
+        return not_applicable(AnomalyKind.DUPLICATE, "no final read, nothing acknowledged")
     times = ctx.seen_by(ctx.reads_by(finals[:1]))
     twice = np.flatnonzero(times > 1)
     rows = pd.DataFrame({"vid": ctx.history.sends["vid"].to_numpy()[twice], "places": times[twice]})
@@ -29,18 +31,19 @@ def duplicates(ctx: Context) -> Finding:
 
 @invariant(AnomalyKind.INCONSISTENT_OFFSETS)
 def inconsistent_offsets(ctx: Context) -> Finding:
-    """One offset of a partition seen holding different values, by any readers."""
-    reads = ctx.history.reads
-    if reads.empty:
-        return not_applicable(AnomalyKind.INCONSISTENT_OFFSETS, "nothing was read")
-    identity = reads["vid"].to_numpy().copy()
-    foreign = identity < 0
-    if foreign.any():  # foreign values are told apart by their first bytes
-        identity[foreign] = -2 - reads["head"].cat.codes.to_numpy()[foreign].astype(np.int64)
-    at = position(reads)
-    clashing = _clashing_positions(at, identity)
+    """One offset of a partition observed holding different values. Observations (Jepsen's
+    version order) are every read, by any reader, and every acknowledgement that names an offset."""
+    reads, sends = ctx.history.reads, ctx.history.sends
+    offset = sends["offset"].to_numpy()
+    acked = np.flatnonzero(ctx.acked & (offset >= 0) & (ctx.sends_tp >= 0))
+    if reads.empty and not len(acked):
+        return not_applicable(AnomalyKind.INCONSISTENT_OFFSETS, "nothing was read or acknowledged at an offset")
+    observations = [(reads["tp"].to_numpy(np.int64), reads["offset"].to_numpy(np.int64), read_identity(reads)),
+                    (ctx.sends_tp[acked], offset[acked], sends["vid"].to_numpy()[acked])]
+    observations = [(tp, off, ident) for tp, off, ident in observations if len(tp)]
+    at, identity = _clashes(observations)
     views = pd.DataFrame({"at": at, "identity": identity})
-    rows = views[np.isin(at, clashing)].groupby("at")["identity"].unique().map(sorted).reset_index()
+    rows = views.groupby("at")["identity"].unique().map(sorted).reset_index()
     at = rows["at"].to_numpy(np.int64)
     rows["tp"], rows["offset"] = at >> 40, at & OFFSET_MASK
     return Finding(AnomalyKind.INCONSISTENT_OFFSETS, True, rows[["tp", "offset", "identity"]])
@@ -49,13 +52,42 @@ def inconsistent_offsets(ctx: Context) -> Finding:
 OFFSET_MASK = (1 << 40) - 1
 
 
-def _clashing_positions(at: np.ndarray, identity: np.ndarray) -> np.ndarray:
-    """Positions holding more than one identity. Sorting beats hashing here: one sorted pass
-    over positions, then neighbours compared."""
-    order = np.lexsort((identity, at))
-    at, identity = at[order], identity[order]
-    differs = (at[1:] == at[:-1]) & (identity[1:] != identity[:-1])
-    return np.unique(at[1:][differs])
+def read_identity(reads: pd.DataFrame) -> np.ndarray:
+    """What each read found: its value id, or for a foreign value -2 minus a code of its first bytes."""
+    identity = reads["vid"].to_numpy()
+    foreign = identity < 0
+    if foreign.any():
+        identity = identity.copy()
+        identity[foreign] = -2 - reads["head"].cat.codes.to_numpy()[foreign].astype(np.int64)
+    return identity
+
+
+def _clashes(observations: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The (position, identity) observations at positions observed with more than one identity.
+
+    Linear, no sort: one slot per (partition, offset) of a dense table as wide as the offsets
+    run; one identity kept per slot, every observation compared with its slot's. (A sort when
+    the offsets are too sparse for a table.)"""
+    low = min(int(off.min()) for _, off, _ in observations)
+    width = max(int(off.max()) for _, off, _ in observations) - low + 1
+    size = (max(int(tp.max()) for tp, _, _ in observations) + 1) * width
+    if size > 2 * sum(len(tp) for tp, _, _ in observations) + 4096:
+        at = np.concatenate([(tp << 40) | off for tp, off, _ in observations])
+        identity = np.concatenate([ident for _, _, ident in observations])
+        order = np.argsort(at)
+        differs = (at[order][1:] == at[order][:-1]) & (identity[order][1:] != identity[order][:-1])
+        here = np.isin(at, at[order][1:][differs])
+        return at[here], identity[here]
+    slots = [tp * width + (off - low) for tp, off, _ in observations]
+    kept = np.empty(size, np.int64)
+    for slot, (_, _, ident) in zip(slots, observations):
+        kept[slot] = ident
+    clashing = np.zeros(size, dtype=bool)
+    for slot, (_, _, ident) in zip(slots, observations):
+        clashing[slot[ident != kept[slot]]] = True
+    found = [(slot[clashing[slot]], ident[clashing[slot]]) for slot, (_, _, ident) in zip(slots, observations)]
+    slot = np.concatenate([f[0] for f in found])
+    return ((slot // width) << 40) | (slot % width + low), np.concatenate([f[1] for f in found])
 
 
 def position(reads: pd.DataFrame) -> np.ndarray:
@@ -69,7 +101,7 @@ def phantoms(ctx: Context) -> Finding:
     reads = ctx.history.reads
     if reads.empty:
         return not_applicable(AnomalyKind.PHANTOM, "nothing was read")
-    unknown = reads[ctx.rows_of(reads["vid"].to_numpy()) < 0]
+    unknown = reads[ctx.read_rows < 0]
     rows = unknown.drop_duplicates(["topic", "partition", "offset", "vid"])
     return Finding(AnomalyKind.PHANTOM, True, rows)
 
@@ -77,11 +109,12 @@ def phantoms(ctx: Context) -> Finding:
 @evidence(AnomalyKind.DUPLICATE)
 def duplicate_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
     rows = rows.sort_values("vid")
-    sends = ctx.history.sends.set_index("vid")
-    seen = reads_of(ctx, rows["vid"].head(200))
+    sends = ctx.history.sends
+    seen = reads_of(ctx, rows["vid"].head(RICH_LIMIT))
 
     def build(row) -> dict:
-        facts = send_facts(ctx, sends.loc[row.vid]) if row.vid in sends.index else {}
+        at = int(ctx.rows_of(np.array([row.vid]))[0])
+        facts = send_facts(ctx, sends.iloc[at]) if at >= 0 else {}
         reads = seen.get(int(row.vid), [])
         offsets = sorted({(r["partition"], r["offset"]) for r in reads})
         facts.update({"value": vid_label(row.vid), "places": int(row.places),
@@ -95,19 +128,32 @@ def duplicate_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
 
 @evidence(AnomalyKind.INCONSISTENT_OFFSETS)
 def inconsistent_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
-    reads = ctx.history.reads
+    reads, sends = ctx.history.reads, ctx.history.sends
+    rows = rows.sort_values(["tp", "offset"])
+    wanted = rows.head(RICH_LIMIT)
+    low, high = int(wanted["offset"].min()), int(wanted["offset"].max())
+    near = reads["offset"].between(low, high).to_numpy() & np.isin(reads["tp"].to_numpy(), wanted["tp"].unique())
+    reads = reads[near]
+    offset = sends["offset"].to_numpy()
+    acks = sends[ctx.acked & (offset >= low) & (offset <= high) & np.isin(ctx.sends_tp, wanted["tp"].unique())]
 
     def build(row) -> dict:
         topic, partition = ctx.tp_name(row.tp)
-        here = reads[(reads["topic"] == topic) & (reads["partition"] == partition) & (reads["offset"] == row.offset)]
+        read_here = reads[(reads["tp"] == row.tp) & (reads["offset"] == row.offset)].sort_values("mono")
+        acked_here = acks[(acks["tp"] == row.tp) & (acks["offset"] == row.offset)]
         views = [{"reader": f"{r.worker}.{r.incarnation}", "value": vid_label(r.vid) if r.vid >= 0 else repr(r.head),
-                  "at_s": ctx.seconds(r.mono)} for r in here.sort_values("mono").itertuples()]
+                  "at_s": ctx.seconds(r.mono)} for r in read_here.itertuples()]
+        views += [{"acknowledged_to": f"{a.worker}.{a.incarnation}", "value": vid_label(a.vid),
+                   "at_s": ctx.seconds(a.complete_mono)} for a in acked_here.itertuples()]
         values = sorted({v["value"] for v in views})
-        return {"topic": topic, "partition": partition, "offset": int(row.offset), "values": values, "reads": views,
-                "explanation": f"{topic}-{partition}@{int(row.offset)} read as {' and as '.join(values)}",
-                "cluster": cluster_context(ctx, topic, partition, int(here["mono"].min()), int(here["mono"].max()))}
+        times = [int(t) for t in read_here["mono"]] + [int(t) for t in acked_here["complete_mono"]]
+        return {"topic": topic, "partition": partition, "offset": int(row.offset), "values": values,
+                "observations": views,
+                "explanation": f"{topic}-{partition}@{int(row.offset)} was observed (read or acknowledged) holding "
+                               f"{' and '.join(values)}",
+                "cluster": cluster_context(ctx, topic, partition, min(times), max(times))}
 
-    return rich(ctx, rows.sort_values(["tp", "offset"]), build)
+    return rich(ctx, rows, build)
 
 
 @evidence(AnomalyKind.PHANTOM)

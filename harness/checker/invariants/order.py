@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.checker.context import READ_COMMITTED, READ_UNCOMMITTED, Context
+from harness.checker.context import READ_COMMITTED, READ_UNCOMMITTED, Context, stable_order
 from harness.checker.evidence import cluster_context, rich, vid_label
 from harness.checker.invariants.log import position
 from harness.checker.model import AnomalyKind
@@ -26,18 +26,21 @@ def _pairs(keys: np.ndarray) -> np.ndarray:
 @invariant(AnomalyKind.NONMONOTONIC_SEND)
 def nonmonotonic_sends(ctx: Context) -> Finding:
     sends = ctx.history.sends
-    acked = sends[(sends["outcome"] == "ok") & (sends["offset"] >= 0)]  # an ack may not know its offset
-    if acked.empty:
+    offset = sends["offset"].to_numpy()
+    acked = np.flatnonzero(ctx.acked & (offset >= 0))  # an ack without an offset places nothing
+    if not len(acked):
         return not_applicable(AnomalyKind.NONMONOTONIC_SEND, "no acknowledged sends")
-    group = (acked["producer"].to_numpy(np.int64) << 24) | acked["tp"].to_numpy(np.int64)
-    order = np.argsort(group, kind="stable")  # sends are in (producer, seq) order: it stays within a group
-    offsets = acked["offset"].to_numpy()[order]
-    later = _pairs(group[order])
+    producer = sends["producer"].to_numpy()[acked]  # sorted: sends are in (producer, seq) order
+    nth = np.cumsum(np.r_[0, producer[1:] != producer[:-1]])
+    order, group = stable_order(nth * (ctx.partitions + 1) + ctx.sends_tp[acked], (nth[-1] + 1) * (ctx.partitions + 1))
+    offsets = offset[acked][order]
+    later = _pairs(group)
     bad = later[offsets[later] < offsets[later - 1]]
-    rows = acked.iloc[order[bad]].copy()
-    rows["previous_vid"] = acked["vid"].to_numpy()[order[bad - 1]]
+    rows = sends.iloc[acked[order[bad]]].copy()
+    rows["previous_vid"] = sends["vid"].to_numpy()[acked[order[bad - 1]]]
     rows["previous_offset"] = offsets[bad - 1]
-    return Finding(AnomalyKind.NONMONOTONIC_SEND, True, rows)
+    note = f"not judged for {', '.join(ctx.fire_and_forget)} (acks=0: no offsets)" if ctx.fire_and_forget else ""
+    return Finding(AnomalyKind.NONMONOTONIC_SEND, True, rows, note=note)
 
 
 @invariant(AnomalyKind.NONMONOTONIC_POLL, AnomalyKind.POLL_SKIP)
@@ -48,31 +51,46 @@ def polls(ctx: Context) -> list[Finding]:
         note = "no consumer or transformer read anything"
         return [not_applicable(AnomalyKind.NONMONOTONIC_POLL, note), not_applicable(AnomalyKind.POLL_SKIP, note)]
     dense = reads["tp"].to_numpy(np.int64)
-    process = reads["worker"].cat.codes.to_numpy(np.int64) * 4096 + reads["incarnation"].to_numpy(np.int64)
-    group = (process << 40) | (dense << 20) | reads["generation"].to_numpy(np.int64)
-    order = np.argsort(group, kind="stable")  # each process's reads are in time order already
+    order, group = stable_order(_reader_groups(ctx, reads, dense))
+    # (each process's reads are in time order already, and stay so within a group)
     offsets = reads["offset"].to_numpy()[order]
-    later = _pairs(group[order])
+    later = _pairs(group)
     back = later[offsets[later] <= offsets[later - 1]]
     nonmonotonic = _with_previous(reads, order, back, offsets)
 
     gaps = later[offsets[later] > offsets[later - 1] + 1]
     skipped = np.zeros(len(gaps), dtype=np.int64)
-    isolation = reads["worker"].map({r.worker: r.isolation for r in readers}).to_numpy()[order[gaps]]
+    workers = reads["worker"].cat.categories[reads["worker"].cat.codes.to_numpy()[order[gaps]]]
+    isolation = np.array([ctx.readers[str(w)].isolation for w in workers])
+    unjudged = 0  # gaps of readers whose isolation no final read covers: skips cannot be told
     for level in (READ_COMMITTED, READ_UNCOMMITTED):
         finals = ctx.readers_with("final", level)
         mine = isolation == level
         if not finals or not mine.any():
+            unjudged += int(mine.sum())
             continue
         positions = position(ctx.reads_by(finals))
         if (np.diff(positions) < 0).any():  # final reads come in log order: usually sorted already
-            positions = np.sort(positions)
+            positions = np.sort(positions, kind="stable")  # in runs: a merge
         lo = (dense[order[gaps[mine]]] << 40) | (offsets[gaps[mine] - 1] + 1)
         hi = (dense[order[gaps[mine]]] << 40) | offsets[gaps[mine]]
         skipped[mine] = np.searchsorted(positions, hi) - np.searchsorted(positions, lo)
     skips = _with_previous(reads, order, gaps[skipped > 0], offsets)
     skips["skipped"] = skipped[skipped > 0]
-    return [Finding(AnomalyKind.NONMONOTONIC_POLL, True, nonmonotonic), Finding(AnomalyKind.POLL_SKIP, True, skips)]
+    note = f"{unjudged} gaps in reading with no final read of their isolation to judge them" if unjudged else ""
+    return [Finding(AnomalyKind.NONMONOTONIC_POLL, True, nonmonotonic),
+            Finding(AnomalyKind.POLL_SKIP, True, skips, unknown=bool(unjudged), note=note)]
+
+
+def _reader_groups(ctx: Context, reads: pd.DataFrame, tp: np.ndarray) -> np.ndarray:
+    """A number per (worker incarnation, partition, generation), each read as one sequence; as
+    compact as the ranges allow, so that few groups sort by radix."""
+    incarnation = reads["incarnation"].to_numpy(np.int64)
+    process = reads["worker"].cat.codes.to_numpy(np.int64) * (int(incarnation.max(initial=0)) + 1) + incarnation
+    generation = reads["generation"].to_numpy(np.int64)
+    low = int(generation.min(initial=0))
+    span = int(generation.max(initial=0)) - low + 1
+    return (process * (ctx.partitions + 1) + tp + 1) * span + (generation - low)
 
 
 def _with_previous(reads: pd.DataFrame, order: np.ndarray, at: np.ndarray, offsets: np.ndarray) -> pd.DataFrame:

@@ -2,8 +2,11 @@
 
 Consumer groups: duplicate-processing (an input processed more than once) and lost-processing
 (an input the group passed over: below what it committed or beyond it processed, yet never
-processed). Transformers: output-not-exactly-once, judged on committed output in the log: each
-input must have its outputs in exactly one committed transaction, all of them.
+processed; a write the log provably lost is a lost write, not the group's doing). Sinks are
+groups too, whose processing is what the database holds: a row of the dumped table is one
+processing, and the offsets stored in the database are commits like Kafka's. Transformers,
+judged on committed output in the log: each input must have its outputs in exactly one
+committed transaction, all of them; more is duplicate-output, less is lost-output.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from harness.checker.context import READ_COMMITTED, Context, Reader
 from harness.checker.evidence import cluster_context, reads_of, rich, send_facts, vid_label
 from harness.checker.model import AnomalyKind
 from harness.checker.registry import Finding, evidence, invariant, not_applicable
+from harness.database.table import DumpError
 from harness.history.load import value_id
 
 
@@ -29,82 +33,113 @@ def _groups(readers: list[Reader]) -> dict[str, list[Reader]]:
 
 @invariant(AnomalyKind.DUPLICATE_PROCESSING, AnomalyKind.LOST_PROCESSING)
 def consumer_groups(ctx: Context) -> list[Finding]:
-    groups = _groups(ctx.readers_with("consumer"))
-    if not groups:
-        note = "no consumers"
+    groups, sinks = _groups(ctx.readers_with("consumer")), _groups(ctx.readers_with("sink"))
+    if not groups and not sinks:
+        note = "no consumers or sinks"
         return [not_applicable(AnomalyKind.DUPLICATE_PROCESSING, note),
                 not_applicable(AnomalyKind.LOST_PROCESSING, note)]
-    duplicated, lost = [], []
-    sends = ctx.history.sends
+    duplicated, lost, why = [], [], ""
     for group, members in groups.items():
-        topics = {t for m in members for t in m.topics}
-        is_input = ctx.visible_mask & sends["topic"].isin(topics).to_numpy()
-        inputs = sends[is_input]
-        times = ctx.seen_by(ctx.reads_by(members))[is_input]
-        twice = inputs[times > 1].copy()
-        twice["times"] = times[times > 1]
-        twice["group"] = group
-        duplicated.append(twice)
-        missing = inputs[times == 0].copy()
-        missing = missing[missing["offset"].to_numpy() < _reach(ctx, members, missing)]
-        missing["group"] = group
-        lost.append(missing)
-    return [Finding(AnomalyKind.DUPLICATE_PROCESSING, True, pd.concat(duplicated, ignore_index=True)),
-            Finding(AnomalyKind.LOST_PROCESSING, True, pd.concat(lost, ignore_index=True))]
+        reads = ctx.reads_by(members)
+        _judge(ctx, group, members, ctx.seen_by(reads), reads["tp"].to_numpy(), reads["offset"].to_numpy(np.int64),
+               duplicated, lost)
+    if sinks:
+        try:
+            table, stored = ctx.database
+        except DumpError as exc:
+            why = f"the sinks' database cannot be judged: {exc}"
+            sinks = {}
+        for group, members in sinks.items():
+            rows = table[table["grp"] == group]
+            stored_here = stored[stored["grp"] == group]
+            extra = (ctx.tp(stored_here["topic"], stored_here["partition"]), stored_here["next_offset"].to_numpy())
+            written = ctx.rows_of(value_id(rows["producer"], rows["seq"]))
+            times = np.bincount(written[written >= 0], minlength=len(ctx.history.sends))
+            _judge(ctx, group, members, times, ctx.tp(rows["topic"], rows["partition"]),
+                   rows["offset"].to_numpy(np.int64), duplicated, lost, extra, sink=True)
+    return [Finding(kind, True, pd.concat(found) if found else pd.DataFrame(), note=why, unknown=bool(why))
+            for kind, found in ((AnomalyKind.DUPLICATE_PROCESSING, duplicated), (AnomalyKind.LOST_PROCESSING, lost))]
 
 
-def _reach(ctx: Context, members: list[Reader], rows: pd.DataFrame) -> np.ndarray:
-    """How far the group declared itself done in each row's partition: the highest offset it
-    committed, or one past the highest it processed."""
+def _judge(ctx: Context, group: str, members: list[Reader], times: np.ndarray, processed_tp: np.ndarray,
+           processed_offset: np.ndarray, duplicated: list, lost: list, stored=None, sink: bool = False) -> None:
+    """One group: `times` each send row was processed; where (tp, offset) each processing was;
+    `stored`: (tp, offset) commits kept outside Kafka (a sink's database)."""
+    sends = ctx.history.sends
+    topics = {t for m in members for t in m.topics}
+    is_input = ctx.visible_mask & sends["topic"].isin(topics).to_numpy()
+    twice = np.flatnonzero(is_input & (times > 1))
+    duplicated.append(sends.iloc[twice].assign(times=times[twice], group=group, sink=sink))
+    unprocessed = np.flatnonzero(is_input & (times == 0) & ~ctx.proven_missing)
+    reach = _reach(ctx, members, unprocessed, processed_tp, processed_offset, stored)
+    passed = unprocessed[ctx.bounds[1][unprocessed] <= reach]
+    lost.append(sends.iloc[passed].assign(group=group, sink=sink))
+
+
+def _reach(ctx: Context, members: list[Reader], rows: np.ndarray, processed_tp: np.ndarray,
+           processed_offset: np.ndarray, stored=None) -> np.ndarray:
+    """How far the group declared itself done in each send row's partition: the highest offset
+    it committed (to Kafka, or where it stores offsets), or one past the highest it processed."""
     names = [m.worker for m in members]
     events = ctx.history.events
     commits = events[events["worker"].isin(names) & (events["kind"] == "commit") & (events["phase"] == "ok")]
-    reads = ctx.reads_by(members)
+    stored_tp, stored_offset = stored if stored is not None else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     return _per_partition_max(
-        ctx, np.concatenate([commits["tp"].to_numpy(), reads["tp"].to_numpy()]),
-        np.concatenate([commits["offset"].to_numpy(np.int64), reads["offset"].to_numpy(np.int64) + 1]), rows)
+        ctx, np.concatenate([commits["tp"].to_numpy(), processed_tp, stored_tp]).astype(np.int64),
+        np.concatenate([commits["offset"].to_numpy(np.int64), processed_offset + 1, stored_offset]), rows)
 
 
-def _per_partition_max(ctx: Context, tp: np.ndarray, values: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
-    """For each row, the largest of `values` in the row's partition (-1 if none)."""
+def _per_partition_max(ctx: Context, tp: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each send row, the largest of `values` in the row's partition (-1 if none)."""
     best = np.full(ctx.partitions + 1, -1, np.int64)
     if len(tp):
-        maxima = pd.Series(values).groupby(tp, sort=False).max()
-        best[maxima.index.to_numpy()] = maxima.to_numpy()
-    return best[rows["tp"].to_numpy()]
+        np.maximum.at(best, tp, values)  # tp -1 (no partition) lands in the spare last slot
+    best[-1] = -1
+    return best[ctx.sends_tp[rows]]
 
 
-@invariant(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE)
-def transformer_output(ctx: Context) -> Finding:
+OUTPUT_KINDS = (AnomalyKind.DUPLICATE_OUTPUT, AnomalyKind.LOST_OUTPUT)
+
+
+@invariant(*OUTPUT_KINDS)
+def transformer_output(ctx: Context) -> list[Finding]:
+    """Per input of each transformer group, its outputs the read_committed final read found,
+    counted per committed transaction. Duplicated: in more than one transaction, or more than
+    `outputs_per_input` in one. Lost: the group went past the input (committed a transaction
+    after it) and no transaction holds all its outputs."""
     groups = _groups(ctx.readers_with("transformer"))
     if not groups:
-        return not_applicable(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE, "no transformers")
-    finals = ctx.readers_with("final", READ_COMMITTED)
-    if not finals:
-        return Finding(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE, True, unknown=True,
-                       note="no read_committed final read of the output")
-    visible_out = ctx.reads_by(finals)
-    rows = []
+        return [not_applicable(kind, "no transformers") for kind in OUTPUT_KINDS]
+    why = ctx.unproven(READ_COMMITTED)
+    if why:
+        return [Finding(kind, True, unknown=True, note=f"{why} of the output") for kind in OUTPUT_KINDS]
+    sends = ctx.history.sends
+    seen = ctx.seen_by(ctx.reads_by(ctx.readers_with("final", READ_COMMITTED))) > 0
+    duplicated, lost = [], []
     for group, members in groups.items():
-        sends = ctx.history.sends
-        outputs = sends[sends["worker"].isin([m.worker for m in members]) & sends["vid"].isin(visible_out["vid"])]
-        source = (outputs["source_producer"].to_numpy(np.int64) << 40) | outputs["source_seq"].to_numpy(np.int64)
-        per_input = pd.DataFrame({"source": source, "txn": outputs["txn"].to_numpy(),
-                                  "producer": outputs["producer"].to_numpy()})
-        found = per_input.groupby("source").agg(outputs=("txn", "size"),
-                                                transactions=("txn", lambda t: len(set(t))))
+        outputs = np.flatnonzero(seen & sends["worker"].isin([m.worker for m in members]).to_numpy())
+        source = value_id(sends["source_producer"].to_numpy()[outputs], sends["source_seq"].to_numpy()[outputs])
+        per_txn = pd.DataFrame({"source": source, "txn": sends["txn"].to_numpy()[outputs]}).groupby(
+            ["source", "txn"]).size()
+        found = per_txn.groupby(level="source").agg(outputs="sum", transactions="size", fewest="min", most="max")
         expected = members[0].outputs_per_input
-        inputs = ctx.must_be_visible[ctx.must_be_visible["topic"] == members[0].topics[0]]
-        judged = inputs[inputs["offset"].to_numpy() < _committed_reach(ctx, members, inputs)]
-        judged_vids = pd.Index(judged["vid"]).union(found.index.intersection(pd.Index(inputs["vid"])))
-        table = found.reindex(judged_vids).fillna(0).astype(np.int64)
-        bad = table[(table["outputs"] != expected) | (table["transactions"] != 1)].reset_index(names="vid")
-        bad["group"], bad["expected"] = group, expected
-        rows.append(bad)
-    return Finding(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE, True, pd.concat(rows, ignore_index=True))
+        inputs = np.flatnonzero(ctx.visible_mask & (sends["topic"] == members[0].topics[0]).to_numpy())
+        vids = sends["vid"].to_numpy()
+        table = found.reindex(vids[inputs]).fillna(0).astype(np.int64)
+        table.index.name = "vid"
+        passed = ctx.bounds[1][inputs] <= _committed_reach(ctx, members, inputs)
+        twice = (table["transactions"] > 1) | (table["most"] > expected)
+        short = (table["outputs"] > 0) & (table["fewest"] < expected)
+        missed = (table["outputs"] == 0) & passed & ~ctx.proven_missing[inputs]
+        for rows, out in ((twice, duplicated), (short | missed, lost)):
+            found_rows = table[rows.to_numpy()].reset_index()
+            found_rows["group"], found_rows["expected"] = group, expected
+            out.append(found_rows)
+    return [Finding(AnomalyKind.DUPLICATE_OUTPUT, True, pd.concat(duplicated, ignore_index=True)),
+            Finding(AnomalyKind.LOST_OUTPUT, True, pd.concat(lost, ignore_index=True))]
 
 
-def _committed_reach(ctx: Context, members: list[Reader], rows: pd.DataFrame) -> np.ndarray:
+def _committed_reach(ctx: Context, members: list[Reader], rows: np.ndarray) -> np.ndarray:
     """One past the highest input offset processed in a committed transaction, per partition."""
     reads = ctx.reads_by(members)
     reads = reads[reads["in_txn"] > 0]
@@ -117,13 +152,15 @@ def _committed_reach(ctx: Context, members: list[Reader], rows: pd.DataFrame) ->
 
 def _processing_evidence(ctx: Context, rows: pd.DataFrame, what) -> list[dict]:
     rows = rows.sort_values(["group", "vid"])
-    consumers = [r.worker for r in ctx.readers_with("consumer")]
+    consumers = [r.worker for r in ctx.readers_with("consumer") + ctx.readers_with("sink")]
     seen = reads_of(ctx, rows["vid"].head(200), consumers)
 
     def build(row) -> dict:
-        members = {r.worker for r in ctx.readers_with("consumer") if r.group == row.group}
+        members = {r.worker for r in ctx.readers_with() if r.group == row.group and r.role in ("consumer", "sink")}
         reads = [r for r in seen.get(int(row.vid), []) if r["reader"].rpartition(".")[0] in members]
         facts = send_facts(ctx, row) | {"group": row.group, "reads": reads}
+        if getattr(row, "sink", False):
+            facts["database_rows"] = _database_rows(ctx, row)
         facts["explanation"] = what(row, facts)
         facts["cluster"] = cluster_context(ctx, str(row.topic), int(row.partition), int(row.invoke_mono),
                                            int(row.complete_mono))
@@ -132,35 +169,60 @@ def _processing_evidence(ctx: Context, rows: pd.DataFrame, what) -> list[dict]:
     return rich(ctx, rows, build)
 
 
+def _database_rows(ctx: Context, row) -> list[dict]:
+    """The rows of the sinks' table holding this value (the run's database, dumped)."""
+    table, _ = ctx.database
+    mine = table[(table["grp"] == row.group) & (value_id(table["producer"], table["seq"]) == row.vid)]
+    return [{"sink": f"{r.sink}.{r.incarnation}", "txn": int(r.txn), "at": f"{r.topic}-{r.partition}@{r.offset}"}
+            for r in mine.head(20).itertuples(index=False)]
+
+
 @evidence(AnomalyKind.DUPLICATE_PROCESSING)
 def duplicate_processing_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
-    return _processing_evidence(ctx, rows, lambda row, f: (
-        f"group {row.group} processed {f['value']} {int(row.times)} times: "
-        + ", ".join(f"{r['reader']} at {r['at_s']} s (generation {r['generation']})" for r in f["reads"])))
+    def what(row, f) -> str:
+        if "database_rows" in f:
+            return (f"group {row.group} wrote {f['value']} into the database {int(row.times)} times: "
+                    + ", ".join(f"by {r['sink']} in its transaction {r['txn']}" for r in f["database_rows"]))
+        return (f"group {row.group} processed {f['value']} {int(row.times)} times: "
+                + ", ".join(f"{r['reader']} at {r['at_s']} s (generation {r['generation']})" for r in f["reads"]))
+
+    return _processing_evidence(ctx, rows, what)
 
 
 @evidence(AnomalyKind.LOST_PROCESSING)
 def lost_processing_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
     return _processing_evidence(ctx, rows, lambda row, f: (
         f"{f['value']} at {row.topic}-{row.partition}@{row.offset} was acknowledged, and group {row.group} "
-        "went past it (committed or processed later offsets) without ever processing it"))
+        "went past it (committed, stored or processed later offsets) without ever processing it"))
 
 
-@evidence(AnomalyKind.OUTPUT_NOT_EXACTLY_ONCE)
-def output_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+def _output_evidence(ctx: Context, rows: pd.DataFrame, what) -> list[dict]:
     sends = ctx.history.sends
     rows = rows.sort_values("vid")
+    derived_from = value_id(sends["source_producer"], sends["source_seq"])
 
     def build(row) -> dict:
-        derived = sends[value_id(sends["source_producer"], sends["source_seq"]) == row.vid]
+        derived = sends[derived_from == row.vid]
         outputs = [{"value": vid_label(v), "txn": int(t), "outcome": str(o)}
                    for v, t, o in zip(derived["vid"], derived["txn"], derived["outcome"])]
         return {"input": vid_label(row.vid), "group": row.group, "committed_outputs": int(row.outputs),
                 "in_transactions": int(row.transactions), "expected": int(row.expected), "outputs_sent": outputs,
                 "explanation": f"input {vid_label(row.vid)} has {int(row.outputs)} committed outputs in "
-                               f"{int(row.transactions)} transactions; exactly {int(row.expected)} in one expected"}
+                               f"{int(row.transactions)} transactions; {what(row)}"}
 
     return rich(ctx, rows, build)
+
+
+@evidence(AnomalyKind.DUPLICATE_OUTPUT)
+def duplicate_output_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    return _output_evidence(ctx, rows, lambda r: f"exactly {int(r.expected)} in one transaction expected, "
+                                                 "it was processed (and committed) more than once")
+
+
+@evidence(AnomalyKind.LOST_OUTPUT)
+def lost_output_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
+    return _output_evidence(ctx, rows, lambda r: f"{int(r.expected)} in one transaction expected; group "
+                                                 f"{r.group} went past it without committing all of its output")
 
 
 @invariant(AnomalyKind.KEY_ORDER)
@@ -172,25 +234,41 @@ def key_order(ctx: Context) -> Finding:
     groups = _groups(ctx.readers_with("consumer"))
     if not groups:
         return not_applicable(AnomalyKind.KEY_ORDER, "no consumers")
+    sends = ctx.history.sends
+    send_keys = _codes(sends["key"])
     rows = []
     for group, members in groups.items():
         reads = ctx.reads_by(members)
-        reads = reads[(reads["vid"] >= 0) & reads["key"].notna()]
-        first = reads.sort_values("mono", kind="stable").drop_duplicates("vid")
-        key = first["key"].cat.codes.to_numpy(np.int64) if isinstance(first["key"].dtype, pd.CategoricalDtype) \
-            else pd.factorize(first["key"])[0]
-        stream = (first["producer"].to_numpy(np.int64) << 40) | (first["tp"].to_numpy(np.int64)
-                                                                 // ctx.partition_width << 24) | key
-        seq = first["seq"].to_numpy(np.int64)
-        order = np.argsort(stream, kind="stable")  # time order kept within each (producer, key)
-        stream, seq = stream[order], seq[order]
-        best = pd.Series(seq).groupby(stream).cummax().to_numpy()
-        late = np.flatnonzero((np.r_[False, stream[1:] == stream[:-1]]) & (seq < np.r_[seq[:1], best[:-1]]))
-        found = first.iloc[order[late]].copy()
-        found["overtaken_by_seq"] = best[late - 1]
+        mono = reads["mono"].to_numpy()
+        order = np.arange(len(reads)) if not (mono[1:] < mono[:-1]).any() else np.argsort(mono, kind="stable")
+        sent = ctx.rows_read(reads)[order]
+        if sent.min(initial=0) < 0:  # values no harness producer sent have no key order
+            order, sent = order[sent >= 0], sent[sent >= 0]
+        key = send_keys[sent]  # a value's key is its send's
+        if key.min(initial=0) < 0:
+            order, sent, key = order[key >= 0], sent[key >= 0], key[key >= 0]
+        if len(sent) and np.bincount(sent).max() > 1:  # each value's first processing only
+            first = np.full(len(sends), len(sent), np.int64)
+            np.minimum.at(first, sent, np.arange(len(sent)))
+            keep = first[sent] == np.arange(len(sent))
+            order, sent, key = order[keep], sent[keep], key[keep]
+        topic = reads["tp"].to_numpy(np.int64)[order] // ctx.partition_width
+        stream = (sends["producer"].to_numpy(np.int64)[sent] << 40) | (topic << 24) | key
+        seq = sends["seq"].to_numpy()[sent]
+        best = pd.Series(seq).groupby(stream, sort=False).cummax().to_numpy()  # highest seq processed so far
+        late = np.flatnonzero(seq < best)
+        found = reads.iloc[order[late]].copy()
+        found["overtaken_by_seq"] = best[late]
         found["group"] = group
         rows.append(found)
     return Finding(AnomalyKind.KEY_ORDER, True, pd.concat(rows, ignore_index=True))
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """A small integer per distinct value, -1 for missing ones."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(np.int64)
+    return pd.factorize(values)[0].astype(np.int64)
 
 
 @evidence(AnomalyKind.KEY_ORDER)

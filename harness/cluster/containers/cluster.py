@@ -2,7 +2,7 @@
 by the same functions as the local backend (harness.cluster.layout), so an experiment runs
 unchanged on either.
 
-    with DockerCluster(ClusterSpec(name="dk", subnet=80), workdir) as cluster:   # ready on entry
+    with DockerCluster(ClusterSpec(name="dk", subnet=80, docker=DockerSpec()), workdir) as cluster:   # ready on entry
         cluster.node(2).kill()                     # the Docker API
         cluster.drop(1, 2, Way.IN, "fault-1")      # iptables in node 1's network namespace
 
@@ -25,7 +25,7 @@ import logging
 import shutil
 import tarfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -93,11 +93,6 @@ class ContainerNode:
     def disk_dir(self) -> Path:
         """The node's own disk on this machine (a tmpfs), when the cluster gives it one."""
         return self.dir / "disk"
-
-    @property
-    def log_file(self) -> Path:
-        """The container's output, copied here by `DockerCluster.broker_logs()`."""
-        return self.dir / "server.log"
 
     def _state(self, name: str | None = None) -> dict | None:
         from docker.errors import NotFound
@@ -227,6 +222,7 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
     containers' namespaces (the engine on this machine, root)."""
 
     def __init__(self, spec: ClusterSpec, workdir: Path, cluster_id: str | None = None, image: str | None = None):
+        refuse_unsupported(spec)
         self.spec = spec
         self.workdir = Path(workdir).resolve()
         self.lab = Lab(spec.name, spec.subnet)  # names and addresses; Docker makes the bridge
@@ -241,6 +237,7 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
         self.owner: ProcessRef | None = None
         self._admin: KafkaAdmin | None = None
         self._state_lock = threading.Lock()
+        self.access = None  # plaintext clusters only: no logins, no ACLs
 
     # ---- describing the cluster -------------------------------------------------------------
 
@@ -291,12 +288,17 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        offered = {Capability.PROCESSES, Capability.TOPOLOGY}
-        if engine.local_control():
-            offered |= {Capability.NETWORK, Capability.DISKS}  # nsenter into the containers' namespaces
+        """No power, clock, protocol or security faults: nothing in the containers for them."""
+        offered = {Capability.PROCESSES, Capability.TOPOLOGY, Capability.QUORUM}
+        if engine.local_control():  # nsenter into the containers' namespaces
+            offered |= {Capability.NETWORK, Capability.CLIENT_NETWORK, Capability.DISKS}
         if self.toxiproxy:
-            offered.add(Capability.PROXIES)
+            offered |= {Capability.PROXIES, Capability.CLIENT_PROXIES}
         return frozenset(offered)
+
+    @property
+    def harness_client(self) -> dict[str, str]:
+        return {}  # plaintext: the harness's clients need no login
 
     def node(self, node_id: int) -> ContainerNode:
         try:
@@ -312,31 +314,29 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
     def archive(self, container: str, path: str) -> _Archive:
         return _Archive(self.api, container, path)
 
-    def broker_logs(self) -> dict[int, Path]:
-        """Each node's container output, copied now into its log file (Docker keeps it across restarts)."""
+    def _container_log(self, node: ContainerNode) -> bytes:
+        """The container's whole output so far (Docker keeps it across restarts)."""
         from docker.errors import NotFound
 
-        for node in self.nodes.values():
-            node.dir.mkdir(parents=True, exist_ok=True)
-            try:
-                node.log_file.write_bytes(self.api.logs(node.name, stdout=True, stderr=True))
-            except NotFound:
-                continue
-        return {n.id: n.log_file for n in self.nodes.values()}
+        try:
+            return self.api.logs(node.name, stdout=True, stderr=True)
+        except NotFound:
+            return b""
 
-    def data_dirs(self, partitions: Iterable[tuple[str, int]] | None = None) -> dict[int, Path]:
-        """Each broker's log directory copied out of its container (only `partitions`' folders
-        when given), for the segment scan."""
-        evidence = self.workdir / "evidence"
-        shutil.rmtree(evidence, ignore_errors=True)
+    def log_marks(self) -> dict[int, int]:
+        return {n.id: len(self._container_log(n)) for n in self.nodes.values()}
+
+    def copy_logs(self, marks: dict[int, int], into: Callable[[int], Path]) -> None:
+        for node in self.nodes.values():
+            into(node.id).write_bytes(self._container_log(node)[marks.get(node.id, 0):])
+
+    def segment_dirs(self, partitions: list[tuple[str, int]], scratch: Path) -> dict[int, Path]:
+        """Each broker's folders of `partitions`, copied out of its container into `scratch`."""
         found = {}
         for node in self.brokers:
-            into = evidence / f"node-{node.id}"
-            if partitions is None:
-                node.copy_out(node.mount_path + "/.", into)
-            else:
-                for topic, partition in sorted(set(partitions)):
-                    node.copy_out(f"{node.mount_path}/{topic}-{partition}", into)
+            into = scratch / f"node-{node.id}"
+            for topic, partition in sorted(set(partitions)):
+                node.copy_out(f"{node.mount_path}/{topic}-{partition}", into)
             into.mkdir(parents=True, exist_ok=True)
             found[node.id] = into
         return found
@@ -549,6 +549,14 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
         if recorded.owner:
             cluster.owner = ProcessRef(recorded.owner.pid, recorded.owner.create_time)
         return cluster
+
+
+def refuse_unsupported(spec: ClusterSpec) -> None:
+    """What only the local backend can give a node (validation refuses the faults that need it)."""
+    if spec.security.secured:
+        raise UsageError("backend docker runs plaintext clusters only")
+    if spec.hooks.lazyfs or spec.hooks.faketime or spec.proxy.kafka:
+        raise UsageError("backend docker has no lazyfs, libfaketime or Kafka-protocol proxy in its nodes")
 
 
 def config_archive(folder: str, files: dict[str, tuple[bytes, int]]) -> bytes:

@@ -119,6 +119,7 @@ class ComposeCluster(DockerCluster):
             [f.node for f in self.found if f.running]
         self._admin = None
         self._state_lock = threading.Lock()
+        self.access = None
 
     def _discover(self) -> list[Found]:
         filters = self.spec.docker.attach_filter
@@ -146,9 +147,9 @@ class ComposeCluster(DockerCluster):
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        offered = {Capability.PROCESSES, Capability.TOPOLOGY}
+        offered = {Capability.PROCESSES, Capability.TOPOLOGY, Capability.QUORUM}
         if engine.local_control():
-            offered.add(Capability.NETWORK)
+            offered |= {Capability.NETWORK, Capability.CLIENT_NETWORK}
         return frozenset(offered)
 
     def start(self, timeout: float = 120, owned: bool = True) -> "ComposeCluster":
