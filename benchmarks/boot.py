@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from harness.cluster.local import LocalCluster
+from harness.cluster.containers.spec import DockerSpec
 from harness.cluster.spec import ClusterSpec
 
 
@@ -134,8 +135,9 @@ def image_build(version: str | None) -> None:
 def docker_beside_local(args) -> None:
     if args.image_build:
         image_build(args.kafka_version)
-    local = local_maker(ClusterSpec(name="bench", subnet=60, port_base=25000, kafka_version=args.kafka_version))
-    docker = docker_maker(ClusterSpec(name="dkbench", subnet=84, port_base=25500, kafka_version=args.kafka_version))
+    local = local_maker(ClusterSpec(name="dkbenchl", subnet=124, port_base=40600, kafka_version=args.kafka_version))
+    docker = docker_maker(ClusterSpec(name="dkbench", subnet=125, port_base=40800, kafka_version=args.kafka_version,
+                                      docker=DockerSpec()))
     results = {"docker": [], "local": []}
     for i in range(args.runs):
         for kind, make in (("docker", docker), ("local", local)):

@@ -60,7 +60,10 @@ def make_cluster(backend: str, workdir: Path):
     if backend == "docker":
         from harness.cluster.containers.cluster import DockerCluster
 
-        return DockerCluster(ClusterSpec(name="dkbenchf", subnet=85, port_base=27500, disk_mb=256), workdir)
+        from harness.cluster.containers.spec import DockerSpec
+
+        return DockerCluster(ClusterSpec(name="dkbenchf", subnet=126, port_base=41000, disk_mb=256,
+                                         docker=DockerSpec()), workdir)
     return LocalCluster(ClusterSpec(name="benchf", subnet=62, port_base=27000, disk_mb=256), workdir)
 
 

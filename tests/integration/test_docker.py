@@ -30,7 +30,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.docker]
 
 # Its own subnet and ports; clients may go through Toxiproxy, replication goes direct (so a
 # partition between nodes cuts it); each node on a tmpfs of its own, for the full-disk fault.
-SPEC = ClusterSpec(name="dkit", subnet=81, port_base=24000, proxy=ProxySpec(clients=True), disk_mb=256)
+SPEC = ClusterSpec(name="dkit", subnet=120, port_base=40000, proxy=ProxySpec(clients=True), disk_mb=256,
+                   docker=DockerSpec())
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def env(cluster, tmp_path):
 
 
 def test_nodes_are_containers_configured_like_local_nodes(cluster):
-    assert cluster.bootstrap_servers == "198.18.81.11:9092,198.18.81.12:9092,198.18.81.13:9092"
+    assert cluster.bootstrap_servers == "198.18.120.11:9092,198.18.120.12:9092,198.18.120.13:9092"
     for node in cluster.nodes.values():
         config = node.read("/etc/kafka-chaos/server.properties").decode()
         assert f"node.id={node.id}\n" in config and "min.insync.replicas=2\n" in config
@@ -127,15 +128,16 @@ def test_latency_on_the_client_path_goes_through_toxiproxy(cluster, env, topic_n
     assert max(latencies_ms(cluster, topic, count=5)) < 300
 
 
-def test_full_disk_fills_the_nodes_tmpfs_until_kafka_fails_with_enospc(cluster, env, topic_name):
+def test_full_disk_fills_the_nodes_tmpfs_until_kafka_fails_with_enospc(cluster, env, topic_name, tmp_path):
     topic = make_topic(cluster, topic_name, partitions=1)
     victim = cluster.leader(topic, 0)
+    marks = cluster.log_marks()
     with run_fault(env, {"fault": "full-disk", "target": victim}):
         assert shutil.disk_usage(cluster.node(victim).disk_dir).free < 64 * 1024, "the filler took the disk"
         send(cluster.bootstrap_servers, topic, 50, **{"message.timeout.ms": 10000})  # appends hit the full disk
         eventually(lambda: cluster.node(victim).status == ProcessState.DEAD, timeout=90)
-        log = cluster.broker_logs()[victim].read_text(errors="replace")
-        assert "No space left on device" in log
+        cluster.copy_logs(marks, lambda node: tmp_path / f"broker-{node}.log")
+        assert "No space left on device" in (tmp_path / f"broker-{victim}.log").read_text(errors="replace")
     assert shutil.disk_usage(cluster.node(victim).disk_dir).free > 128 * 1024 * 1024
     eventually(lambda: victim in cluster.isr(topic, 0), timeout=120)
 
@@ -150,7 +152,7 @@ def test_read_only_log_dir_takes_the_broker_down_and_heal_brings_it_back(cluster
     eventually(lambda: victim in cluster.isr(topic, 0), timeout=120)
 
 
-def test_segment_files_are_read_from_the_containers_data(cluster, topic_name):
+def test_segment_files_are_read_from_the_containers_data(cluster, topic_name, tmp_path):
     from confluent_kafka import Producer
 
     from harness.cluster import segments
@@ -161,7 +163,7 @@ def test_segment_files_are_read_from_the_containers_data(cluster, topic_name):
     for seq in range(20):
         producer.produce(topic, value=encode(7, seq, 0, 64), partition=0)
     assert producer.flush(60) == 0
-    scanned, values = segments.scan(cluster.data_dirs([(topic, 0)]), [(topic, 0)])
+    scanned, values = segments.scan(cluster.segment_dirs([(topic, 0)], tmp_path), [(topic, 0)])
     assert {s["node"] for s in scanned if s["replica"]} == set(cluster.partition(topic, 0).replicas)
     assert len(values) == 20 * 3, "every replica holds every value"
 
@@ -177,7 +179,7 @@ def test_a_second_start_of_a_running_cluster_is_refused(docker_cluster, tmp_path
 def test_an_image_that_is_not_here_is_one_line(tmp_path):
     from harness.errors import EnvironmentProblem
 
-    spec = SPEC.model_copy(update={"name": "dkimg", "subnet": 82, "docker": DockerSpec(image="dk-absent/kafka:0.0.1")})
+    spec = SPEC.model_copy(update={"name": "dkimg", "subnet": 121, "docker": DockerSpec(image="dk-absent/kafka:0.0.1")})
     started = time.monotonic()
     with pytest.raises(EnvironmentProblem, match="image dk-absent/kafka:0.0.1 is not here and cannot be pulled"):
         DockerCluster(spec, tmp_path).start()

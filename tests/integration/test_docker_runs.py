@@ -1,6 +1,9 @@
 """`kafka-chaos` on backend docker end to end: the catalogue's key verdicts on containers, a
 SIGKILLed harness cleaned up by `cluster down` without touching a container we did not make,
-signals, and environment problems that end in one line and exit 3."""
+signals, and environment problems that end in one line and exit 3.
+
+Runs go through the Python API (`Session(backend=docker, home=...)`, what `run --backend docker`
+uses) so their cluster has a name, subnet and ports of this module's own, not the run cluster's."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.api import Session
+from harness.cluster.backends import BackendName
 from harness.cluster.containers.engine import client
 from harness.events import read_events
 from harness.experiment.catalogue import CATALOGUE
@@ -23,6 +28,8 @@ from tests.integration.test_orchestrator import cluster_ids, experiment_file, ka
 from tests.support import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.docker]
+
+HOME = dict(name="dkrun", subnet=122, port_base=40200)  # the runs' cluster
 
 # The reset-peer experiment first: it asks for client proxies, so the one cluster serves all three.
 VERDICTS = ["no-idempotence-retries-duplicates", "leader-kill-acks-all", "acks1-unclean-leader-isolation"]
@@ -36,12 +43,11 @@ def expected(name: str) -> str:
 def test_the_key_verdicts_on_containers_are_those_on_the_local_backend(tmp_path):
     out = tmp_path / "runs"
     started = time.monotonic()
-    result = kafka_chaos("run", "--backend", "docker", *(str(CATALOGUE / f"{n}.yaml") for n in VERDICTS),
-                         "--out", str(out), timeout=1200)
+    with Session(out=out, backend=BackendName.DOCKER, home=HOME) as session:
+        results = [session.run(CATALOGUE / f"{name}.yaml") for name in VERDICTS]
     print(f"docker verdicts: {time.monotonic() - started:.0f} s")
     got = {name: r["outcome"] for name, r in records(out).items()}
-    assert got == {name: expected(name) for name in VERDICTS}, result.stdout + result.stderr
-    assert result.returncode == 0
+    assert got == {name: expected(name) for name in VERDICTS}, [r.explain() for r in results]
     assert {r["backend"] for r in records(out).values()} == {"docker"}
     runs = {name: Path(r["run_dir"]) for name, r in records(out).items()}
     assert len({cid for d in runs.values() for cid in cluster_ids(d)}) == 1, "one cluster served every run"
@@ -53,7 +59,17 @@ def test_the_key_verdicts_on_containers_are_those_on_the_local_backend(tmp_path)
     loss = runs["acks1-unclean-leader-isolation"]
     lost = json.loads((loss / "verdict.json").read_text())["anomalies"]["lost-write"]
     assert lost and (loss / "disk" / "scanned.json").exists()
-    assert docker_leftovers("run") == [] and nothing_left() == []
+    assert docker_leftovers("dkrun") == [] and nothing_left("dkrun") == []
+
+
+# A harness run in a process of its own, to be killed: `run --backend docker` on this module's cluster.
+RUN = """
+import sys
+from harness.api import Session
+from harness.cluster.backends import BackendName
+with Session(out=sys.argv[2], backend=BackendName.DOCKER, home=dict(name="dkrun", subnet=122, port_base=40200)) as s:
+    s.run(sys.argv[1])
+"""
 
 
 def test_cluster_down_after_a_sigkilled_harness_removes_only_what_carries_our_label(tmp_path):
@@ -64,8 +80,8 @@ def test_cluster_down_after_a_sigkilled_harness_removes_only_what_carries_our_la
         fast = experiment_file(tmp_path, "leader-kill-acks-all", name="killed",
                                phases={"steady_s": 2, "faults_s": 60, "recovery_s": 2})
         out = tmp_path / "runs"
-        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--backend", "docker", str(fast),
-                                 "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen([sys.executable, "-c", RUN, str(fast), str(out)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
 
         def fault_in_effect() -> bool:
             runs = list(out.glob("*-killed"))
@@ -74,11 +90,11 @@ def test_cluster_down_after_a_sigkilled_harness_removes_only_what_carries_our_la
         eventually(fault_in_effect, timeout=240)
         proc.kill()
         proc.communicate(timeout=30)
-        assert docker_leftovers("run"), "the killed harness left its containers behind"
-        down = kafka_chaos("cluster", "down", "--name", "run")
+        assert docker_leftovers("dkrun"), "the killed harness left its containers behind"
+        down = kafka_chaos("cluster", "down", "--name", "dkrun")
         assert down.returncode == 0, down.stderr
-        assert docker_leftovers("run") == []
-        eventually(lambda: nothing_left() == [], timeout=30)  # its workers and observer end on their own
+        assert docker_leftovers("dkrun") == []
+        eventually(lambda: nothing_left("dkrun") == [], timeout=30)  # its workers and observer end on their own
         bystander.reload()
         assert bystander.status == "running", "a container without our label is never touched"
     finally:
@@ -87,7 +103,7 @@ def test_cluster_down_after_a_sigkilled_harness_removes_only_what_carries_our_la
 
 def test_sigterm_while_a_docker_cluster_starts_removes_everything(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "harness", "cluster", "up", "--backend", "docker", "--name",
-                             "dkterm", "--subnet", "83", "--dir", str(tmp_path)],
+                             "dkterm", "--subnet", "123", "--dir", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     eventually(lambda: len(client().containers.list(filters={"label": "kafka-chaos.cluster=dkterm",
                                                              "status": "running"})) == 6, timeout=120)
