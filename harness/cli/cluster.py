@@ -56,6 +56,10 @@ def up(nodes: int, controllers: int, kafka_version: str | None, network: str, su
                  docker={"image": image} if backend == "docker" else None)
     if backend == "docker" and spec.security.secured:
         raise UsageError("--security: backend docker runs plaintext clusters only")
+    if backend == "docker":
+        from harness.cluster.containers.engine import client
+
+        client()  # no engine: one line before anything is said or started
     default = paths.state_dir() / name if backend == "local" else paths.state_dir() / "docker" / name
     started = backends.create(BackendName(backend), spec, workdir or default)
     say(f"starting {spec.nodes} node(s) of Kafka {started.kafka_version} ({backend})...")
