@@ -1,5 +1,6 @@
-"""A cluster from compose/ started with compose, taken over by `kafka-chaos run --attach`, an
-experiment run on it, and the compose project left as it was found."""
+"""A cluster from compose/ started with compose, taken over (`Session(attach=...)`, what `kafka-chaos
+run --attach` uses, with a cluster name of this module's own), an experiment run on it, and the
+compose project left as it was found."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.api import Session
 from harness.cluster.containers import state as store
 from harness.cluster.containers.engine import client
 from harness.cluster.containers.image import build
@@ -21,6 +23,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.docker]
 
 COMPOSE = Path(__file__).parents[2] / "compose"
 PROJECT = "dkcompose"
+HOME = dict(name="dkcomp", subnet=127, port_base=41400)  # the name the taken-over cluster is recorded under
 
 
 def compose_command() -> list[str]:
@@ -72,8 +75,9 @@ def test_an_experiment_runs_on_a_compose_cluster_and_leaves_it_as_found(compose_
     experiment = experiment_file(tmp_path, "leader-kill-acks-all", name="on-compose",
                                  phases={"steady_s": 3, "faults_s": 12, "recovery_s": 5})
     out = tmp_path / "runs"
-    result = kafka_chaos("run", "--attach", PROJECT, str(experiment), "--out", str(out), timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
+    with Session(out=out, attach=PROJECT, home=HOME) as session:
+        result = session.run(experiment)
+    assert result.outcome == "pass", result.explain()
     [record] = records(out).values()
     assert record["outcome"] == "pass" and record["backend"] == "docker"
     after = project()
@@ -83,7 +87,7 @@ def test_an_experiment_runs_on_a_compose_cluster_and_leaves_it_as_found(compose_
         "the same containers, all running (the killed one started again)"
     assert any(after["containers"][n][2] != found["containers"][n][2] for n in found["containers"]), \
         "the kill did hit a container of the project"
-    assert store.read_state("run") is None, "the harness forgot the cluster it took over"
+    assert store.read_state("dkcomp") is None, "the harness forgot the cluster it took over"
     for container in client().containers.list(filters={"label": f"com.docker.compose.project={PROJECT}"}):
         assert iptables.tagged(iptables.Netns(container.name, container.attrs["State"]["Pid"])) == []
 
