@@ -5,12 +5,24 @@ not a traceback."""
 import signal
 import sys
 
+interrupted = False
+
+
+def interrupt(signum, frame) -> None:
+    """Ctrl-C: raised as KeyboardInterrupt, and remembered, because one that lands inside an
+    extension module's import or a pydantic validator build comes out as some other exception."""
+    global interrupted
+    interrupted = True
+    raise KeyboardInterrupt
+
 
 def main() -> None:
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGINT, interrupt)  # even if started with SIGINT ignored
     try:
         from harness.cli.main import main as run
-    except KeyboardInterrupt:
+    except BaseException:
+        if not interrupted:
+            raise
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     run()

@@ -24,8 +24,13 @@ def _inside(pid: int, *command: str) -> list[str]:
 
 
 def bind_read_only(pid: int, directory: str) -> None:
+    """Make `directory` read-only for process `pid`: a bind mount of itself, remounted read-only."""
     run(_inside(pid, "mount", "--bind", directory, directory))
-    run(_inside(pid, "mount", "-o", "remount,bind,ro", directory))
+    try:
+        run(_inside(pid, "mount", "-o", "remount,bind,ro", directory))
+    except BaseException:
+        unmount(pid, directory)  # a writable bind mount nobody heals would outlive the fault
+        raise
 
 
 def unmount(pid: int, directory: str) -> bool:

@@ -95,3 +95,18 @@ class ProcessRef:
             os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
             pass
+
+
+def named_daemons(module: str, prefix: str, cluster: str | None = None) -> list[psutil.Process]:
+    """Processes started as `python -m <module> --name <prefix><cluster>`: those of `cluster`, or all.
+
+    The name on the command line is how a later harness (or `cluster down` after a SIGKILLed one)
+    finds the daemons an earlier one left."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if module in cmdline and "--name" in cmdline[:-1]:
+            name = cmdline[cmdline.index("--name") + 1]
+            if name == prefix + cluster if cluster else name.startswith(prefix):
+                found.append(proc)
+    return found

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from harness import api
 from harness.clientlog import CLIENT_LOG
+from harness.events import EventLog
+from harness.faults import FAULTS, Env
+from harness.faults.runner import FaultRunner
+from harness.faults.schedule import Planned
 from harness.workload.windows import Window, in_window
 
 T = TypeVar("T")
@@ -72,3 +79,44 @@ def short_experiment(name: str, **changes) -> dict:
     data = yaml.safe_load((Path(__file__).parents[1] / "harness" / "catalogue" / f"{name}.yaml").read_text())
     data["phases"] = {"steady_s": 3, "faults_s": 12, "recovery_s": 4}
     return {**data, **changes}
+
+
+@contextmanager
+def kept_session(out: Path, home: dict) -> Iterator[api.Session]:
+    """A Session whose cluster serves a whole module's tests, and is stopped however they end."""
+    with api.Session(out=out, home=home, keep_cluster=True) as session:
+        try:
+            yield session
+        finally:
+            session.pool.close(force=True)
+
+
+@contextmanager
+def fault_env(cluster, tmp_path: Path) -> Iterator[Env]:
+    """What a fault acts through: `cluster`, an event log in `tmp_path`, a fixed seed."""
+    events = EventLog(tmp_path / "events.jsonl")
+    try:
+        yield Env(cluster=cluster, events=events, rng=random.Random(7))
+    finally:
+        events.close()
+
+
+def run_fault(env: Env, spec: dict) -> FaultRunner:
+    """A runner with one fault injected now; leaving the `with` heals it."""
+    runner = FaultRunner(env, [])
+    planned = Planned(0, 0, 0, FAULTS[spec["fault"]].model_validate(spec))
+    assert runner.inject(planned) is not None, env.events.events[-1]
+    return runner
+
+
+def produce(cluster, topic: str, count: int, **config) -> int:
+    """Send `count` records to partition 0 through the clients' path; how many were acknowledged."""
+    acked = []
+    producer = Producer({"bootstrap.servers": cluster.client_bootstrap_servers, "acks": "all", "linger.ms": 5,
+                         "logger": CLIENT_LOG, **config})
+    for i in range(count):
+        producer.produce(topic, value=f"v{i}".encode(), partition=0,
+                         on_delivery=lambda err, msg: acked.append(msg.offset()) if err is None else None)
+        producer.poll(0)
+    producer.flush(60)
+    return len(acked)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from harness import entry
 from harness.cli import cluster, experiments, image, runs, stored
 from harness.cli.console import say
 from harness.clientlog import show_client_logs
@@ -59,7 +60,7 @@ def main() -> None:
     only ever for a violated invariant, 3 (with the traceback in a log file) for anything
     unexpected."""
     signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGINT, entry.interrupt)  # even if started with SIGINT ignored
     code = _run()
     sys.exit(_flushed(code))
 
@@ -88,6 +89,9 @@ def _run() -> int:
         say(f"kafka-chaos: {where}{exc.strerror or exc} (traceback in {_crash_log()})")
         return ExitCode.ENVIRONMENT
     except Exception as exc:  # noqa: BLE001  (a harness bug: one line, exit 3, never 1)
+        if entry.interrupted:  # Ctrl-C, surfacing as whatever it interrupted
+            say("interrupted")
+            return ExitCode.INTERRUPTED
         what = str(exc).splitlines()[0][:200] if str(exc) else ""
         say(f"kafka-chaos: internal error: {type(exc).__name__}: {what} (traceback in {_crash_log()})")
         return ExitCode.ENVIRONMENT

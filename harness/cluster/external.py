@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 
 from harness.cluster import remote
-from harness.cluster.admin import KafkaAdmin, PartitionState
-from harness.cluster.backend import CLIENTS, Capability, Peer, ProxyPath, Way
+from harness.cluster.admin import KafkaAdmin
+from harness.cluster.backend import CLIENTS, Capability, Peer, Way
 from harness.cluster.clientpath import ClientPath, resolve, sweep_redirects
 from harness.cluster.external_config import ExternalClusterConfig
 from harness.errors import EnvironmentProblem, UsageError
@@ -38,10 +38,8 @@ def offers(config: ExternalClusterConfig) -> frozenset[Capability]:
     return frozenset({Capability.TOPOLOGY} | client_side())
 
 
-class ExternalCluster:
+class ExternalCluster(remote.AttachedCluster):
     backend = "external"
-    # The harness logs in as the config's one principal (if any); it manages no users or ACLs here.
-    access = None
 
     def __init__(self, config: ExternalClusterConfig, workdir: Path | None = None, dry_run: bool = False):
         self.config, self.workdir = config, Path(workdir or ".")
@@ -55,42 +53,8 @@ class ExternalCluster:
     # ---- what it is -----------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
     def capabilities(self) -> frozenset[Capability]:
         return offers(self.config)
-
-    @property
-    def node_ids(self) -> list[int]:
-        return sorted(self.config.node_ids)
-
-    @property
-    def bootstrap_servers(self) -> str:
-        return self.config.bootstrap_servers
-
-    @property
-    def client_bootstrap_servers(self) -> str:
-        return self.config.bootstrap_servers  # the redirect is invisible to clients
-
-    @property
-    def kafka_version(self) -> str:
-        return self.config.kafka_version or "unknown"
-
-    @property
-    def cluster_id(self) -> str:
-        return self.topology.cluster_id or "unknown"
-
-    @property
-    def harness_client(self) -> dict[str, str]:
-        """The login of the harness's clients and of every worker (nothing on a plaintext cluster)."""
-        return remote.client_of(self.config.security)
-
-    def admin(self) -> KafkaAdmin:
-        if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
-        return self._admin
 
     # ---- lifecycle: attach, never start or stop Kafka ---------------------------------------
 
@@ -118,19 +82,6 @@ class ExternalCluster:
             raise
         return self
 
-    def wait_ready(self, timeout: float = 120) -> None:
-        expected = set(self.node_ids)
-
-        def check() -> None:
-            missing = expected - self.admin().broker_ids()
-            if missing:
-                raise remote.NotReady(f"brokers {sorted(missing)} not registered")
-
-        remote.wait(self.name, "ready", check, timeout)
-
-    def wait_in_sync(self, topics: list[str], timeout: float = 120) -> None:
-        self.topology.wait_in_sync(topics, timeout)
-
     def destroy(self, graceful: bool = True) -> None:
         """Undo what this harness did here; the cluster itself goes on as it was."""
         self._admin = None
@@ -143,18 +94,6 @@ class ExternalCluster:
         return done + kill_recorded_proxy(self.name)
 
     # ---- topology ---------------------------------------------------------------------------
-
-    def partition_states(self, topics: list[str]) -> list[PartitionState]:
-        return self.topology.partition_states(topics)
-
-    def partition(self, topic: str, partition: int) -> PartitionState:
-        return self.topology.partition(topic, partition)
-
-    def leader(self, topic: str, partition: int) -> int | None:
-        return self.topology.leader(topic, partition)
-
-    def isr(self, topic: str, partition: int) -> tuple[int, ...]:
-        return self.topology.isr(topic, partition)
 
     def active_controller(self) -> int | None:
         return None  # in KRaft only the controllers know; from outside, no one says
@@ -179,20 +118,6 @@ class ExternalCluster:
 
     def sweep_rules(self) -> list[str]:
         return iptables.sweep([None], f"{self.name}:", self.shell, prefix=True)
-
-    # ---- the client path through Toxiproxy ----------------------------------------------------
-
-    def proxied(self, path: ProxyPath) -> bool:
-        return path == "clients" and self.client_path.toxiproxy is not None
-
-    def add_toxic(self, path: ProxyPath, node: int, name: str, kind: str, attributes: dict, stream: str) -> str:
-        return self.client_path.add_toxic(path, node, name, kind, attributes, stream)
-
-    def remove_toxic(self, path: ProxyPath, node: int, name: str) -> bool:
-        return self.client_path.remove_toxic(path, node, name)
-
-    def sweep_toxics(self) -> list[str]:
-        return self.client_path.sweep_toxics()
 
     # ---- evidence: nothing on the hosts to read -----------------------------------------------
 

@@ -17,11 +17,12 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 
 from harness import paths
 from harness.cluster import metadata
-from harness.cluster.admin import PartitionState
+from harness.cluster.admin import KafkaAdmin, PartitionState
 from harness.errors import EnvironmentProblem
 from harness.files import write_text
 
 if TYPE_CHECKING:
+    from harness.cluster.backend import ProxyPath
     from harness.cluster.client_security import ClientLogin, ClientSecurity
 
 METADATA_TIMEOUT_S = 1.5
@@ -199,3 +200,92 @@ def forget(name: str) -> None:
 def known() -> list[str]:
     folder = paths.state_dir() / "remote"
     return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+class AttachedCluster:
+    """What the ssh and external backends share: a cluster the harness reaches through its
+    bootstrap servers, whose topology the brokers tell (`topology`), and whose client path runs
+    through Toxiproxy on this machine (`client_path`). Subclasses set `config`, `topology`,
+    `client_path` and `_admin` (None) in their constructor."""
+
+    backend: str
+    # The harness logs in as the config's one principal (if any); it manages no users or ACLs here.
+    access = None
+
+    # ---- what it is -----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def node_ids(self) -> list[int]:
+        return sorted(self.config.node_ids)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.config.bootstrap_servers
+
+    @property
+    def client_bootstrap_servers(self) -> str:
+        return self.config.bootstrap_servers  # the client path's redirect is invisible to clients
+
+    @property
+    def kafka_version(self) -> str:
+        return self.config.kafka_version or "unknown"
+
+    @property
+    def cluster_id(self) -> str:
+        return self.topology.cluster_id or "unknown"
+
+    @property
+    def harness_client(self) -> dict[str, str]:
+        """The login of the harness's clients and of every worker (nothing on a plaintext cluster)."""
+        return client_of(self.config.security)
+
+    def admin(self) -> KafkaAdmin:
+        if self._admin is None:
+            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
+        return self._admin
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Every node the config lists registered as a broker under its node id."""
+        expected = set(self.node_ids)
+
+        def check() -> None:
+            seen = self.admin().broker_ids()
+            if missing := expected - seen:
+                raise NotReady(f"brokers {sorted(missing)} not registered (registered: {sorted(seen)})")
+
+        wait(self.name, "ready", check, timeout)
+
+    def wait_in_sync(self, topics: list[str], timeout: float = 120) -> None:
+        self.topology.wait_in_sync(topics, timeout)
+
+    # ---- topology ---------------------------------------------------------------------------
+
+    def partition_states(self, topics: list[str]) -> list[PartitionState]:
+        return self.topology.partition_states(topics)
+
+    def partition(self, topic: str, partition: int) -> PartitionState:
+        return self.topology.partition(topic, partition)
+
+    def leader(self, topic: str, partition: int) -> int | None:
+        return self.topology.leader(topic, partition)
+
+    def isr(self, topic: str, partition: int) -> tuple[int, ...]:
+        return self.topology.isr(topic, partition)
+
+    # ---- the client path through Toxiproxy on this machine -----------------------------------
+
+    def proxied(self, path: ProxyPath) -> bool:
+        return path == "clients" and self.client_path.toxiproxy is not None
+
+    def add_toxic(self, path: ProxyPath, node: int, name: str, kind: str, attributes: dict, stream: str) -> str:
+        return self.client_path.add_toxic(path, node, name, kind, attributes, stream)
+
+    def remove_toxic(self, path: ProxyPath, node: int, name: str) -> bool:
+        return self.client_path.remove_toxic(path, node, name)
+
+    def sweep_toxics(self) -> list[str]:
+        return self.client_path.sweep_toxics()

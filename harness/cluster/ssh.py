@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from harness.cluster import remote
-from harness.cluster.admin import KafkaAdmin, PartitionState
-from harness.cluster.backend import CLIENTS, Capability, Peer, ProxyPath, Way
+from harness.cluster.admin import KafkaAdmin
+from harness.cluster.backend import CLIENTS, Capability, Peer, Way
 from harness.cluster.clientpath import ClientPath, sweep_redirects
 from harness.cluster.external import claim, client_side, kill_recorded_proxy, record_proxy, release
 from harness.cluster.ssh_config import SshClusterConfig, SshHost
@@ -235,12 +235,10 @@ class SshNode:
             return None
 
 
-class SshCluster:
+class SshCluster(remote.AttachedCluster):
     """Every capability over SSH (disks only where the config allows)."""
 
     backend = "ssh"
-    # The harness logs in as the config's one principal (if any); it manages no users or ACLs here.
-    access = None
 
     def __init__(self, config: SshClusterConfig, workdir: Path | None = None, dry_run: bool = False):
         self.config, self.workdir, self.dry_run = config, Path(workdir or "."), dry_run
@@ -258,48 +256,14 @@ class SshCluster:
     # ---- what it is -----------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
     def capabilities(self) -> frozenset[Capability]:
         return offers(self.config)
-
-    @property
-    def node_ids(self) -> list[int]:
-        return sorted(self.nodes)
-
-    @property
-    def bootstrap_servers(self) -> str:
-        return self.config.bootstrap_servers
-
-    @property
-    def client_bootstrap_servers(self) -> str:
-        return self.config.bootstrap_servers
-
-    @property
-    def kafka_version(self) -> str:
-        return self.config.kafka_version or "unknown"
-
-    @property
-    def cluster_id(self) -> str:
-        return self.topology.cluster_id or "unknown"
 
     def node(self, node_id: int) -> SshNode:
         try:
             return self.nodes[node_id]
         except KeyError:
             raise UsageError(f"cluster {self.name} has no node {node_id} (nodes: {self.node_ids})") from None
-
-    @property
-    def harness_client(self) -> dict[str, str]:
-        """The login of the harness's clients and of every worker (nothing on a plaintext cluster)."""
-        return remote.client_of(self.config.security)
-
-    def admin(self) -> KafkaAdmin:
-        if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
-        return self._admin
 
     # ---- lifecycle: attach to what runs, never provision --------------------------------------
 
@@ -327,20 +291,6 @@ class SshCluster:
             raise
         return self
 
-    def wait_ready(self, timeout: float = 120) -> None:
-        """Every listed host's broker registered under its node id."""
-        expected = set(self.node_ids)
-
-        def check() -> None:
-            seen = self.admin().broker_ids()
-            if missing := expected - seen:
-                raise remote.NotReady(f"brokers {sorted(missing)} not registered (registered: {sorted(seen)})")
-
-        remote.wait(self.name, "ready", check, timeout)
-
-    def wait_in_sync(self, topics: list[str], timeout: float = 120) -> None:
-        self.topology.wait_in_sync(topics, timeout)
-
     def destroy(self, graceful: bool = True) -> None:
         """Undo what this harness did (rules, redirect, Toxiproxy); the brokers go on running."""
         self._admin = None
@@ -353,18 +303,6 @@ class SshCluster:
         return self.client_path.stop() + sweep_redirects(self.name, self.here) + kill_recorded_proxy(self.name)
 
     # ---- topology ---------------------------------------------------------------------------
-
-    def partition_states(self, topics: list[str]) -> list[PartitionState]:
-        return self.topology.partition_states(topics)
-
-    def partition(self, topic: str, partition: int) -> PartitionState:
-        return self.topology.partition(topic, partition)
-
-    def leader(self, topic: str, partition: int) -> int | None:
-        return self.topology.leader(topic, partition)
-
-    def isr(self, topic: str, partition: int) -> tuple[int, ...]:
-        return self.topology.isr(topic, partition)
 
     def _quorum_views(self) -> list[tuple[int, int, int]]:
         """(epoch, leader, host's node) of every host that answers and whose broker is not dead."""
@@ -423,20 +361,6 @@ class SshCluster:
     def sweep_rules(self) -> list[str]:
         return [line for shell in self.shells.values()
                 for line in iptables.sweep([None], f"{self.name}:", shell, prefix=True)]
-
-    # ---- proxies: the client path on this machine ------------------------------------------------
-
-    def proxied(self, path: ProxyPath) -> bool:
-        return path == "clients" and self.client_path.toxiproxy is not None
-
-    def add_toxic(self, path: ProxyPath, node: int, name: str, kind: str, attributes: dict, stream: str) -> str:
-        return self.client_path.add_toxic(path, node, name, kind, attributes, stream)
-
-    def remove_toxic(self, path: ProxyPath, node: int, name: str) -> bool:
-        return self.client_path.remove_toxic(path, node, name)
-
-    def sweep_toxics(self) -> list[str]:
-        return self.client_path.sweep_toxics()
 
     # ---- disks: only where the config allows -----------------------------------------------------
 

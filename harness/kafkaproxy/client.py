@@ -13,7 +13,7 @@ import psutil
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import EnvironmentProblem
-from harness.process import ProcessRef
+from harness.process import ProcessRef, named_daemons
 
 MODULE = "harness.kafkaproxy"
 PREFIX = "kafka-chaos-kproxy-"
@@ -78,14 +78,7 @@ class KafkaProxy:
 
 
 def processes(cluster: str | None = None) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if MODULE in cmdline and "--name" in cmdline[:-1]:
-            name = cmdline[cmdline.index("--name") + 1]
-            if name == PREFIX + cluster if cluster else name.startswith(PREFIX):
-                found.append(proc)
-    return found
+    return named_daemons(MODULE, PREFIX, cluster)
 
 
 def stop_all(cluster: str | None = None) -> list[str]:

@@ -21,7 +21,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from harness.errors import EnvironmentProblem
 from harness.net.command import quietly
-from harness.process import ProcessRef
+from harness.process import ProcessRef, named_daemons
 
 SOURCE = "kafka-chaos-lazy-"
 MODULE = "harness.lazyfs"
@@ -77,14 +77,7 @@ def mounts(cluster: str | None = None) -> list[str]:
 
 
 def daemons(cluster: str | None = None) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if MODULE in cmdline and "--name" in cmdline[:-1]:
-            name = cmdline[cmdline.index("--name") + 1]
-            if name == source(cluster) if cluster else name.startswith(SOURCE):
-                found.append(proc)
-    return found
+    return named_daemons(MODULE, SOURCE, cluster)
 
 
 def sweep(cluster: str | None = None) -> list[str]:

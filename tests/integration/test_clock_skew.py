@@ -4,7 +4,6 @@ its own, with libfaketime preloaded into every JVM."""
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from datetime import datetime, timezone
@@ -15,9 +14,8 @@ from confluent_kafka import Consumer, TopicPartition
 from harness.clientlog import CLIENT_LOG
 from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec, NodeHooks
-from harness.events import EventLog
-from harness.faults import Env, heal_leftovers
-from tests.integration.test_inner_faults import produce, run_fault
+from harness.faults import heal_leftovers
+from tests.support import fault_env, produce, run_fault
 
 pytestmark = pytest.mark.cluster
 
@@ -32,9 +30,8 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def env(cluster, tmp_path):
-    events = EventLog(tmp_path / "events.jsonl")
-    yield Env(cluster=cluster, events=events, rng=random.Random(7))
-    events.close()
+    with fault_env(cluster, tmp_path) as env:
+        yield env
     heal_leftovers(cluster)
     cluster.wait_ready()
     for node in cluster.nodes.values():

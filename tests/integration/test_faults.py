@@ -3,7 +3,6 @@ no iptables rule, no toxic, no paused node or worker."""
 
 from __future__ import annotations
 
-import random
 import shutil
 import statistics
 import subprocess
@@ -15,25 +14,20 @@ import pytest
 from confluent_kafka import Producer
 
 from harness.clientlog import CLIENT_LOG
-from harness.events import EventLog
-from harness.faults import FAULTS, Env
-from harness.faults.runner import FaultRunner
-from harness.faults.schedule import Planned
 from harness.history.load import load_history
 from harness.mounts import FILLER, mounts_under
 from harness.net import iptables
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics, TransactionSpec
 from harness.workload.launcher import Workload
-from tests.support import eventually
+from tests.support import eventually, fault_env, run_fault
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
 def env(cluster, tmp_path):
-    events = EventLog(tmp_path / "events.jsonl")
-    yield Env(cluster=cluster, events=events, rng=random.Random(7))
-    events.close()
+    with fault_env(cluster, tmp_path) as env:
+        yield env
 
 
 @pytest.fixture(autouse=True)
@@ -47,14 +41,6 @@ def nothing_left_behind(cluster):
     assert all(toxics == [] for toxics in cluster.toxiproxy.toxics().values()), "a toxic survived its heal"
     workers = [p for p in psutil.process_iter(["cmdline"]) if "harness.workload" in (p.info["cmdline"] or [])]
     assert workers == [], "a worker outlived its test"
-
-
-def run_fault(env: Env, spec: dict) -> FaultRunner:
-    """A runner with one fault injected now; leaving the `with` heals it."""
-    runner = FaultRunner(env, [])
-    planned = Planned(0, 0, 0, FAULTS[spec["fault"]].model_validate(spec))
-    assert runner.inject(planned) is not None, env.events.events[-1]
-    return runner
 
 
 def make_topic(cluster, name: str, partitions: int = 3) -> str:

@@ -5,7 +5,6 @@ per family (power loss judged by the checker, a delayed API); the rest are slow.
 
 from __future__ import annotations
 
-import random
 import time
 
 import pytest
@@ -16,16 +15,13 @@ from harness.checker.check import check
 from harness.checker.model import Verdict
 from harness.cluster.local import LocalCluster
 from harness.cluster.spec import ClusterSpec, NodeHooks, ProxySpec
-from harness.events import EventLog
-from harness.faults import FAULTS, Env, heal_leftovers
-from harness.faults.runner import FaultRunner
-from harness.faults.schedule import Planned
+from harness.faults import heal_leftovers
 from harness.history.load import load_history
 from harness.kafkaproxy import client as kafkaproxy
 from harness.lazyfs import mount as lazy
 from harness.workload.config import ProducerConfig, Semantics
 from harness.workload.launcher import Workload
-from tests.support import eventually
+from tests.support import eventually, fault_env, produce, run_fault
 
 pytestmark = pytest.mark.cluster
 
@@ -43,33 +39,13 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def env(cluster, tmp_path):
-    events = EventLog(tmp_path / "events.jsonl")
-    yield Env(cluster=cluster, events=events, rng=random.Random(7))
-    events.close()
+    with fault_env(cluster, tmp_path) as env:
+        yield env
     heal_leftovers(cluster)
     cluster.wait_ready()
     for node in cluster.nodes.values():
         assert cluster.has_lazy_disk(node.id), "every data directory back on lazyfs"
     assert cluster.kafka_proxy.ask({"op": "rules"})["rules"] in ({}, {"1": [], "2": [], "3": []}), "a rule survived"
-
-
-def run_fault(env: Env, spec: dict) -> FaultRunner:
-    runner = FaultRunner(env, [])
-    assert runner.inject(Planned(0, 0, 0, FAULTS[spec["fault"]].model_validate(spec))) is not None, \
-        env.events.events[-1]
-    return runner
-
-
-def produce(cluster, topic: str, count: int, **config) -> int:
-    acked = []
-    producer = Producer({"bootstrap.servers": cluster.client_bootstrap_servers, "acks": "all", "linger.ms": 5,
-                         "logger": CLIENT_LOG, **config})
-    for i in range(count):
-        producer.produce(topic, value=f"v{i}".encode(), partition=0,
-                         on_delivery=lambda err, msg: acked.append(msg.offset()) if err is None else None)
-        producer.poll(0)
-    producer.flush(60)
-    return len(acked)
 
 
 def log_sizes(cluster, topic: str) -> dict[int, int]:

@@ -9,30 +9,24 @@ kill with the plaintext verdict, and revoke-acl and rotate-credentials in effect
 from __future__ import annotations
 
 import json
-import random
 import time
 from pathlib import Path
 
 import pytest
-import yaml
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Producer
 
-from harness import api
 from harness.clientlog import CLIENT_LOG
 from harness.cluster import security as security_module
 from harness.cluster.security import ADMIN_USER, BROKER_USER, Credential, SecuritySpec
 from harness.cluster.spec import ClusterSpec
-from harness.events import EventLog
-from harness.faults import FAULTS, Env, heal_leftovers
-from harness.faults.runner import FaultRunner
-from harness.faults.schedule import Planned
+from harness.faults import heal_leftovers
 from harness.history.load import load_history
 from harness.report import junit
 from harness.rundir.record import Outcome
 from harness.workload.config import ConsumerConfig, ProducerConfig, Semantics
 from harness.workload.launcher import Workload
 from tests.integration.security_clients import PASSWORD_ENV, external_experiment, kafka_chaos
-from tests.support import eventually
+from tests.support import eventually, fault_env, kept_session, run_fault
 from tests.support import short_experiment as short
 
 pytestmark = pytest.mark.cluster
@@ -58,11 +52,8 @@ def remember_passwords():
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory):
-    with api.Session(out=tmp_path_factory.mktemp("secured"), home=HOME, keep_cluster=True) as session:
-        try:
-            yield session
-        finally:
-            session.pool.close(force=True)
+    with kept_session(tmp_path_factory.mktemp("secured"), HOME) as session:
+        yield session
 
 
 @pytest.fixture(scope="module")
@@ -94,16 +85,8 @@ def cluster(chaos):
 
 @pytest.fixture
 def env(cluster, tmp_path):
-    events = EventLog(tmp_path / "events.jsonl")
-    yield Env(cluster=cluster, events=events, rng=random.Random(7))
-    events.close()
-
-
-def run_fault(env: Env, spec: dict) -> FaultRunner:
-    runner = FaultRunner(env, [])
-    assert runner.inject(Planned(0, 0, 0, FAULTS[spec["fault"]].model_validate(spec))) is not None, \
-        env.events.events[-1]
-    return runner
+    with fault_env(cluster, tmp_path) as env:
+        yield env
 
 
 @pytest.mark.slow
@@ -183,15 +166,17 @@ def test_revoke_acl_refuses_writes_stops_reads_and_heals(cluster, env, tmp_path)
         errors = load_history(workload.run_dir).events
         assert "TOPIC_AUTHORIZATION_FAILED" in set(errors[errors["kind"] == "error"]["detail"].astype(str))
         user = workload.access.user("c1")
-        assert sorted(workload.access.acls["c1"]) == cluster.access.acls_of(user), "every ACL is back"
+        granted = sorted(workload.access.acls["c1"])
+        # ACL changes reach the broker answering DescribeAcls through the metadata log: wait for them.
+        eventually(lambda: cluster.access.acls_of(user) == granted, timeout=30)  # every ACL is back
         # A revocation whose heal never ran (a dead harness) is restored by the sweep.
         run_fault(env, {"fault": "revoke-acl", "worker": "c1", "operation": "read"}).active.clear()
-        assert len(cluster.access.acls_of(user)) == len(workload.access.acls["c1"]) - 1
+        eventually(lambda: len(cluster.access.acls_of(user)) == len(granted) - 1, timeout=30)
         assert any("restored" in done for done in heal_leftovers(cluster))
-        assert sorted(workload.access.acls["c1"]) == cluster.access.acls_of(user)
+        eventually(lambda: cluster.access.acls_of(user) == granted, timeout=30)
         workload.stop_all()
         workload.access.close()
-        assert cluster.access.acls_of(user) == [], "a run's principals leave with it"
+        eventually(lambda: cluster.access.acls_of(user) == [], timeout=30)  # a run's principals leave with it
 
 
 @pytest.mark.slow

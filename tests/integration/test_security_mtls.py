@@ -13,7 +13,6 @@ import random
 import pytest
 from confluent_kafka import Producer
 
-from harness import api
 from harness.clientlog import CLIENT_LOG
 from harness.cluster.security import Material, SecuritySpec
 from harness.cluster.spec import ClusterSpec
@@ -26,7 +25,7 @@ from harness.rundir.record import Outcome
 from harness.workload.config import ProducerConfig, Semantics
 from harness.workload.launcher import Workload
 from tests.integration.security_clients import external_experiment, kafka_chaos
-from tests.support import eventually, short_experiment
+from tests.support import eventually, kept_session, short_experiment
 
 pytestmark = pytest.mark.cluster
 HOME = dict(name="secm", subnet=66, port_base=33000)
@@ -35,11 +34,8 @@ MUTUAL_TLS = {"protocol": "ssl"}
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory):
-    with api.Session(out=tmp_path_factory.mktemp("mtls"), home=HOME, keep_cluster=True) as session:
-        try:
-            yield session
-        finally:
-            session.pool.close(force=True)
+    with kept_session(tmp_path_factory.mktemp("mtls"), HOME) as session:
+        yield session
 
 
 @pytest.fixture

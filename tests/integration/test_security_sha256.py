@@ -9,13 +9,12 @@ import json
 
 import pytest
 
-from harness import api
 from harness.cluster.security import ADMIN_USER, SecuritySpec
 from harness.cluster.spec import ClusterSpec
 from harness.rundir import RunDir
 from harness.rundir.record import Outcome
 from tests.integration.security_clients import PASSWORD_ENV, external_experiment, kafka_chaos
-from tests.support import short_experiment
+from tests.support import kept_session, short_experiment
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -25,11 +24,8 @@ SHA256 = {"protocol": "sasl_ssl", "mechanism": "SCRAM-SHA-256"}
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory):
-    with api.Session(out=tmp_path_factory.mktemp("sha256"), home=HOME, keep_cluster=True) as session:
-        try:
-            yield session
-        finally:
-            session.pool.close(force=True)
+    with kept_session(tmp_path_factory.mktemp("sha256"), HOME) as session:
+        yield session
 
 
 @pytest.fixture(scope="module")
