@@ -24,8 +24,8 @@ from harness.mounts import FILLER
 from harness.net import iptables
 from harness.process import ProcessState
 from tests.integration.docker_support import docker_leftovers
-from tests.integration.test_faults import latencies_ms, make_topic, run_fault, send
-from tests.support import eventually
+from tests.integration.test_faults import latencies_ms, make_topic, send
+from tests.support import eventually, run_fault
 
 pytestmark = [pytest.mark.cluster, pytest.mark.docker]
 
