@@ -3,7 +3,7 @@ disk), and a read-only bind mount of its log directory inside the node's own mou
 
 A backend mixes `OwnDisks` in and provides `node(id)` and `nodes`; each node has `disk_dir` (its
 own disk as this machine sees it), `mount_path` (its log directory as the node's process sees
-it) and `pid`.
+it), `own_mounts` (how many mounts it has at or under that path of its own) and `pid`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ class OwnDisks:
         return f"in the mount namespace of pid {target.pid}: mount --bind -o ro {target.mount_path} {target.mount_path}"
 
     def make_writable(self, node: int) -> bool:
-        """Undo make_read_only (a node that died took its mounts with it)."""
+        """Undo make_read_only (a node that died took its mounts with it). The node's own mounts
+        (a container's data volume, a lazyfs mount) come first and stay: unmounting one under a
+        node that is starting would hide its data from it."""
         target, removed = self.node(node), False
-        for mount in reversed(mounts_under(target.pid, target.mount_path) if target.pid else []):
+        stacked = mounts_under(target.pid, target.mount_path)[target.own_mounts:] if target.pid else []
+        for mount in reversed(stacked):
             removed |= unmount(target.pid, mount)
         return removed
 
