@@ -375,7 +375,7 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
         self.owner = ProcessRef.of_process(psutil.Process())
         self._refuse_if_running()
         store.sweep(self.name)  # leftovers of a harness killed earlier
-        self.image = self.image or resolve(self.version, self.spec.docker.image)
+        self.image = self.image or resolve(self.version, self.spec.docker.image, self.spec.docker.pull)
         try:
             self._provision()
             self._start_all()

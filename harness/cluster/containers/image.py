@@ -1,7 +1,9 @@
-"""The image docker nodes run: apache/kafka:<version> when it is here or can be pulled; otherwise
-kafka-chaos/kafka:<version>, built on this machine without pulling anything and reused once built.
+"""The image docker nodes run: apache/kafka:<version> when the engine has it (or, when asked to
+pull, can pull it); otherwise kafka-chaos/kafka:<version>, built on this machine without pulling
+anything and reused once built.
 
-    resolve("4.4.0")   # apache/kafka:4.4.0, or kafka-chaos/kafka:4.4.0 (one line says so)
+    resolve("4.4.0")             # apache/kafka:4.4.0 if here, else kafka-chaos/kafka:4.4.0
+    resolve("4.4.0", pull=True)  # the same, trying the registry first (one line says if it fails)
     build("4.4.0")     # `kafka-chaos image build`: the local image, built only if missing
 
 The local image is two layers: kafka-chaos/base:<release>-java17, a Debian root file system
@@ -50,25 +52,27 @@ def local(version: str) -> str:
     return f"{LOCAL}:{version}"
 
 
-def resolve(version: str | None, wanted: str | None = None) -> str:
-    """The image to run Kafka `version` in: `wanted` if given, else apache/kafka, else the local build."""
+def resolve(version: str | None, wanted: str | None = None, pull: bool = False) -> str:
+    """The image to run Kafka `version` in: `wanted` if given, else apache/kafka, else the local
+    build. The registry is asked only when `pull`: a run reaches no network it was not told to."""
     version = resolve_version(version)
     if wanted:
-        reason = _present_or_pulled(wanted)
+        reason = _present_or_pulled(wanted, pull)
         if reason:
-            raise EnvironmentProblem(f"image {wanted} is not here and cannot be pulled: {reason}")
+            raise EnvironmentProblem(f"image {wanted} is not here ({reason})")
         return wanted
-    reason = _present_or_pulled(official(version))
+    reason = _present_or_pulled(official(version), pull)
     if reason is None:
         return official(version)
     built = cached(version)
-    notice(f"{official(version)} cannot be pulled ({reason}); using {local(version)}, built here"
-           + ("" if built else " now (a few minutes the first time)"))
+    if pull or not built:
+        notice(f"{official(version)} is not here ({reason}); using {local(version)}, built here"
+               + ("" if built else " now (a minute or more the first time)"))
     return built or build(version)
 
 
-def _present_or_pulled(image: str) -> str | None:
-    """None when `image` is here (pulled if need be), else why it is not."""
+def _present_or_pulled(image: str, pull: bool) -> str | None:
+    """None when `image` is here (pulled first if `pull`), else why it is not."""
     from docker.errors import DockerException, ImageNotFound
 
     engine = client()
@@ -76,7 +80,8 @@ def _present_or_pulled(image: str) -> str | None:
         engine.images.get(image)
         return None
     except ImageNotFound:
-        pass
+        if not pull:
+            return "not pulled: set cluster.docker.pull to fetch it"
     if image in _unpullable:
         return _unpullable[image]
     repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")

@@ -14,8 +14,11 @@ class DockerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     image: str | None = Field(None, pattern=IMAGE, description=(
-        "the image nodes run (Kafka's jars in /opt/kafka/libs, java on PATH); default apache/kafka:<version>, "
-        "or kafka-chaos/kafka:<version> built here when that cannot be pulled"))
+        "the image nodes run (Kafka's jars in /opt/kafka/libs, java on PATH); default apache/kafka:<version> "
+        "when the engine has it, else kafka-chaos/kafka:<version>, built here"))
+    pull: bool = Field(False, description=(
+        "pull the image from its registry when the engine does not have it; off by default, so a run "
+        "reaches no registry unless asked to"))
     attach: str | None = Field(None, pattern=ATTACH, description=(
         "take over a running cluster instead of creating one: a compose project's name, or a container "
         "label key=value; it is acted on and left as found, never removed"))
