@@ -13,7 +13,8 @@ each handed to the OS before the output it describes is forwarded, so SIGKILL ca
 last line and every output in the log has its line. When the harness sees the instance exit,
 `convert` writes the history tables from those lines (reads: inputs processed; invokes: outputs,
 naming their input as a transformer's do, with no completions since Kafka Streams reports none;
-events: start, stop, task assignments, errors) and closes them, before the manifest seals them.
+events: start, stop, task assignments, stores restored from their changelog with how many
+records, errors) and closes them, before the manifest seals them.
 The lines stay: the checker reads each output's count from them (`counts`).
 
 Building: `obtain(version)` builds the application with Maven against
@@ -98,6 +99,9 @@ def _build(version: str, folder: Path) -> None:
     if not mvn:
         raise EnvironmentProblem("the Kafka Streams worker is not built and Maven (mvn) is not on PATH: "
                                  "install Maven (apt-get install maven)")
+    if not shutil.which("javac"):
+        raise EnvironmentProblem("the Kafka Streams worker is not built and there is no Java compiler (javac): "
+                                 "install a JDK (apt-get install openjdk-17-jdk-headless)")
     with tempfile.TemporaryDirectory(dir=folder.parent) as work:
         build = Path(work) / "build"
         result = subprocess.run(
@@ -197,6 +201,9 @@ def convert(directory: WorkerDir, runtime: Runtime, pid: int) -> None:
             generation += 1
             history.row(Table.EVENTS, kind="assign", topic=worker.input, partition=fact["partition"],
                         generation=generation, **times)
+        elif kind == "restore":  # a store partition restored from its changelog: `offset` records
+            history.row(Table.EVENTS, kind="restore", topic=fact["topic"], partition=fact["partition"],
+                        offset=fact["restored"], generation=generation, **times)
         elif kind in ("start", "stop", "error"):
             history.row(Table.EVENTS, kind=kind, detail=fact.get("detail"), **times)
     history.close()

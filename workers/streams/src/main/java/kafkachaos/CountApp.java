@@ -10,12 +10,14 @@ import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.processor.StateRestoreListener;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -34,6 +36,7 @@ import org.apache.kafka.streams.state.Stores;
  *   {"e":"read",...}   an input record processed (topic, partition, offset, key, its header ids)
  *   {"e":"out",...}    the output it produced: seq, key, count after it, the input it derives from
  *   {"e":"assign",...} a task (input partition) initialised: later reads are a new generation
+ *   {"e":"restore",...} a store partition restored from its changelog: how many records
  *   {"e":"start"|"stop"|"error"|"state",...}
  * The harness converts the lines into the history format (harness/workload/streams.py).
  *
@@ -77,6 +80,21 @@ public final class CountApp {
             if (now == KafkaStreams.State.ERROR) {
                 code[0] = 1;
                 done.countDown();
+            }
+        });
+        streams.setGlobalStateRestoreListener(new StateRestoreListener() {
+            @Override
+            public void onRestoreStart(TopicPartition partition, String store, long start, long end) {
+            }
+
+            @Override
+            public void onBatchRestored(TopicPartition partition, String store, long batchEnd, long restored) {
+            }
+
+            @Override
+            public void onRestoreEnd(TopicPartition partition, String store, long restored) {
+                line("{\"e\":\"restore\",\"topic\":" + quote(partition.topic()) + ",\"partition\":"
+                        + partition.partition() + ",\"restored\":" + restored + times() + "}");
             }
         });
         sun.misc.Signal.handle(new sun.misc.Signal("TERM"), s -> done.countDown());
