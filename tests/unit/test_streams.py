@@ -248,3 +248,14 @@ def test_an_experiment_with_streams_is_validated():
 def test_the_build_is_keyed_by_version_and_sources():
     assert streams.cached("4.4.0").name == f"4.4.0-{streams.source_digest()}"
     assert streams.cached("4.4.0") != streams.cached("3.9.1")
+
+
+def test_streams_on_a_secured_cluster_or_with_a_window_are_refused():
+    secured = EXPERIMENT % ("out", "at_least_once") + "cluster: {security: {protocol: sasl_ssl}}\n"
+    with pytest.raises(UsageError, match="plaintext clusters only"):
+        parse(secured, "x.yaml")
+    windowed = EXPERIMENT % ("out", "at_least_once") + (
+        "faults: {kind: timeline, steps: [{at: 1, fault: {fault: kill-worker, worker: s1, "
+        "window: processed-uncommitted}}]}\n")
+    with pytest.raises(UsageError, match="has no windows"):
+        parse(windowed, "x.yaml")
