@@ -374,7 +374,8 @@ def _consume_cleanly(run: Run, rng: random.Random, name: str, group: str, isolat
 
 # ---- injecting one anomaly --------------------------------------------------------------------
 # Each injection writes into topic "u", which the simulated consumers do not read, with
-# producer 9 (and transformer producer 8), so its anomaly has no consequence elsewhere.
+# producer 9 (and transformer producer 8, Kafka Streams producer 6), so its anomaly has no
+# consequence elsewhere.
 
 U = "u"
 
@@ -516,7 +517,7 @@ def _failed_write_read(run: Run, rng: random.Random) -> None:
 
 
 def streams_app(run: Run, name: str = "s9", topic: str = U, isolation: str = "read_committed",
-                producer: int = 7) -> Reader:
+                producer: int = 6) -> Reader:
     return run.reader(name, "streams", isolation, group=f"app-{name}", topics=(topic,), output=f"{topic}-counts",
                       producer=producer)
 

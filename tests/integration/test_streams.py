@@ -61,5 +61,8 @@ def test_exactly_once_streams_survive_instance_kills_and_a_broker_kill(session):
     assert injected == ["kill-worker", "kill", "kill-worker"]
     history = load_history(result.run_dir)
     restarted = history.reads[(history.reads["worker"] == "s1") & (history.reads["incarnation"] == 2)]
-    assert len(restarted), "the restarted instance processed input after restoring its state"
+    assert len(restarted), "the restarted instance processed input"
+    events = history.events
+    restored = events[(events["kind"] == "restore") & (events["incarnation"] > 1) & (events["offset"] > 0)]
+    assert len(restored), "a restarted instance restored counts from the changelog"
     eventually(lambda: instances_left(result.run_dir) == [], timeout=10)

@@ -131,7 +131,7 @@ def test_state_evidence_names_the_key_its_count_and_the_last_output():
     result = judged(run)
     evidence = result.anomalies["overcounted-state"][0]
     assert evidence["key"] == "k" and evidence["state"] == 3 and evidence["distinct_inputs_readable"] == 2
-    assert "p7:1 at u-counts-0@1" in evidence["explanation"]
+    assert "p6:1 at u-counts-0@1" in evidence["explanation"]
 
 
 def test_duplicate_processing_evidence_names_the_committed_outputs():
@@ -144,7 +144,7 @@ def test_duplicate_processing_evidence_names_the_committed_outputs():
     run.final_reads()
     result = judged(run)
     evidence = result.anomalies["duplicate-processing"][0]
-    assert evidence["committed_outputs"] == ["p7:0 by s9.1", "p7:1 by s9.1"]
+    assert evidence["committed_outputs"] == ["p6:0 by s9.1", "p6:1 by s9.1"]
     assert "committed 2 outputs" in evidence["explanation"]
 
 
