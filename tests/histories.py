@@ -13,6 +13,7 @@ indeterminate writes, acknowledgements without offsets, final reads that stop ea
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,7 @@ class Read:
 @dataclass
 class Reader:
     name: str
-    kind: str  # consumer | transformer | sink | final-read
+    kind: str  # consumer | transformer | sink | streams | final-read
     isolation: str
     group: str | None = None
     topics: tuple[str, ...] = (TOPIC,)
@@ -92,6 +93,8 @@ class Run:
         self.clock = 1_000_000_000
         self.killed: set[str] = set()  # workers SIGKILLed (exit -9 in the manifest); the rest exit 0
         self.database: tuple[list[tuple], list[tuple]] | None = None  # sinks' rows and offsets, as dumped
+        self.counts: dict[tuple[int, int], int] = {}  # a Kafka Streams output (producer, seq) -> its count
+        self.uncommitted: set[int] = set()  # values of aborted Kafka Streams transactions (read_committed skips)
 
     def tick(self) -> int:
         self.clock += 1_000_000
@@ -128,6 +131,8 @@ class Run:
         if entry == MARKER:
             return False
         if isolation == "read_committed" and isinstance(entry, int):
+            if entry in self.uncommitted:
+                return False
             send = self.by_vid.get(entry)
             if send is not None and send.txn and self.txns.get((send.producer, send.txn)) != "committed":
                 return False
@@ -228,6 +233,11 @@ class Run:
                 config |= {"input": reader.topics[0], "output": reader.output, "outputs_per_input": 1}
             if kind == "sink":
                 config = {"input": reader.topics[0], "group": reader.group, "mode": "exactly-once"}
+            if kind == "streams":
+                guarantee = "exactly_once_v2" if reader.isolation == "read_committed" else "at_least_once"
+                config = {"input": reader.topics[0], "output": reader.output, "application": reader.group,
+                          "processing_guarantee": guarantee}
+                self._write_streams_record(root / f"{name}.1", producer)
         elif any(s.txn for s in self.sends if s.producer == producer):
             config |= {"transactions": {"size": 1}}
         history.describe({"kind": kind, "name": name, "incarnation": 1, "producer": producer,
@@ -241,6 +251,24 @@ class Run:
         else:
             history.close()
         manifest.exited(name, 1, -9 if name in self.killed else 0, WorkerDir(root / f"{name}.1"))
+
+    def _write_streams_record(self, directory: Path, producer: int) -> None:
+        """A Kafka Streams instance's streams.jsonl: what the checker reads the counts from."""
+        lines = [{"e": "out", "seq": s.seq, "key": s.key, "count": self.counts[(producer, s.seq)]}
+                 for s in self.sends if s.producer == producer]
+        WorkerDir(directory).streams_facts.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    def streams_output(self, app: Reader, source: Send, count: int, committed: bool = True) -> Send:
+        """A Kafka Streams output of `source` carrying `count` (no completion: Kafka Streams reports
+        none); not committed: in the log, but of an aborted transaction (its txn-less value cannot
+        say so, so the read_committed final read simply does not find it)."""
+        seq = len([s for s in self.sends if s.producer == app.producer])
+        output = self.send(app.producer, seq, topic=app.output, key=source.key, source=(source.producer, source.seq),
+                           outcome="pending", in_log=True)
+        self.counts[(app.producer, seq)] = count
+        if not committed:
+            self.uncommitted.add(output.vid)
+        return output
 
     def _write_sends(self, history: HistoryWriter, producer: int) -> None:
         mine = [s for s in self.sends if s.producer == producer]
@@ -346,7 +374,8 @@ def _consume_cleanly(run: Run, rng: random.Random, name: str, group: str, isolat
 
 # ---- injecting one anomaly --------------------------------------------------------------------
 # Each injection writes into topic "u", which the simulated consumers do not read, with
-# producer 9 (and transformer producer 8), so its anomaly has no consequence elsewhere.
+# producer 9 (and transformer producer 8, Kafka Streams producer 6), so its anomaly has no
+# consequence elsewhere.
 
 U = "u"
 
@@ -487,6 +516,30 @@ def _failed_write_read(run: Run, rng: random.Random) -> None:
     run.final_reads()
 
 
+def streams_app(run: Run, name: str = "s9", topic: str = U, isolation: str = "read_committed",
+                producer: int = 6) -> Reader:
+    return run.reader(name, "streams", isolation, group=f"app-{name}", topics=(topic,), output=f"{topic}-counts",
+                      producer=producer)
+
+
+def _counted(run: Run, counts: list[int]) -> None:
+    """Inputs of one key on u, each read once by a Kafka Streams app whose outputs carry `counts`."""
+    inputs = [run.send(9, seq, topic=U, key="k") for seq in range(len(counts))]
+    app = streams_app(run)
+    for record, count in zip(inputs, counts):
+        run.consume(app, [(U, 0, record.offset)])
+        run.streams_output(app, record, count)
+    run.final_reads()
+
+
+def _overcounted_state(run: Run, rng: random.Random) -> None:
+    _counted(run, [1, 3])  # two inputs, each output once, yet the count says three (restored from a changelog ahead)
+
+
+def _undercounted_state(run: Run, rng: random.Random) -> None:
+    _counted(run, [1, 1])  # the second input's count started from nothing (state lost)
+
+
 INJECT = {
     "lost-write": _lost_write, "unseen": _unseen, "duplicate": _duplicate,
     "inconsistent-offsets": _inconsistent_offsets, "nonmonotonic-send": _nonmonotonic_send,
@@ -495,4 +548,5 @@ INJECT = {
     "duplicate-processing": _duplicate_processing, "lost-processing": _lost_processing,
     "duplicate-output": _duplicate_output, "lost-output": _lost_output, "key-order": _key_order,
     "failed-write-read": _failed_write_read,
+    "overcounted-state": _overcounted_state, "undercounted-state": _undercounted_state,
 }

@@ -31,7 +31,7 @@ NO_BOUND = np.int64(1) << 62  # the upper end of a value nothing places
 @dataclass(frozen=True)
 class Reader:
     worker: str
-    role: str  # final | consumer | transformer | sink
+    role: str  # final | consumer | transformer | sink | streams
     isolation: str
     group: str  # consumer group (a manually assigned consumer is a group of its own)
     topics: tuple[str, ...]
@@ -49,6 +49,9 @@ def _reader(worker: str, kind: str, config: dict) -> Reader | None:
                       config["output"], config.get("outputs_per_input", 1))
     if kind == "sink":
         return Reader(worker, "sink", READ_COMMITTED, config["group"], (config["input"],))
+    if kind == "streams":  # a Kafka Streams instance: its application id is its group
+        isolation = READ_COMMITTED if config["processing_guarantee"] == "exactly_once_v2" else READ_UNCOMMITTED
+        return Reader(worker, "streams", isolation, config["application"], (config["input"],), config["output"])
     return None
 
 

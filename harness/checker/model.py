@@ -25,6 +25,8 @@ class AnomalyKind(StrEnum):
     LOST_OUTPUT = "lost-output"
     KEY_ORDER = "key-order"
     PHANTOM = "phantom"
+    OVERCOUNTED_STATE = "overcounted-state"
+    UNDERCOUNTED_STATE = "undercounted-state"
 
 
 DESCRIPTIONS: dict[AnomalyKind, str] = {
@@ -47,6 +49,10 @@ DESCRIPTIONS: dict[AnomalyKind, str] = {
     AnomalyKind.LOST_OUTPUT: "a transformer's input it went past with no committed output, or only part of it",
     AnomalyKind.KEY_ORDER: "a consumer group first processed a producer's records of one key (in one topic) out of send order",
     AnomalyKind.PHANTOM: "a record read that no producer invocation wrote",
+    AnomalyKind.OVERCOUNTED_STATE: "a Kafka Streams application's final count for a key is above the number of "
+                                   "distinct inputs of that key (an input counted twice)",
+    AnomalyKind.UNDERCOUNTED_STATE: "a Kafka Streams application's final count for a key is below the number of "
+                                    "distinct inputs of that key it went past (an input not counted)",
 }
 
 

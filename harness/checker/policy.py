@@ -1,11 +1,11 @@
 """Which anomalies fail a run: the semantics table (docs/ARCHITECTURE.md), then the experiment's
 overrides.
 
-    at-most-once   fails on duplicates (in the log, in processing, in a transformer's output);
-                   loss and what loss brings (truncated offsets re-used, readers reset) is
-                   counted and allowed
-    at-least-once  fails on any loss (of writes, processing or output); duplicates are
-                   counted and allowed
+    at-most-once   fails on duplicates (in the log, in processing, in a transformer's output,
+                   over-counted Kafka Streams state); loss and what loss brings (truncated
+                   offsets re-used, readers reset, under-counted state) is counted and allowed
+    at-least-once  fails on any loss (of writes, processing, output or state); duplicates
+                   are counted and allowed
     exactly-once   fails on everything
 Phantoms, aborted reads, reads of failed writes and torn transactions fail under every
 semantics: each is a write the log should not show (or should show whole). `unseen` (not read,
@@ -20,8 +20,9 @@ from harness.semantics import Semantics
 
 _ALLOWED: dict[Semantics, set[K]] = {
     Semantics.AT_MOST_ONCE: {K.LOST_WRITE, K.UNSEEN, K.LOST_PROCESSING, K.LOST_OUTPUT, K.INCONSISTENT_OFFSETS,
-                             K.POLL_SKIP, K.NONMONOTONIC_POLL, K.NONMONOTONIC_SEND},
-    Semantics.AT_LEAST_ONCE: {K.UNSEEN, K.DUPLICATE, K.DUPLICATE_PROCESSING, K.DUPLICATE_OUTPUT},
+                             K.POLL_SKIP, K.NONMONOTONIC_POLL, K.NONMONOTONIC_SEND, K.UNDERCOUNTED_STATE},
+    Semantics.AT_LEAST_ONCE: {K.UNSEEN, K.DUPLICATE, K.DUPLICATE_PROCESSING, K.DUPLICATE_OUTPUT,
+                              K.OVERCOUNTED_STATE},
     Semantics.EXACTLY_ONCE: {K.UNSEEN},
 }
 

@@ -14,7 +14,7 @@ def summarize(ctx: Context) -> dict:
     result = {
         "sends": int(len(sends)), "acked": int((outcome == "ok").sum()), "failed": int((outcome == "fail").sum()),
         "indeterminate": int(((outcome == "info") | (outcome == "pending")).sum()),
-        "reads": {role: int(len(ctx.reads_by(ctx.readers_with(role)))) for role in ("consumer", "transformer", "sink", "final")},
+        "reads": {role: int(len(ctx.reads_by(ctx.readers_with(role)))) for role in ("consumer", "transformer", "sink", "streams", "final")},
         "transactions": {str(k): int(v) for k, v in ctx.history.transactions["outcome"].value_counts().items()}
         if not ctx.history.transactions.empty else {},
         "acked_without_offset": int((ctx.acked & (sends["offset"].to_numpy() < 0)).sum()),

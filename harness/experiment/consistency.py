@@ -32,10 +32,25 @@ def problems(exp: Experiment) -> Iterator[Problem]:
     yield from _topics(exp)
     yield from _min_isr(exp)
     yield from _fault_phase(exp)
+    yield from _streams(exp)
     declared, grown = _world(exp, grown=False), _world(exp, grown=True)  # partitions named may be added ones
     for path, spec in exp.fault_paths():
         for loc, message in [*_references(spec, (), grown), *spec.conflicts(declared)]:
             yield path + loc, message
+
+
+def _streams(exp: Experiment) -> Iterator[Problem]:
+    """Kafka Streams instances log in to no secured cluster yet, and record their history only when
+    they end, so a client fault cannot wait for a window of theirs."""
+    if not exp.workload.streams:
+        return
+    secured = getattr(getattr(exp.cluster, "security", None), "secured", False)
+    if secured or str(getattr(exp.cluster, "backend", "local")) != "local":
+        yield ("workload", "streams"), "Kafka Streams workers run on the local backend's plaintext clusters only"
+    names = {s.name for s in exp.workload.streams}
+    for path, spec in exp.fault_paths():
+        if getattr(spec, "worker", None) in names and str(getattr(spec, "window", "any")) != "any":
+            yield (*path, "window"), f"a Kafka Streams worker ({spec.worker}) has no windows: use window: any"
 
 
 def _topics(exp: Experiment) -> Iterator[Problem]:

@@ -36,7 +36,7 @@ from harness.faults.schedule import Nemesis, Schedule, Timeline
 from harness.limits import PositiveSeconds, Seconds
 from harness.names import TopicName
 from harness.semantics import Semantics
-from harness.workload.config import ConsumerConfig, ProducerConfig, SinkConfig, TransformerConfig
+from harness.workload.config import ConsumerConfig, ProducerConfig, SinkConfig, StreamsConfig, TransformerConfig
 
 NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
@@ -110,9 +110,11 @@ class WorkloadSpec(_Strict):
     transformers: list[TransformerConfig] = Field(default_factory=list)
     sinks: list[SinkConfig] = Field(default_factory=list, description="consumers writing into the run's "
                                                                       "PostgreSQL database")
+    streams: list[StreamsConfig] = Field(default_factory=list, description="instances of the Kafka Streams "
+                                                                          "application (a count per key)")
 
     def workers(self) -> list:
-        return [*self.producers, *self.consumers, *self.transformers, *self.sinks]
+        return [*self.producers, *self.consumers, *self.transformers, *self.sinks, *self.streams]
 
 
 class Phases(_Strict):
@@ -172,8 +174,8 @@ class Experiment(_Strict):
         if len(set(names)) != len(names):
             raise _at(("workload",), f"worker names repeat: {sorted(n for n in set(names) if names.count(n) > 1)}")
         if not names:
-            raise _at(("workload",), "no producers, consumers, transformers or sinks")
-        for section in ("producers", "consumers", "transformers", "sinks"):
+            raise _at(("workload",), "no producers, consumers, transformers, sinks or streams")
+        for section in ("producers", "consumers", "transformers", "sinks", "streams"):
             for i, worker in enumerate(getattr(self.workload, section)):
                 used = worker.topics if hasattr(worker, "topics") else [worker.input, worker.output]
                 used = [*used, *([worker.dead_letter_topic] if getattr(worker, "dead_letter_topic", None) else [])]

@@ -316,12 +316,19 @@ class _Sink(_Loose):
     group: str
 
 
+class _Streams(_Loose):
+    input: str
+    output: str
+    application: str
+    processing_guarantee: Literal["exactly_once_v2", "at_least_once"]
+
+
 _CONFIGS = {"consumer": _Consumer, "final-read": _FinalRead, "transformer": _Transformer, "sink": _Sink,
-            "producer": _Loose}
+            "streams": _Streams, "producer": _Loose}
 
 
 class _Process(_Loose):
-    kind: Literal["producer", "consumer", "transformer", "sink", "final-read"]
+    kind: Literal["producer", "consumer", "transformer", "sink", "streams", "final-read"]
     name: str | None = None
     incarnation: int | None = None
     producer: int | None = Field(None, ge=0, le=MAX_PRODUCER)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from harness.history.load import load_history
 from harness.process import ProcessState
-from harness.workload.config import ConsumerConfig, Isolation, SinkConfig, TransformerConfig
+from harness.workload.config import ConsumerConfig, Isolation, SinkConfig, StreamsConfig, TransformerConfig
 from harness.workload.launcher import Workload
 
 POLL_S = 0.5
@@ -23,11 +23,12 @@ def drain(run_dir: Path, workload: Workload, timeout_s: float) -> bool:
         return True
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        history = load_history(run_dir)
-        if all(_drained(history, members, topics, committed) for members, topics, committed in groups.values()):
+        history, live = load_history(run_dir), _running_streams(workload)
+        if all(_drained(history, members, topics, committed, live)
+               for members, topics, committed in groups.values()):
             return True
         if not any(p.status == ProcessState.RUNNING for p in workload.processes
-                   if isinstance(p.runtime.worker, (ConsumerConfig, TransformerConfig, SinkConfig))):
+                   if isinstance(p.runtime.worker, (ConsumerConfig, TransformerConfig, SinkConfig, StreamsConfig))):
             return False  # nobody left to catch up
         time.sleep(POLL_S)
     return False
@@ -41,7 +42,7 @@ def _groups(workload: Workload) -> dict[str, tuple[set[str], set[str], bool]]:
         if isinstance(worker, ConsumerConfig):
             group, topics, committed = worker.group or worker.name, set(worker.topics), \
                 worker.isolation == Isolation.READ_COMMITTED
-        elif isinstance(worker, (TransformerConfig, SinkConfig)):
+        elif isinstance(worker, (TransformerConfig, SinkConfig, StreamsConfig)):
             group, topics, committed = worker.group, {worker.input}, True
         else:
             continue
@@ -50,7 +51,19 @@ def _groups(workload: Workload) -> dict[str, tuple[set[str], set[str], bool]]:
     return groups
 
 
-def _drained(history, members: set[str], topics: set[str], committed_only: bool) -> bool:
+def _running_streams(workload: Workload) -> pd.DataFrame:
+    """What running Kafka Streams instances processed so far (their history is written when they
+    end), with the worker's name."""
+    from harness.rundir import WorkerDir
+    from harness.workload import streams
+
+    running = [p for p in workload.processes if isinstance(p.runtime.worker, StreamsConfig) and p.returncode is None]
+    frames = [streams.processed(WorkerDir(p.runtime.history_dir)).assign(worker=p.name) for p in running]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["topic", "partition", "offset", "worker"])
+
+
+def _drained(history, members: set[str], topics: set[str], committed_only: bool, live: pd.DataFrame) -> bool:
     sends = history.sends
     visible = sends[(sends["outcome"] == "ok") & sends["topic"].isin(topics)]
     if committed_only and not history.transactions.empty:
@@ -60,6 +73,9 @@ def _drained(history, members: set[str], topics: set[str], committed_only: bool)
         ok = keys.isin(pd.MultiIndex.from_frame(done[["producer", "txn"]]))
         visible = visible[~in_txn.to_numpy() | ok]
     last = visible.groupby(["topic", "partition"], observed=True)["offset"].max()
-    reads = history.reads[history.reads["worker"].isin(members)]
+    reads = history.reads[history.reads["worker"].isin(members)][["topic", "partition", "offset"]]
+    running = live[live["worker"].isin(members)][["topic", "partition", "offset"]]
+    if len(running):
+        reads = pd.concat([reads.astype({"topic": str}), running], ignore_index=True)
     reached = reads.groupby(["topic", "partition"], observed=True)["offset"].max()
     return all(reached.get(key, -1) >= offset for key, offset in last.items())

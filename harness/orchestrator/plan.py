@@ -14,7 +14,7 @@ from harness.experiment.model import Experiment, TopicConfig
 from harness.faults.schedule import Nemesis, Planned, Timeline, plan
 from harness.names import Kind, bind
 from harness.rundir import RunDir
-from harness.workload.config import ConsumerConfig, SinkConfig, TransformerConfig, WorkerConfig
+from harness.workload.config import ConsumerConfig, SinkConfig, StreamsConfig, TransformerConfig, WorkerConfig
 
 RUN_CLUSTER = dict(name="run", subnet=10, port_base=22000)  # the harness's own cluster: name, network, ports
 
@@ -73,7 +73,7 @@ class RunPlan:
     def workers(self) -> list[WorkerConfig]:
         """In start order: readers before producers, so nothing is produced before they listen."""
         w = self.experiment.workload
-        return [bind(worker, self.physical) for worker in [*w.consumers, *w.transformers, *w.sinks, *w.producers]]
+        return [bind(worker, self.physical) for worker in [*w.consumers, *w.transformers, *w.sinks, *w.streams, *w.producers]]
 
     @cached_property
     def groups(self) -> dict[str, list[str]]:
@@ -82,7 +82,7 @@ class RunPlan:
         for worker in self.workers:
             if isinstance(worker, ConsumerConfig) and worker.group:
                 found.setdefault(worker.group, set()).update(worker.topics)
-            elif isinstance(worker, (TransformerConfig, SinkConfig)):
+            elif isinstance(worker, (TransformerConfig, SinkConfig, StreamsConfig)):
                 found.setdefault(worker.group, set()).add(worker.input)
         return {group: sorted(topics) for group, topics in found.items()}
 
@@ -90,6 +90,11 @@ class RunPlan:
     def sinks(self) -> bool:
         """Whether the run needs a database."""
         return bool(self.experiment.workload.sinks)
+
+    @property
+    def streams(self) -> bool:
+        """Whether the run needs the Kafka Streams application built."""
+        return bool(self.experiment.workload.streams)
 
     @cached_property
     def dead_letter_topics(self) -> dict[str, str]:
@@ -115,4 +120,4 @@ class RunPlan:
 
     def experiment_groups(self) -> list[str]:
         w = self.experiment.workload
-        return sorted({c.group for c in w.consumers if c.group} | {t.group for t in [*w.transformers, *w.sinks]})
+        return sorted({c.group for c in w.consumers if c.group} | {t.group for t in [*w.transformers, *w.sinks, *w.streams]})

@@ -1,10 +1,11 @@
 """Running one experiment end to end: its phases are a list of named steps, each in the event log,
 all in one ExitStack:
 
-    provision -> topics -> [database] -> workers -> steady -> faults -> recovery -> stop producers ->
-    drain -> [dump database] -> final read -> check -> report
+    provision -> topics -> [database] -> [streams app] -> workers -> steady -> faults -> recovery ->
+    stop producers -> drain -> [dump database] -> final read -> check -> report
 
-(the database steps only when the workload has sinks: a PostgreSQL of the run's own)
+(the database steps only when the workload has sinks: a PostgreSQL of the run's own; the streams
+app step only with Kafka Streams workers: the application built, or taken from the cache)
 
 Whatever fails on the way (or Ctrl-C, or SIGTERM) still heals the faults and stops the workers;
 the cluster pool tears the cluster down unless it is kept. A run that could not judge the
@@ -73,7 +74,8 @@ class Run:
         """The phases, in order."""
         database = [("database", self.start_database)] if self.plan.sinks else []
         dump = [("dump database", self.dump_database)] if self.plan.sinks else []
-        return [("provision", self.provision), ("topics", self.create_topics), *database,
+        streams = [("streams app", self.build_streams_app)] if self.plan.streams else []
+        return [("provision", self.provision), ("topics", self.create_topics), *database, *streams,
                 ("workers", self.start_workers), ("steady", self.steady), ("faults", self.inject_faults),
                 ("recovery", self.recover), ("stop producers", self.stop_producers), ("drain", self.drain), *dump,
                 ("final read", self.final_read), ("check", self.judge)]
@@ -157,6 +159,13 @@ class Run:
         rows = table.dump(self.workload.database.dsn, self.run)
         self.events.record("database", "dumped", f"{rows} rows of the sinks' table")
 
+    def build_streams_app(self, cleanup: ExitStack) -> None:
+        """The Kafka Streams application at the cluster's version (built once, then cached)."""
+        from harness.cluster.distribution import DEFAULT_VERSION
+        from harness.workload import streams
+
+        self.workload.streams_app = streams.obtain(self.cluster.kafka_version or DEFAULT_VERSION)
+
     def start_workers(self, cleanup: ExitStack) -> None:
         cleanup.callback(self.workload.stop_all)
         for worker in self.plan.workers:
@@ -189,7 +198,8 @@ class Run:
         self.events.record("phase", "drained" if drained else "drain-timeout",
                            "consumers caught up" if drained else "consumers did not catch up in time")
         self.checks = self._in_sync_at_end()
-        if exp.steady_state.caught_up and (exp.workload.consumers or exp.workload.transformers or exp.workload.sinks):
+        if exp.steady_state.caught_up and (exp.workload.consumers or exp.workload.transformers or exp.workload.sinks
+                                            or exp.workload.streams):
             self.checks.append(SteadyCheck(name="caught-up", passed=drained, detail=(
                 "consumer groups processed everything" if drained else
                 f"consumer groups had not processed everything {exp.phases.drain_timeout_s:.0f} s after the "

@@ -43,6 +43,17 @@ class WorkerDir:
     def log(self) -> Path:
         return self.path / "worker.log"
 
+    @property
+    def streams_facts(self) -> Path:
+        """A Kafka Streams instance's own record, one JSON line per fact (harness.workload.streams),
+        from which its history tables are made; kept, since the checker reads the counts from it."""
+        return self.path / "streams.jsonl"
+
+    @property
+    def streams_properties(self) -> Path:
+        """The Kafka Streams instance's settings (its Java properties file)."""
+        return self.path / "streams.properties"
+
     def stream(self, table: str) -> Path:
         """The Arrow IPC stream of one history table (`invokes`, `reads`, ...)."""
         return self.path / f"{table}{STREAM_SUFFIX}"
@@ -183,6 +194,10 @@ class RunDir:
     @property
     def database_log(self) -> Path:
         return self.database / "postgres.log"
+
+    def streams_state(self, worker: str) -> Path:
+        """A Kafka Streams worker's state directory (state.dir), shared by its incarnations."""
+        return self.path / "streams-state" / worker
 
     @property
     def broker_logs(self) -> Path:

@@ -150,6 +150,35 @@ class SinkConfig(_Worker):
         return [self.input]
 
 
+class StreamsGuarantee(StrEnum):
+    EXACTLY_ONCE_V2 = "exactly_once_v2"
+    AT_LEAST_ONCE = "at_least_once"
+
+
+class StreamsConfig(_Worker):
+    """One instance of a real Kafka Streams application (Java, workers/streams/): a count per key
+    of `input` in a state store with its changelog, each input producing one record on `output`
+    (same key, the count after it). Instances sharing `application` (the application.id) split
+    the input's partitions. `client`: Kafka Streams (Java) properties over the harness's. Unset
+    `processing_guarantee` follows the semantics (exactly-once: exactly_once_v2)."""
+
+    kind: Literal["streams"] = "streams"
+    input: TopicName
+    output: TopicName
+    application: GroupName
+    processing_guarantee: StreamsGuarantee | None = None
+    standby_replicas: int = Field(0, ge=0, le=10, description="num.standby.replicas")
+    commit_interval_ms: int | None = Field(None, ge=1, le=int(MAX_SECONDS * 1000),
+                                           description="commit.interval.ms; unset: Kafka Streams' default "
+                                                       "(100 under exactly_once_v2, 30000 under at_least_once)")
+    client: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Kafka Streams (Java) properties, over the harness's")
+
+    @property
+    def group(self) -> str:
+        return self.application  # a Streams application's consumer group is its application.id
+
+
 class FinalReadConfig(_Worker):
     """Read every partition from its earliest offset to its end, recording the end it reached."""
 
@@ -160,7 +189,7 @@ class FinalReadConfig(_Worker):
 
 
 WorkerConfig = Annotated[
-    Union[ProducerConfig, ConsumerConfig, TransformerConfig, SinkConfig, FinalReadConfig], Field(discriminator="kind")]
+    Union[ProducerConfig, ConsumerConfig, TransformerConfig, SinkConfig, StreamsConfig, FinalReadConfig], Field(discriminator="kind")]
 
 
 class Runtime(_Strict):
@@ -248,4 +277,10 @@ def resolve(worker: WorkerConfig, semantics: Semantics) -> tuple[WorkerConfig, C
         # read_committed whatever `client` says: the checker counts a sink's reads as committed ones
         return worker, Clients(consumer={**_CONSUMER_CLIENT, "enable.auto.commit": False, **worker.client,
                                          "isolation.level": Isolation.READ_COMMITTED.value})
+    if isinstance(worker, StreamsConfig):
+        if worker.processing_guarantee is None:
+            exactly = semantics == Semantics.EXACTLY_ONCE
+            worker = worker.model_copy(update={"processing_guarantee": StreamsGuarantee.EXACTLY_ONCE_V2 if exactly
+                                               else StreamsGuarantee.AT_LEAST_ONCE})
+        return worker, Clients()  # its clients are Java's, set in harness.workload.streams
     return worker, Clients(consumer={"isolation.level": worker.isolation.value, **worker.client})

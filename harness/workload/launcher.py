@@ -33,11 +33,12 @@ from harness.rundir import RunDir, WorkerDir
 from harness.workload.access import Access, acls_for
 from harness.workload.worker import AUTH_FAILED, HARNESS_PID
 from harness.workload.config import (Clients, FinalReadConfig, Isolation, ProducerConfig, Runtime, Semantics,
-                                     SinkConfig, TransformerConfig, WorkerConfig, resolve)
+                                     SinkConfig, StreamsConfig, TransformerConfig, WorkerConfig, resolve)
 
 if TYPE_CHECKING:
     from harness.cluster.backend import Security
     from harness.database.postgres import Postgres
+    from harness.workload.streams import StreamsApp
 
 STOP_TIMEOUT_S = 60.0
 
@@ -78,6 +79,10 @@ class WorkerProcess:
             with self._exit_lock:  # faults and the orchestrator poll from different threads
                 if not self._exit_recorded:
                     self._exit_recorded = True
+                    if isinstance(self.runtime.worker, StreamsConfig):  # its history is made from its record
+                        from harness.workload import streams
+
+                        streams.convert(WorkerDir(self.runtime.history_dir), self.runtime, self.pid)
                     self.workload.manifest.exited(self.name, self.incarnation, code,
                                                   WorkerDir(self.runtime.history_dir))
         return code
@@ -135,6 +140,7 @@ class Workload:
         self._producer_ids = 0
         self.manifest = ManifestWriter(RunDir.of(self.run_dir).manifest)
         self.database: "Postgres | None" = None  # the run's database, where sinks write (and faults reach it)
+        self.streams_app: "StreamsApp | None" = None  # the built Kafka Streams application, for streams workers
 
     def __enter__(self) -> "Workload":
         return self
@@ -177,7 +183,7 @@ class Workload:
         clients = self._login(worker, clients)
         self._incarnations[worker.name] += 1
         incarnation = self._incarnations[worker.name]
-        producing = isinstance(worker, (ProducerConfig, TransformerConfig)) or bool(
+        producing = isinstance(worker, (ProducerConfig, TransformerConfig, StreamsConfig)) or bool(
             getattr(worker, "dead_letter_topic", None))
         if producing:
             self._producer_ids += 1
@@ -196,13 +202,28 @@ class Workload:
         # was still starting would otherwise leave it an orphan that never notices.
         env = {**os.environ, **runtime.save(directory.runtime), HARNESS_PID: str(os.getpid())}
         self.manifest.started(worker.name, incarnation, worker.kind)  # before it can write anything
+        command = [sys.executable, "-m", "harness.workload", str(directory.runtime)]
+        if isinstance(worker, StreamsConfig):
+            command = self._streams_command(runtime, directory)
         with open(directory.log, "ab") as log:
-            popen = subprocess.Popen([sys.executable, "-m", "harness.workload", str(directory.runtime)], env=env,
+            popen = subprocess.Popen(command, env=env,
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)  # the harness, not a terminal, stops it
         process = WorkerProcess(self, runtime, popen)
         self.processes.append(process)
         return process
+
+    def _streams_command(self, runtime: Runtime, directory: WorkerDir) -> list[str]:
+        """A Kafka Streams instance is the JVM itself, so a kill of the worker is a kill of it."""
+        from harness.workload import streams
+
+        if self.streams_app is None:
+            raise RuntimeError("a streams worker needs the built application (Workload.streams_app)")
+        if self.access or self.client:
+            raise RuntimeError("streams workers do not log in to secured clusters yet")
+        RunDir.of(self.run_dir).streams_state(runtime.worker.name).mkdir(parents=True, exist_ok=True)
+        streams.write_properties(directory.streams_properties, streams.properties(runtime, os.getpid()))
+        return self.streams_app.command(directory.streams_properties)
 
     def final_read(self, topics: list[str], timeout_s: float = 120) -> list[WorkerProcess]:
         """Read every partition to its end under both isolation levels; returns once both finish."""

@@ -4,7 +4,9 @@ Consumer groups: duplicate-processing (an input processed more than once) and lo
 (an input the group passed over: below what it committed or beyond it processed, yet never
 processed; a write the log provably lost is a lost write, not the group's doing). Sinks are
 groups too, whose processing is what the database holds: a row of the dumped table is one
-processing, and the offsets stored in the database are commits like Kafka's. Transformers,
+processing, and the offsets stored in the database are commits like Kafka's. So is a Kafka
+Streams application (its application id), whose processing is what it committed: an output the
+read_committed final read found, naming its input, is one processing. Transformers,
 judged on committed output in the log: each input must have its outputs in exactly one
 committed transaction, all of them; more is duplicate-output, less is lost-output.
 """
@@ -34,8 +36,9 @@ def _groups(readers: list[Reader]) -> dict[str, list[Reader]]:
 @invariant(AnomalyKind.DUPLICATE_PROCESSING, AnomalyKind.LOST_PROCESSING)
 def consumer_groups(ctx: Context) -> list[Finding]:
     groups, sinks = _groups(ctx.readers_with("consumer")), _groups(ctx.readers_with("sink"))
-    if not groups and not sinks:
-        note = "no consumers or sinks"
+    streams = _groups(ctx.readers_with("streams"))
+    if not groups and not sinks and not streams:
+        note = "no consumers, sinks or Kafka Streams applications"
         return [not_applicable(AnomalyKind.DUPLICATE_PROCESSING, note),
                 not_applicable(AnomalyKind.LOST_PROCESSING, note)]
     duplicated, lost, why = [], [], ""
@@ -57,23 +60,47 @@ def consumer_groups(ctx: Context) -> list[Finding]:
             times = np.bincount(written[written >= 0], minlength=len(ctx.history.sends))
             _judge(ctx, group, members, times, ctx.tp(rows["topic"], rows["partition"]),
                    rows["offset"].to_numpy(np.int64), duplicated, lost, extra, sink=True)
+    if streams and (unproven := ctx.unproven(READ_COMMITTED)):
+        why = "; ".join(filter(None, [why, f"the Kafka Streams output cannot be judged: {unproven} of the output"]))
+        streams = {}
+    for group, members in streams.items():
+        times, processed = committed_processing(ctx, members)
+        _judge(ctx, group, members, times, processed["tp"].to_numpy(), processed["offset"].to_numpy(np.int64),
+               duplicated, lost, streams=True)
     return [Finding(kind, True, pd.concat(found) if found else pd.DataFrame(), note=why, unknown=bool(why))
             for kind, found in ((AnomalyKind.DUPLICATE_PROCESSING, duplicated), (AnomalyKind.LOST_PROCESSING, lost))]
 
 
+def committed_processing(ctx: Context, members: list[Reader]) -> tuple[np.ndarray, pd.DataFrame]:
+    """A Kafka Streams application's processing as its committed output shows it: per send row,
+    how many of the members' outputs the read_committed final read found naming it as their
+    input; and the members' reads of inputs that have such an output (tp, offset)."""
+    sends = ctx.history.sends
+    seen = ctx.seen_by(ctx.reads_by(ctx.readers_with("final", READ_COMMITTED))) > 0
+    outputs = np.flatnonzero(seen & sends["worker"].isin([m.worker for m in members]).to_numpy())
+    source = ctx.rows_of(value_id(sends["source_producer"].to_numpy()[outputs], sends["source_seq"].to_numpy()[outputs]))
+    times = np.bincount(source[source >= 0], minlength=len(sends))
+    reads = ctx.reads_by(members)
+    read_rows = ctx.rows_read(reads)
+    done = np.zeros(len(read_rows), dtype=bool)
+    done[read_rows >= 0] = times[read_rows[read_rows >= 0]] > 0
+    return times, pd.DataFrame({"tp": reads["tp"].to_numpy()[done], "offset": reads["offset"].to_numpy(np.int64)[done]})
+
+
 def _judge(ctx: Context, group: str, members: list[Reader], times: np.ndarray, processed_tp: np.ndarray,
-           processed_offset: np.ndarray, duplicated: list, lost: list, stored=None, sink: bool = False) -> None:
+           processed_offset: np.ndarray, duplicated: list, lost: list, stored=None, sink: bool = False,
+           streams: bool = False) -> None:
     """One group: `times` each send row was processed; where (tp, offset) each processing was;
     `stored`: (tp, offset) commits kept outside Kafka (a sink's database)."""
     sends = ctx.history.sends
     topics = {t for m in members for t in m.topics}
     is_input = ctx.visible_mask & sends["topic"].isin(topics).to_numpy()
     twice = np.flatnonzero(is_input & (times > 1))
-    duplicated.append(sends.iloc[twice].assign(times=times[twice], group=group, sink=sink))
+    duplicated.append(sends.iloc[twice].assign(times=times[twice], group=group, sink=sink, streams=streams))
     unprocessed = np.flatnonzero(is_input & (times == 0) & ~ctx.proven_missing)
     reach = _reach(ctx, members, unprocessed, processed_tp, processed_offset, stored)
     passed = unprocessed[ctx.bounds[1][unprocessed] <= reach]
-    lost.append(sends.iloc[passed].assign(group=group, sink=sink))
+    lost.append(sends.iloc[passed].assign(group=group, sink=sink, streams=streams))
 
 
 def _reach(ctx: Context, members: list[Reader], rows: np.ndarray, processed_tp: np.ndarray,
@@ -152,21 +179,32 @@ def _committed_reach(ctx: Context, members: list[Reader], rows: np.ndarray) -> n
 
 def _processing_evidence(ctx: Context, rows: pd.DataFrame, what) -> list[dict]:
     rows = rows.sort_values(["group", "vid"])
-    consumers = [r.worker for r in ctx.readers_with("consumer") + ctx.readers_with("sink")]
+    consumers = [r.worker for r in ctx.readers_with("consumer") + ctx.readers_with("sink") + ctx.readers_with("streams")]
     seen = reads_of(ctx, rows["vid"].head(200), consumers)
 
     def build(row) -> dict:
-        members = {r.worker for r in ctx.readers_with() if r.group == row.group and r.role in ("consumer", "sink")}
+        members = {r.worker for r in ctx.readers_with() if r.group == row.group
+                   and r.role in ("consumer", "sink", "streams")}
         reads = [r for r in seen.get(int(row.vid), []) if r["reader"].rpartition(".")[0] in members]
         facts = send_facts(ctx, row) | {"group": row.group, "reads": reads}
         if getattr(row, "sink", False):
             facts["database_rows"] = _database_rows(ctx, row)
+        if getattr(row, "streams", False):
+            facts["committed_outputs"] = _committed_outputs(ctx, row)
         facts["explanation"] = what(row, facts)
         facts["cluster"] = cluster_context(ctx, str(row.topic), int(row.partition), int(row.invoke_mono),
                                            int(row.complete_mono))
         return facts
 
     return rich(ctx, rows, build)
+
+
+def _committed_outputs(ctx: Context, row) -> list[str]:
+    """The Kafka Streams outputs derived from this input that the read_committed final read found."""
+    sends = ctx.history.sends
+    seen = ctx.seen_by(ctx.reads_by(ctx.readers_with("final", READ_COMMITTED))) > 0
+    derived = sends[seen & (np.asarray(value_id(sends["source_producer"], sends["source_seq"])) == row.vid)].head(20)
+    return [f"{vid_label(v)} by {w}.{i}" for v, w, i in zip(derived["vid"], derived["worker"], derived["incarnation"])]
 
 
 def _database_rows(ctx: Context, row) -> list[dict]:
@@ -180,6 +218,10 @@ def _database_rows(ctx: Context, row) -> list[dict]:
 @evidence(AnomalyKind.DUPLICATE_PROCESSING)
 def duplicate_processing_evidence(ctx: Context, rows: pd.DataFrame) -> list[dict]:
     def what(row, f) -> str:
+        if "committed_outputs" in f:
+            return (f"Kafka Streams application {row.group} committed {int(row.times)} outputs of {f['value']}: "
+                    + ", ".join(f["committed_outputs"]) + "; its reads of it: "
+                    + ", ".join(f"{r['reader']} at {r['at_s']} s" for r in f["reads"]))
         if "database_rows" in f:
             return (f"group {row.group} wrote {f['value']} into the database {int(row.times)} times: "
                     + ", ".join(f"by {r['sink']} in its transaction {r['txn']}" for r in f["database_rows"]))
