@@ -5,7 +5,7 @@
 #   ./run.sh test [ARGS]   the test suite (pytest ARGS): CI's selection, without slow and docker tests
 #   ./run.sh test --full [ARGS]   every test, slow and docker ones too
 #
-# Installs, only when missing: iproute2, iptables, fuse3, libfaketime, a Java 17 runtime, Maven and PostgreSQL
+# Installs, only when missing: iproute2, iptables, fuse3, libfaketime, a Java 17 JDK (javac builds the Streams worker), Maven and PostgreSQL
 # (and for the tests Chromium and openssh-server) from Debian packages (needs root), a Python virtual
 # environment in .venv with the project and its test tools.
 # Kafka itself comes from Maven Central on first use (or from KAFKA_HOME).
@@ -34,7 +34,7 @@ install() {  # Debian packages, only when missing
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v iptables >/dev/null || missing+=(iptables)
-command -v java >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jre-headless)
+command -v javac >/dev/null || [ -n "${JAVA_HOME:-}" ] || missing+=(openjdk-17-jdk-headless)  # javac: the Streams worker is built here
 command -v mvn >/dev/null || missing+=(maven)
 # power-loss: each node's data directory on FUSE (lazyfs); clock-skew: libfaketime in the JVMs.
 command -v fusermount3 >/dev/null || missing+=(fuse3)

@@ -211,7 +211,12 @@ def _usage_error(exc: ValidationError, tree, source: str) -> UsageError:
         loc, message = loc[:-1], "should be " + (" or ".join(alternatives) if len(alternatives) < 3 else
                                                  ", ".join(alternatives[:-1]) + " or " + alternatives[-1])
     line, field = _locate(tree, loc)
-    return UsageError(f"{source}:{line}: {field or '(top level)'}: {message}")
+    return UsageError(f"{source}:{line}: {field or '(top level)'}: {_printable(message)}")
+
+
+def _printable(text: str) -> str:
+    """One line whatever the file holds: a key or value with a newline or control character is quoted."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 _TYPE_WORDS = {"string_type": "a string", "int_type": "an integer", "int_parsing": "an integer",
@@ -243,9 +248,9 @@ def _locate(tree, loc: tuple) -> tuple[int, str]:
         if child is not None:
             node = child
             line = node.start_mark.line + 1
-            path.append(f"[{part}]" if isinstance(part, int) else str(part))
+            path.append(f"[{part}]" if isinstance(part, int) else _printable(str(part)))
         elif i == len(loc) - 1 and isinstance(part, str):
-            path.append(part)  # a missing or unknown field: name it, at its parent's line
+            path.append(_printable(part))  # a missing or unknown field: name it, at its parent's line
     return line, ".".join(path).replace(".[", "[")
 
 

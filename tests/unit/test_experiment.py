@@ -527,3 +527,9 @@ def test_no_yaml_of_any_shape_gets_past_the_loader_as_anything_but_a_usage_error
         parse("".join(tokens), "fuzz.yaml")
     except UsageError as exc:
         assert str(exc).startswith("fuzz.yaml:") and "\n" not in str(exc)
+
+
+def test_a_key_with_a_newline_or_control_character_is_named_on_one_line():
+    good = (CATALOGUE / "leader-kill-acks-all.yaml").read_text()
+    text = good.replace("phases: {", 'phases: {"a\\nb\\u001b": 3, ', 1)
+    assert refused(text).endswith(r"phases.a\nb\x1b: unknown field")
