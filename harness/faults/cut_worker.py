@@ -1,10 +1,11 @@
-"""Cut one worker off the network (a sink, a consumer, a producer cut from Kafka while everyone
-else goes on): every TCP packet of that process is dropped on this machine, where the workers run.
+"""Cutting one process off the network (a sink, a consumer, a producer cut from Kafka while everyone
+else goes on; MirrorMaker cut from the primary by `partition-dcs`): every TCP packet of that
+process (towards some addresses only, or all) is dropped on this machine, where it runs.
 
-Two kinds of rules, both in this machine's filter table and tagged `<cluster>:cut-worker-<id>`:
+Two kinds of rules, both in this machine's filter table and tagged `<cluster>:<fault>-<id>`:
 its sockets open at the cut are matched by their local port (a socket belongs to the cgroup it
 was made in, so a cgroup rule alone would spare them), and the sockets it opens during the cut
-by a cgroup (v2) of its own, which the worker is moved into for the cut and out of at the heal.
+by a cgroup (v2) of its own, which the process is moved into for the cut and out of at the heal.
 A sink's database is a Unix socket and stays reachable: only Kafka is cut.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 from harness.cluster.backend import Backend, Capability
@@ -22,7 +24,8 @@ from harness.net.command import run
 from harness.process import ProcessState
 from harness.workload.windows import Window
 
-PREFIX = "kc-cut-"  # the cgroups this family makes: kc-cut-<cluster>-<id>
+PREFIX = "kc-cut-"  # the cgroups a cut makes: kc-cut-<cluster>-<id>
+FAMILY = ("cut-worker", "partition-dcs")  # the faults that cut a process (harness.faults.mirror too)
 
 
 def cgroup2_root() -> Path | None:
@@ -34,21 +37,24 @@ def cgroup2_root() -> Path | None:
     return None
 
 
-def rules(tag: str, cgroup: str, ports: list[int]) -> list[list[str]]:
-    """The iptables rule specs that cut a process: its open sockets by port, new ones by cgroup."""
+def rules(tag: str, cgroup: str, ports: list[int], peers: list[str] | None = None) -> list[list[str]]:
+    """The iptables rule specs that cut a process: its open sockets by port, new ones by cgroup;
+    towards `peers` (addresses) only, or everywhere."""
     comment = ["-m", "comment", "--comment", f"{iptables.TAG}:{tag}", "-j", "DROP"]
-    found = [["OUTPUT", "-m", "cgroup", "--path", cgroup, *comment]]
+    towards = [["-d", peer] for peer in peers] if peers else [[]]
+    found = [["OUTPUT", *to, "-m", "cgroup", "--path", cgroup, *comment] for to in towards]
     for port in sorted(set(ports)):
         found.append(["OUTPUT", "-p", "tcp", "--sport", str(port), *comment])
         found.append(["INPUT", "-p", "tcp", "--dport", str(port), *comment])
     return found
 
 
-def tcp_ports(pid: int) -> list[int]:
-    """The local ports of a process's TCP sockets (listening or connected)."""
+def tcp_ports(pid: int, peers: list[str] | None = None) -> list[int]:
+    """The local ports of a process's TCP sockets (to `peers` only, if given)."""
     import psutil
 
-    return [c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp") if c.laddr]
+    return [c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
+            if c.laddr and (peers is None or (c.raddr and c.raddr.ip in peers))]
 
 
 def move(pid: int, group: Path) -> None:
@@ -76,41 +82,50 @@ class CutWorker(ClientFault):
     needs: ClassVar = frozenset({Capability.CLIENT_NETWORK})
 
     def inject(self, env: Env) -> Injected:
-        root = cgroup2_root()
-        if root is None:
-            raise FaultError("cut-worker needs a cgroup v2 hierarchy mounted (none in /proc/mounts)")
         process = self.caught(env)
-        tag = f"{env.cluster.name}:{self.name}-{uuid.uuid4().hex[:8]}"
-        name = f"{PREFIX}{env.cluster.name}-{tag.rsplit('-', 1)[1]}"
-        group = root / name
-        group.mkdir()
-        applied = []
         try:
-            move(process.pid, group)  # its new sockets from now on
-            for spec in rules(tag, name, tcp_ports(process.pid)):
-                run(iptables.command(None, "-A", *spec))
-                applied.append("iptables -A " + " ".join(spec))
-        except Exception:
-            iptables.sweep([None], tag)
-            release(root, group)
-            raise
+            applied, heal = cut_process(process.pid, env.cluster.name, self.name)
         finally:
             if self.window != Window.ANY and process.status == ProcessState.PAUSED:
                 process.resume()  # frozen only to be caught in its window
-
-        def heal() -> str:
-            removed = len(iptables.sweep([None], tag))
-            release(root, group)
-            return f"removed {removed} rules; worker {process.name} back in the root cgroup"
-
         return Injected(f"worker {process.name}.{process.incarnation} cut off the network{self.where()}",
-                        [self.worker], applied, heal)
+                        [self.worker], applied, lambda: f"{heal()}; worker {process.name} reconnects")
+
+
+def cut_process(pid: int, cluster: str, fault_name: str, peers: list[str] | None = None
+                ) -> tuple[list[str], Callable[[], str]]:
+    """Drop every TCP packet of process `pid` (towards `peers` only, if given) under a tag of
+    `cluster`; returns the rules applied and the heal, which removes them and the cgroup."""
+    root = cgroup2_root()
+    if root is None:
+        raise FaultError(f"{fault_name} needs a cgroup v2 hierarchy mounted (none in /proc/mounts)")
+    suffix = uuid.uuid4().hex[:8]
+    tag, name = f"{cluster}:{fault_name}-{suffix}", f"{PREFIX}{cluster}-{suffix}"
+    group = root / name
+    group.mkdir()
+    applied = []
+    try:
+        move(pid, group)  # its new sockets from now on
+        for spec in rules(tag, name, tcp_ports(pid, peers), peers):
+            run(iptables.command(None, "-A", *spec))
+            applied.append("iptables -A " + " ".join(spec))
+    except Exception:
+        iptables.sweep([None], tag)
+        release(root, group)
+        raise
+
+    def heal() -> str:
+        removed = len(iptables.sweep([None], tag))
+        release(root, group)
+        return f"removed {removed} rules and cgroup {name}"
+
+    return applied, heal
 
 
 @sweep(Capability.CLIENT_NETWORK)
 def leftovers(cluster: Backend) -> list[str]:
     """The rules and cgroups of cuts a dead harness left on this cluster's workers."""
-    done = iptables.sweep([None], f"{cluster.name}:cut-worker-", prefix=True)
+    done = [r for fault in FAMILY for r in iptables.sweep([None], f"{cluster.name}:{fault}-", prefix=True)]
     root = cgroup2_root()
     for group in sorted(root.glob(f"{PREFIX}{cluster.name}-*")) if root else []:
         release(root, group)

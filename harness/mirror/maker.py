@@ -31,6 +31,7 @@ class MirrorMaker:
     def __init__(self, spec: MirrorSpec, folder: Path, primary: str, replica: str, topics: list[str],
                  groups: list[str], dist: KafkaDistribution):
         self.spec, self.folder, self.dist = spec, Path(folder), dist
+        self.replica_addresses = sorted({server.rsplit(":", 1)[0] for server in replica.split(",")})
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config = self.folder / "mm2.properties"
         self.config.write_text(render(properties(spec, primary, replica, topics, groups)))

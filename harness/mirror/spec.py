@@ -72,6 +72,7 @@ def properties(spec: MirrorSpec, primary: str, replica: str, topics: list[str], 
         "refresh.groups.interval.seconds": interval,
         "emit.heartbeats.interval.seconds": interval,
         "offset.lag.max": str(spec.offset_lag_max),
+        "offset.flush.interval.ms": str(spec.interval_s * 1000),  # a killed MirrorMaker copies less again
         "offset-syncs.topic.location": "target",  # every internal topic on the replica, sized for it
         "sync.topic.acls.enabled": "false",
         "dedicated.mode.enable.internal.rest": "false",
