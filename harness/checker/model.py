@@ -25,6 +25,9 @@ class AnomalyKind(StrEnum):
     LOST_OUTPUT = "lost-output"
     KEY_ORDER = "key-order"
     PHANTOM = "phantom"
+    REPLICA_LOST_WRITE = "replica-lost-write"
+    FAILOVER_REPROCESSING = "failover-reprocessing"
+    FAILOVER_SKIP = "failover-skip"
 
 
 DESCRIPTIONS: dict[AnomalyKind, str] = {
@@ -47,6 +50,12 @@ DESCRIPTIONS: dict[AnomalyKind, str] = {
     AnomalyKind.LOST_OUTPUT: "a transformer's input it went past with no committed output, or only part of it",
     AnomalyKind.KEY_ORDER: "a consumer group first processed a producer's records of one key (in one topic) out of send order",
     AnomalyKind.PHANTOM: "a record read that no producer invocation wrote",
+    AnomalyKind.REPLICA_LOST_WRITE: "acknowledged by the primary (which lived), never copied to the replica by "
+                                    "MirrorMaker",
+    AnomalyKind.FAILOVER_REPROCESSING: "a record a consumer group had processed on the primary, read again by a "
+                                       "consumer of the group failing over to the replica",
+    AnomalyKind.FAILOVER_SKIP: "a record on the replica a consumer group never processed, below where a consumer "
+                               "of the group failing over to the replica started",
 }
 
 

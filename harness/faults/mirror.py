@@ -63,6 +63,8 @@ class PartitionDataCentres(MirrorFault):
 
     def inject(self, env: Env) -> Injected:
         maker = self.maker(env)
+        if maker.pid is None:
+            raise FaultError("MirrorMaker is not running: nothing to cut off the primary")
         peers = primary_addresses(env)
         if set(peers) & set(maker.replica_addresses):
             raise FaultError("partition-dcs needs the clusters at addresses of their own (lab namespaces), "
@@ -74,17 +76,23 @@ class PartitionDataCentres(MirrorFault):
 
 @fault
 class LosePrimary(MirrorFault):
-    """Lose the primary data centre: SIGKILL every primary node at once. Healed by starting them
-    (for the cluster's next run); the replica's judgement counts from the loss."""
+    """Lose the primary data centre: SIGKILL every primary node at once. The replica is then the
+    system of record: the heal stops MirrorMaker for good before it starts the nodes again (for
+    the cluster's next run), so the replica stays as the loss left it and the checker counts
+    what it never got (the recovery point) from the loss."""
 
     fault: Literal["lose-primary"] = "lose-primary"
     needs: ClassVar = frozenset({Capability.PROCESSES})
 
     def inject(self, env: Env) -> Injected:
-        self.maker(env)
+        maker = self.maker(env)
         processes = env.processes
         ids = env.cluster.node_ids
         for node_id in ids:
             processes.node(node_id).kill()
-        return Injected(f"primary lost: {node_list(ids)} SIGKILLed", ids, [f"SIGKILL {node_list(ids)}"],
-                        lambda: restart_dead(env, ids))
+
+        def heal() -> str:
+            maker.stop()
+            return f"MirrorMaker stopped (the replica took over); {restart_dead(env, ids)}"
+
+        return Injected(f"primary lost: {node_list(ids)} SIGKILLed", ids, [f"SIGKILL {node_list(ids)}"], heal)

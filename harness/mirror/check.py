@@ -27,7 +27,8 @@ class Replication(BaseModel):
     missing: list  # acknowledged, not on the replica (ids, oldest first)
     primary_lost: bool
     rpo_records: int | None = None  # when the primary was lost: what the replica never got
-    rpo_s: float | None = None  # ... and how old the oldest of it was at the loss
+    rpo_age: float | None = None  # ... and how old the oldest of it was at the loss (in the times' unit)
+    after_loss: int = 0  # acknowledged after the loss (by a primary the run had given up): not judged
     anomalies: dict[str, int] = {}  # kind -> count that fails
 
     @property
@@ -47,40 +48,42 @@ def replication(acked: Mapping[Hashable, float], replica: set, lost_at: float | 
         return result
     before = [i for i in missing if acked[i] <= lost_at]
     result.rpo_records = len(before)
-    result.rpo_s = round(lost_at - acked[before[0]], 3) if before else 0.0
-    after = len(missing) - len(before)  # acknowledged after the loss: not by the primary that was lost
-    if after:
-        result.anomalies = {AnomalyKind.LOST_WRITE.value: after}
+    result.rpo_age = lost_at - acked[before[0]] if before else 0
+    result.after_loss = sum(1 for t in acked.values() if t > lost_at)
     return result
 
 
 class Failover(BaseModel):
     resumed_at: dict[int, int]  # partition -> the replica offset the consumer started from
-    reprocessed: int  # records the group had processed on the primary, read again on the replica
+    reprocessed_ids: list  # records the group had processed on the primary, read again on the replica
     skipped: list  # records below the resume point the group never processed (ids)
     max_reprocessed: int
     anomalies: dict[str, int] = {}
+
+    @property
+    def reprocessed(self) -> int:
+        return len(self.reprocessed_ids)
 
     @property
     def passed(self) -> bool:
         return not self.anomalies
 
 
-def failover(replica_log: Mapping[int, Sequence[Hashable]], resume: Mapping[int, int], processed: set,
+def failover(replica_log: Mapping[int, Sequence[tuple[int, Hashable]]], resume: Mapping[int, int], processed: set,
              max_reprocessed: int = 0) -> Failover:
-    """`replica_log`: partition -> the ids at offsets 0, 1, ... of the replica topic; `resume`:
-    partition -> where the failed-over consumer starts reading; `processed`: what the group
-    processed on the primary before it failed over."""
-    reprocessed, skipped = 0, []
-    for partition, ids in replica_log.items():
-        start = min(max(resume.get(partition, 0), 0), len(ids))
-        reprocessed += sum(1 for i in ids[start:] if i in processed)
-        skipped += [i for i in ids[:start] if i not in processed]
-    result = Failover(resumed_at=dict(resume), reprocessed=reprocessed, skipped=skipped,
+    """`replica_log`: partition -> the replica topic's (offset, id)s; `resume`: partition -> where
+    the failed-over consumer starts reading; `processed`: what the group processed on the primary
+    before it failed over."""
+    again, skipped = [], []
+    for partition, entries in replica_log.items():
+        start = resume.get(partition, 0)
+        again += [i for offset, i in entries if offset >= start and i in processed]
+        skipped += [i for offset, i in entries if offset < start and i not in processed]
+    result = Failover(resumed_at=dict(resume), reprocessed_ids=again, skipped=skipped,
                       max_reprocessed=max_reprocessed)
     anomalies = {}
-    if reprocessed > max_reprocessed:
-        anomalies[AnomalyKind.DUPLICATE_PROCESSING.value] = reprocessed
+    if len(again) > max_reprocessed:
+        anomalies[AnomalyKind.DUPLICATE_PROCESSING.value] = len(again)
     if skipped:
         anomalies[AnomalyKind.LOST_PROCESSING.value] = len(skipped)
     result.anomalies = anomalies

@@ -55,7 +55,7 @@ class MirrorMaker:
 
     @property
     def status(self) -> ProcessState:
-        return self.process.status if self.process else ProcessState.DEAD
+        return self.process.status() if self.process else ProcessState.DEAD
 
     def start(self) -> None:
         if self.status != ProcessState.DEAD:

@@ -9,6 +9,7 @@ default replication policy the replica holds topic T as `primary.T`.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +36,9 @@ class MirrorSpec(BaseModel):
                                                        "so a consumer failing over resumes there")
     interval_s: int = Field(1, ge=1, le=60, description="how often topics and groups are looked for, checkpoints "
                                                         "emitted and group offsets synced")
+    failover_reset: Literal["earliest", "latest"] = Field(
+        "latest", description="where a consumer failing over to the replica starts when its group there has no "
+                              "offsets (MirrorMaker synced none)")
     offset_lag_max: int = Field(0, ge=0, description="records the replica may run ahead of the last offset sync: "
                                                      "how far a translated offset can fall behind (0: every record)")
 

@@ -59,8 +59,8 @@ class Writer:
         self.producer.flush(30)
 
 
-def replica_log(bootstrap: str, topic: str) -> dict[int, list[int]]:
-    """Every record of the replica's topic, per partition in offset order (values as ints)."""
+def replica_log(bootstrap: str, topic: str) -> dict[int, list[tuple[int, int]]]:
+    """Every record of the replica's topic, per partition in offset order: (offset, value as int)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False, "logger": CLIENT_LOG})
     try:
@@ -71,10 +71,14 @@ def replica_log(bootstrap: str, topic: str) -> dict[int, list[int]]:
         while any(len(log[p]) < ends[p] for p in log) and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and not msg.error():
-                log[msg.partition()].append(int(msg.value()))
+                log[msg.partition()].append((msg.offset(), int(msg.value())))
         return log
     finally:
         consumer.close()
+
+
+def values(log: dict[int, list[tuple[int, int]]]) -> set[int]:
+    return {v for entries in log.values() for _, v in entries}
 
 
 def resume_points(bootstrap: str, topic: str, group: str, reset: str) -> dict[int, int]:
@@ -129,11 +133,10 @@ def mirrored(tmp_path):
         yield primary, replica, MirrorSpec(replica=replica_spec), topic
 
 
-def start_mirror(primary, replica, spec, topic, group, folder) -> MirrorMaker:
-    maker = MirrorMaker(spec, folder, primary.bootstrap_servers, replica.bootstrap_servers, [topic], [group],
-                        distribution(MIRROR_VERSION))
-    maker.start()
-    return maker
+def mirror_maker(primary, replica, spec, topic, group, folder) -> MirrorMaker:
+    """MirrorMaker between the two, started by `with`."""
+    return MirrorMaker(spec, folder, primary.bootstrap_servers, replica.bootstrap_servers, [topic], [group],
+                       distribution(MIRROR_VERSION))
 
 
 def test_a_failover_with_translated_offsets_is_exact_and_every_acked_write_survives_mirror_faults(mirrored, tmp_path):
@@ -143,7 +146,7 @@ def test_a_failover_with_translated_offsets_is_exact_and_every_acked_write_survi
     writer.write(300)
     writer.flush()
     processed = consume_and_commit(primary.bootstrap_servers, topic, group, 150)
-    with start_mirror(primary, replica, spec, topic, group, tmp_path / "mm2") as maker:
+    with mirror_maker(primary, replica, spec, topic, group, tmp_path / "mm2") as maker:
         def synced():  # MirrorMaker wrote the translated offsets into the replica's group
             consumer = Consumer({"bootstrap.servers": replica.bootstrap_servers, "group.id": group,
                                  "logger": CLIENT_LOG})
@@ -155,7 +158,7 @@ def test_a_failover_with_translated_offsets_is_exact_and_every_acked_write_survi
 
         eventually(synced, 120)
         log = replica_log(replica.bootstrap_servers, mirrored_topic)
-        assert sorted(v for vs in log.values() for v in vs) == list(range(300))
+        assert sorted(v for entries in log.values() for _, v in entries) == list(range(300))
         translated = failover(log, resume_points(replica.bootstrap_servers, mirrored_topic, group, "latest"),
                               processed, ALLOWED_REPROCESSING)
         assert translated.passed, translated
@@ -173,16 +176,14 @@ def test_a_failover_with_translated_offsets_is_exact_and_every_acked_write_survi
             writer.write(400)  # the primary's clients go on
             if isinstance(fault, PartitionDataCentres):  # judged now, the replica misses what the cut kept back
                 writer.flush()
-                cut_off = replication(writer.acked, {v for vs in replica_log(replica.bootstrap_servers,
-                                                                             mirrored_topic).values() for v in vs})
+                cut_off = replication(writer.acked, values(replica_log(replica.bootstrap_servers, mirrored_topic)))
                 assert cut_off.anomalies == {"lost-write": 400} and set(cut_off.missing) == set(range(700, 1100))
             injected.heal()
         writer.flush()
         assert len(writer.acked) == writer.next == 1100, "the primary acknowledged every write"
 
         def complete():
-            found = replication(writer.acked, {v for vs in replica_log(replica.bootstrap_servers,
-                                                                       mirrored_topic).values() for v in vs})
+            found = replication(writer.acked, values(replica_log(replica.bootstrap_servers, mirrored_topic)))
             assert found.passed, f"{len(found.missing)} acked writes not on the replica yet: {found.missing[:5]}"
             return found
 
@@ -194,7 +195,7 @@ def test_losing_the_primary_during_a_partition_leaves_a_measured_recovery_point(
     primary, replica, spec, topic = mirrored
     writer = Writer(primary.bootstrap_servers, topic)
     mirrored_topic = spec.replica_topic(topic)
-    with start_mirror(primary, replica, spec, topic, "none", tmp_path / "mm2") as maker:
+    with mirror_maker(primary, replica, spec, topic, "none", tmp_path / "mm2") as maker:
         env = Env(cluster=primary, events=EventLog(tmp_path / "events.jsonl"), rng=random.Random(1), mirror=maker)
         writer.write(200)
         writer.flush()
@@ -207,11 +208,60 @@ def test_losing_the_primary_during_a_partition_leaves_a_measured_recovery_point(
         lost_at = time.monotonic()
         cut.heal()  # the link is back, but the primary is gone
         time.sleep(5)
-        on_replica = {v for vs in replica_log(replica.bootstrap_servers, mirrored_topic).values() for v in vs}
+        on_replica = values(replica_log(replica.bootstrap_servers, mirrored_topic))
         found = replication(writer.acked, on_replica, lost_at=lost_at)
         lost.heal()
-    print(f"RPO: {found.rpo_records} acknowledged writes, oldest {found.rpo_s} s before the loss "
+    print(f"RPO: {found.rpo_records} acknowledged writes, oldest {found.rpo_age} s before the loss "
           f"(partition began {lost_at - cut_at:.2f} s before it)")
     assert found.passed and found.primary_lost
-    assert found.rpo_records == 600 and found.rpo_s >= lost_at - cut_at - 0.5
+    assert found.rpo_records == 600 and found.rpo_age >= lost_at - cut_at - 0.5
     assert found.replicated == 200
+
+
+# ---- the catalogue's mirror experiments, run by the harness end to end --------------------------
+
+REPLICA = {"name": "mmr2", "nodes": 1, "subnet": 153, "port_base": 46600, "heap_mb": 256}
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    from harness import api
+
+    with api.Session(out=tmp_path_factory.mktemp("mirror"), home=dict(name="mmp2", subnet=152, port_base=46400)) as s:
+        yield s
+
+
+def catalogue(name: str) -> dict:
+    """A catalogue experiment as it is, its replica moved into this module's subnet and ports."""
+    import yaml
+    from pathlib import Path
+
+    data = yaml.safe_load((Path(__file__).parents[2] / "harness" / "catalogue" / f"{name}.yaml").read_text())
+    return {**data, "mirror": {**data["mirror"], "replica": REPLICA}}
+
+
+def invariant(result, kind: str):
+    return next(i for i in result.check.invariants if i.kind.value == kind)
+
+
+def test_the_known_good_mirror_copies_every_acked_write_and_fails_over_exactly(session):
+    result = session.run(catalogue("mirror-kill-and-partition"), seed=5)
+    assert result.outcome.value == "pass", result.record.message
+    for kind in ("replica-lost-write", "failover-reprocessing", "failover-skip"):
+        assert invariant(result, kind).status.value == "pass", invariant(result, kind)
+
+
+def test_a_failover_without_translated_offsets_reprocesses_and_is_caught(session):
+    result = session.run(catalogue("mirror-failover-without-translation"), seed=5)
+    assert result.outcome.value == "caught-as-expected", result.record.message
+    reprocessing = invariant(result, "failover-reprocessing")
+    assert reprocessing.status.value == "fail" and reprocessing.count > 20
+    assert invariant(result, "replica-lost-write").status.value == "pass"
+
+
+def test_losing_the_primary_reports_the_recovery_point(session):
+    result = session.run(catalogue("mirror-lose-primary"), seed=5)
+    assert result.outcome.value == "pass", result.record.message
+    lost = invariant(result, "replica-lost-write")
+    assert lost.status.value == "pass" and "RPO" in lost.note, lost
+    print(lost.note)

@@ -44,26 +44,57 @@ def test_every_acknowledged_write_on_the_replica_passes_and_a_missing_one_is_a_l
     acked = {1: 10.0, 2: 11.0, 3: 12.0}
     assert replication(acked, {1, 2, 3, 99}).passed
     found = replication(acked, {1, 3})
-    assert found.missing == [2] and found.anomalies == {"lost-write": 1} and found.rpo_s is None
+    assert found.missing == [2] and found.anomalies == {"lost-write": 1} and found.rpo_age is None
 
 
 def test_losing_the_primary_turns_the_unreplicated_tail_into_an_rpo_not_a_lost_write():
     acked = {1: 10.0, 2: 11.0, 3: 12.5, 4: 13.0}
     found = replication(acked, {1, 2}, lost_at=14.0)
-    assert found.passed and found.rpo_records == 2 and found.rpo_s == 1.5
-    assert replication(acked, {1, 2, 3, 4}, lost_at=14.0).rpo_s == 0.0
+    assert found.passed and found.rpo_records == 2 and found.rpo_age == 1.5
+    assert replication(acked, {1, 2, 3, 4}, lost_at=14.0).rpo_age == 0.0
 
 
 def test_a_failover_resuming_at_the_translated_offset_reprocesses_nothing_and_skips_nothing():
-    log = {0: ["a", "b", "c", "d"], 1: ["x", "y"]}
-    found = failover(log, {0: 2, 1: 1}, processed={"a", "b", "x"})
+    log = {0: list(enumerate(["a", "b", "c", "d"])), 1: [(5, "x"), (7, "y")]}  # offsets need not be dense
+    found = failover(log, {0: 2, 1: 6}, processed={"a", "b", "x"})
     assert found.passed and found.reprocessed == 0 and found.skipped == []
 
 
 def test_a_failover_from_the_start_reprocesses_and_one_from_the_end_skips():
-    log = {0: ["a", "b", "c", "d"]}
+    log = {0: list(enumerate(["a", "b", "c", "d"]))}
     early = failover(log, {0: 0}, processed={"a", "b"}, max_reprocessed=1)
     assert early.reprocessed == 2 and early.anomalies == {"duplicate-processing": 2}
     late = failover(log, {0: 4}, processed={"a", "b"})
     assert late.skipped == ["c", "d"] and late.anomalies == {"lost-processing": 2}
     assert failover(log, {0: 0}, processed={"a", "b"}, max_reprocessed=2).passed
+
+
+def test_the_replicas_dump_reads_back_and_a_damaged_one_is_refused_naming_the_file(tmp_path):
+    from harness.mirror import replica
+    from harness.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    replica.write(run, [("orders", 0, 0, 1, 0), ("orders", 0, 1, 1, 1)], {"g": {"orders": {0: 1}}})
+    records, failover_at = replica.read(run)
+    assert records["seq"].tolist() == [0, 1] and failover_at == {"g": {"orders": {0: 1}}}
+    run.mirror_replica.write_bytes(b"not arrow")
+    with pytest.raises(replica.ReplicaError, match="mirror/replica.arrow: unreadable"):
+        replica.read(run)
+    run.mirror_replica.unlink()
+    with pytest.raises(replica.ReplicaError, match="missing"):
+        replica.read(run)
+
+
+def test_a_mirror_needs_the_primary_on_the_local_backend():
+    from harness.errors import UsageError
+    from harness.experiment.loader import parse
+
+    text = """
+name: m
+topics: [{name: t, partitions: 1, replication_factor: 1, config: {min.insync.replicas: 1}}]
+workload: {producers: [{name: p1, topics: [t], rate: 10}]}
+cluster: {backend: external, bootstrap: "198.18.150.11:9092"}
+mirror: {}
+"""
+    with pytest.raises(UsageError, match="m.yaml:6: mirror: a mirror needs the local backend"):
+        parse(text, "m.yaml")
