@@ -5,6 +5,7 @@ the sweep removes the rules and the cgroup a dead harness left, and puts the pro
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from harness.faults.cut_worker import PREFIX, cgroup2_root, cut_process, leftove
 from harness.net import iptables
 from tests.support import eventually
 
-pytestmark = pytest.mark.skipif(cgroup2_root() is None, reason="no cgroup v2 hierarchy")
+pytestmark = pytest.mark.skipif(cgroup2_root() is None or os.geteuid() != 0,
+                                reason="needs root and a cgroup v2 hierarchy")
 CLUSTER = "mmcut"
 
 CLIENT = textwrap.dedent("""
