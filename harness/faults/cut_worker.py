@@ -50,11 +50,12 @@ def rules(tag: str, cgroup: str, ports: list[int], peers: list[str] | None = Non
 
 
 def tcp_ports(pid: int, peers: list[str] | None = None) -> list[int]:
-    """The local ports of a process's TCP sockets (to `peers` only, if given)."""
+    """The local ports of a process's TCP sockets (to `peers` only, if given: IPv4 addresses, which
+    a JVM's dual-stack sockets show mapped into IPv6)."""
     import psutil
 
     return [c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
-            if c.laddr and (peers is None or (c.raddr and c.raddr.ip in peers))]
+            if c.laddr and (peers is None or (c.raddr and c.raddr.ip.removeprefix("::ffff:") in peers))]
 
 
 def move(pid: int, group: Path) -> None:

@@ -11,6 +11,7 @@ import time
 from contextlib import ExitStack
 
 from harness.cluster.local import LocalCluster
+from harness.errors import EnvironmentProblem
 from harness.events import EventLog
 from harness.mirror import replica
 from harness.mirror.maker import MirrorMaker, distribution
@@ -20,6 +21,7 @@ from harness.rundir import RunDir
 
 log = logging.getLogger(__name__)
 CATCH_UP_EVERY_S = 1.0
+READY_TIMEOUT_S = 120.0
 
 
 class Mirror:
@@ -41,8 +43,29 @@ class Mirror:
         self.maker.start()
         cleanup.callback(self.maker.stop)
         self.topics, self.groups = topics, {g: [t for t in ts if t in topics] for g, ts in groups.items()}
+        self._wait_copying()
         self.events.record("mirror", "ready", f"replica {self.cluster.name} and MirrorMaker (pid {self.maker.pid})",
                            pid=self.maker.pid, replica=self.cluster.bootstrap_servers)
+
+    def _wait_copying(self) -> None:
+        """Until MirrorMaker made the replica's copy of every topic (it is copying: the workload
+        may start), or died, or READY_TIMEOUT_S passed."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin, wanted = AdminClient(self.client), {self.spec.replica_topic(t) for t in self.topics}
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline and self.maker.status != ProcessState.DEAD:
+            try:
+                topics = admin.list_topics(timeout=10).topics
+            except KafkaException:
+                topics = {}
+            if all(t in topics and topics[t].partitions and all(p.leader >= 0 for p in topics[t].partitions.values())
+                   for t in wanted):
+                return
+            time.sleep(CATCH_UP_EVERY_S)
+        raise EnvironmentProblem(f"MirrorMaker did not start copying {sorted(wanted)} to the replica within "
+                                 f"{READY_TIMEOUT_S:.0f} s (see {self.maker.log})")
 
     @property
     def client(self) -> dict:
@@ -69,10 +92,11 @@ class Mirror:
 
     def _read(self) -> list[tuple[str, int, int, int, int]]:
         return [(topic, *r) for topic in self.topics
-                for r in replica.read_topic(self.client, self.spec.replica_topic(topic))]
+                for r in replica.retrying(lambda: replica.read_topic(self.client, self.spec.replica_topic(topic)))]
 
     def _failover(self) -> dict:
-        return {group: {topic: replica.resume_points(self.client, self.spec.replica_topic(topic), group,
-                                                     self.spec.failover_reset)
-                        for topic in topics}
-                for group, topics in self.groups.items()}
+        def resume(group: str, topic: str) -> dict[int, int]:
+            return replica.retrying(lambda: replica.resume_points(self.client, self.spec.replica_topic(topic), group,
+                                                                  self.spec.failover_reset))
+
+        return {group: {topic: resume(group, topic) for topic in topics} for group, topics in self.groups.items()}

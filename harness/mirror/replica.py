@@ -28,6 +28,20 @@ MAX_FAILOVER_BYTES = 1 * 2**20
 PROBE_S = 10.0  # how long a failover probe waits for its first records
 
 
+def retrying(read, attempts: int = 10, pause_s: float = 1.0):
+    """`read()`, again while the replica answers with a Kafka error (a topic MirrorMaker just
+    made, whose leader the client does not know yet)."""
+    from confluent_kafka import KafkaException
+
+    for attempt in range(attempts):
+        try:
+            return read()
+        except KafkaException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause_s)
+
+
 class ReplicaError(Exception):
     """The replica's dump is missing or not what `write` writes."""
 

@@ -37,8 +37,9 @@ class MirrorSpec(BaseModel):
     interval_s: int = Field(1, ge=1, le=60, description="how often topics and groups are looked for, checkpoints "
                                                         "emitted and group offsets synced")
     failover_reset: Literal["earliest", "latest"] = Field(
-        "latest", description="where a consumer failing over to the replica starts when its group there has no "
-                              "offsets (MirrorMaker synced none)")
+        "earliest", description="where a consumer failing over to the replica starts when its group there has no "
+                                "offsets (MirrorMaker synced none, or the group never committed on a partition): "
+                                "the run's consumers' own auto.offset.reset by default")
     offset_lag_max: int = Field(0, ge=0, description="records the replica may run ahead of the last offset sync: "
                                                      "how far a translated offset can fall behind (0: every record)")
 

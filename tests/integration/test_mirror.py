@@ -147,19 +147,25 @@ def test_a_failover_with_translated_offsets_is_exact_and_every_acked_write_survi
     writer.flush()
     processed = consume_and_commit(primary.bootstrap_servers, topic, group, 150)
     with mirror_maker(primary, replica, spec, topic, group, tmp_path / "mm2") as maker:
-        def synced():  # MirrorMaker wrote the translated offsets into the replica's group
-            consumer = Consumer({"bootstrap.servers": replica.bootstrap_servers, "group.id": group,
-                                 "logger": CLIENT_LOG})
+        def committed(bootstrap: str, topic: str) -> list[int]:
+            consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": CLIENT_LOG})
             try:
-                committed = consumer.committed([TopicPartition(mirrored_topic, p) for p in range(PARTITIONS)], 10)
-                assert all(tp.offset >= 0 for tp in committed), f"not synced yet: {committed}"
+                return [tp.offset for tp in consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)],
+                                                               10)]
             finally:
                 consumer.close()
+
+        on_primary = committed(primary.bootstrap_servers, topic)
+
+        def synced():  # MirrorMaker wrote the translated offsets into the replica's group
+            on_replica = committed(replica.bootstrap_servers, mirrored_topic)
+            assert [o >= 0 for o in on_replica] == [o >= 0 for o in on_primary], f"not synced yet: {on_replica}"
 
         eventually(synced, 120)
         log = replica_log(replica.bootstrap_servers, mirrored_topic)
         assert sorted(v for entries in log.values() for _, v in entries) == list(range(300))
-        translated = failover(log, resume_points(replica.bootstrap_servers, mirrored_topic, group, "latest"),
+        # a partition the group never committed on starts where the group's consumers did: earliest
+        translated = failover(log, resume_points(replica.bootstrap_servers, mirrored_topic, group, "earliest"),
                               processed, ALLOWED_REPROCESSING)
         assert translated.passed, translated
         unprocessed = set(range(300)) - processed

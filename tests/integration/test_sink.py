@@ -51,7 +51,8 @@ def test_an_at_least_once_sink_killed_between_rows_and_offsets_writes_rows_twice
 
 @pytest.mark.slow
 def test_an_exactly_once_sink_survives_its_crash_and_the_databases(session):
-    result = session.run(short_experiment("db-sink-exactly-once-crash"), seed=3)
+    result = session.run(short_experiment("db-sink-exactly-once-crash",
+                                          phases={"steady_s": 3, "faults_s": 18, "recovery_s": 4}), seed=3)
     assert result.outcome == Outcome.PASS, result.record.message
     invariants = {i.kind.value: i for i in result.check.invariants}
     assert invariants["duplicate-processing"].status.value == "pass"

@@ -55,7 +55,7 @@ def _replication(ctx: Context, records: pd.DataFrame) -> Finding:
     judged = check.replication(dict(zip(vids.tolist(), acked_at.tolist())), held, loss)
     if judged.primary_lost:
         note = (f"primary lost at {ctx.seconds(loss):.2f} s: {judged.rpo_records} acknowledged writes never reached "
-                f"the replica (RPO), the oldest acknowledged {judged.rpo_s / 1e9:.3f} s before the loss")
+                f"the replica (RPO), the oldest acknowledged {judged.rpo_age / 1e9:.3f} s before the loss")
         return Finding(AnomalyKind.REPLICA_LOST_WRITE, True, note=note)
     rows = sends[np.isin(vids, np.asarray(judged.missing, np.int64))]
     rows = rows[["producer", "seq", "topic", "partition", "offset", "complete_mono"]].reset_index(drop=True)
