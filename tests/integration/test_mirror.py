@@ -2,8 +2,8 @@
 
 Through a MirrorMaker kill and a partition between the data centres, every write the primary
 acknowledged reaches the replica; a consumer failing over resumes at the offsets MirrorMaker
-translated and synced into the replica's group, reprocessing within the allowance and skipping
-nothing, while failing over without them (a fresh group, earliest or latest) reprocesses or skips,
+translated and synced into the replica's group, skipping nothing and redoing less than starting
+over, while failing over without them (a fresh group, earliest or latest) reprocesses or skips,
 and the checker says so; losing the primary during a partition leaves a recovery point (RPO) the
 checker measures. Both tests start two clusters and MirrorMaker: slow (the full suite runs them).
 """
@@ -32,7 +32,7 @@ from tests.support import eventually
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 MIRROR_VERSION = "4.3.0"  # connect-mirror 4.4.0 is not on this machine's Maven mirror; 4.3 clients speak to 4.4 brokers
 PARTITIONS = 3
-ALLOWED_REPROCESSING = 0  # offset.lag.max=0: every record synced, a translated offset is exact
+ALLOWED_REPROCESSING = 0  # for the untranslated failovers, which must show every record read again
 
 
 class Writer:
@@ -139,14 +139,19 @@ def mirror_maker(primary, replica, spec, topic, group, folder) -> MirrorMaker:
                        distribution(MIRROR_VERSION))
 
 
-def test_a_failover_with_translated_offsets_is_exact_and_every_acked_write_survives_mirror_faults(mirrored, tmp_path):
+def test_a_failover_with_translated_offsets_skips_nothing_and_every_acked_write_survives_mirror_faults(mirrored,
+                                                                                                      tmp_path):
     primary, replica, spec, topic = mirrored
     group, mirrored_topic = f"g-{uuid.uuid4().hex[:6]}", spec.replica_topic(topic)
     writer = Writer(primary.bootstrap_servers, topic)
-    writer.write(300)
-    writer.flush()
-    processed = consume_and_commit(primary.bootstrap_servers, topic, group, 150)
     with mirror_maker(primary, replica, spec, topic, group, tmp_path / "mm2") as maker:
+        writer.write(10)
+        writer.flush()
+        eventually(lambda: len(values(replica_log(replica.bootstrap_servers, mirrored_topic))) == 10, 120)
+        writer.write(290)  # copied as it is written, offset syncs along
+        writer.flush()
+        processed = consume_and_commit(primary.bootstrap_servers, topic, group, 150)
+
         def committed(bootstrap: str, topic: str) -> list[int]:
             consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": CLIENT_LOG})
             try:
@@ -167,7 +172,11 @@ def test_a_failover_with_translated_offsets_is_exact_and_every_acked_write_survi
         # a partition the group never committed on starts where the group's consumers did: earliest
         translated = failover(log, resume_points(replica.bootstrap_servers, mirrored_topic, group, "earliest"),
                               processed, ALLOWED_REPROCESSING)
-        assert translated.passed, translated
+        print(f"failover with translated offsets: resumed at {translated.resumed_at}, "
+              f"{translated.reprocessed} of {len(processed)} processed records read again, {len(translated.skipped)} skipped")
+        # MirrorMaker translates conservatively (to the last offset sync at or before the commit):
+        # it may rewind, never skip, and must redo less than starting over would
+        assert translated.skipped == [] and translated.reprocessed < len(processed), translated
         unprocessed = set(range(300)) - processed
         from_start = failover(log, resume_points(replica.bootstrap_servers, mirrored_topic, f"{group}-fresh",
                                                  "earliest"), processed, ALLOWED_REPROCESSING)
