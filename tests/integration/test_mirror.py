@@ -193,11 +193,13 @@ def test_a_failover_with_translated_offsets_skips_nothing_and_every_acked_write_
         on_replica = lambda: values(replica_log(replica.bootstrap_servers, mirrored_topic))  # noqa: E731
         eventually(lambda: replication(writer.acked, on_replica()).passed, 120)  # the restarted one caught up
         cut = PartitionDataCentres().inject(env)
-        writer.write(400)
-        writer.flush()
-        cut_off = replication(writer.acked, on_replica())  # judged now, the replica lacks what the cut kept back
-        assert cut_off.anomalies == {"lost-write": 400} and set(cut_off.missing) == set(range(700, 1100))
-        cut.heal()
+        try:
+            writer.write(400)
+            writer.flush()
+            cut_off = replication(writer.acked, on_replica())  # judged now, the replica lacks what the cut kept back
+            assert cut_off.anomalies == {"lost-write": 400} and set(cut_off.missing) == set(range(700, 1100))
+        finally:
+            cut.heal()  # a failed assertion must not leave the rules and the cgroup behind
         writer.flush()
         assert len(writer.acked) == writer.next == 1100, "the primary acknowledged every write"
 
@@ -221,11 +223,13 @@ def test_losing_the_primary_during_a_partition_leaves_a_measured_recovery_point(
         eventually(lambda: sum(map(len, replica_log(replica.bootstrap_servers, mirrored_topic).values())) == 200, 120)
         cut = PartitionDataCentres().inject(env)
         cut_at = time.monotonic()
-        writer.write(600)  # 1.5 s at 400/s that MirrorMaker cannot copy
-        writer.flush()
-        lost = LosePrimary().inject(env)
-        lost_at = time.monotonic()
-        cut.heal()  # the link is back, but the primary is gone
+        try:
+            writer.write(600)  # 1.5 s at 400/s that MirrorMaker cannot copy
+            writer.flush()
+            lost = LosePrimary().inject(env)
+            lost_at = time.monotonic()
+        finally:
+            cut.heal()  # the link is back, but the primary is gone
         time.sleep(5)
         on_replica = values(replica_log(replica.bootstrap_servers, mirrored_topic))
         found = replication(writer.acked, on_replica, lost_at=lost_at)
