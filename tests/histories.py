@@ -26,6 +26,7 @@ from harness.history.manifest import ManifestWriter
 from harness.rundir import RunDir, WorkerDir
 from harness.history.schema import Table
 from harness.history.writer import HistoryWriter
+from harness.mirror import replica
 
 TOPIC = "t"
 FLUSH_EVERY = 8  # rows per batch
@@ -95,6 +96,7 @@ class Run:
         self.database: tuple[list[tuple], list[tuple]] | None = None  # sinks' rows and offsets, as dumped
         self.counts: dict[tuple[int, int], int] = {}  # a Kafka Streams output (producer, seq) -> its count
         self.uncommitted: set[int] = set()  # values of aborted Kafka Streams transactions (read_committed skips)
+        self.mirror: tuple[list[tuple], dict] | None = None  # the replica's records and failovers, as dumped
 
     def tick(self) -> int:
         self.clock += 1_000_000
@@ -186,7 +188,15 @@ class Run:
             self.write_disk(run_dir, self.disk_logs)
         if self.database is not None:
             table.write(run_dir, *self.database)
+        if self.mirror is not None:
+            replica.write(run_dir, *self.mirror)
         return Path(run_dir)
+
+    def replicated(self) -> list[tuple]:
+        """The replica's records of a mirror that copied the whole log (as harness.mirror.replica dumps them)."""
+        return [(topic, partition, offset, entry >> 40, entry & (2**40 - 1))
+                for (topic, partition), entries in sorted(self.log.items())
+                for offset, entry in enumerate(entries) if isinstance(entry, int)]
 
     def sink_rows(self, sink: Reader, entries: list[tuple[str, int, int]], txn: int = 1) -> None:
         """Rows a sink wrote into the database for the log entries (topic, partition, offset)."""
@@ -538,6 +548,24 @@ def _overcounted_state(run: Run, rng: random.Random) -> None:
 
 def _undercounted_state(run: Run, rng: random.Random) -> None:
     _counted(run, [1, 1])  # the second input's count started from nothing (state lost)
+def _replica_lost_write(run: Run, rng: random.Random) -> None:
+    run.send(9, 0, topic=U)
+    run.final_reads()
+    run.mirror = ([r for r in run.replicated() if (r[0], r[3], r[4]) != (U, 9, 0)], {})  # never copied
+
+
+def _failover_reprocessing(run: Run, rng: random.Random) -> None:
+    consumer = _u_consumer(run, ["ok"] * 2)
+    run.consume(consumer, [(U, 0, 0), (U, 0, 1)])
+    run.final_reads()
+    run.mirror = (run.replicated(), {"g9": {U: {0: 1}}})  # failed over to offset 1, which it had processed
+
+
+def _failover_skip(run: Run, rng: random.Random) -> None:
+    consumer = _u_consumer(run, ["ok"] * 2)
+    run.consume(consumer, [(U, 0, 0)])
+    run.final_reads()
+    run.mirror = (run.replicated(), {"g9": {U: {0: 2}}})  # failed over past offset 1, never processed
 
 
 INJECT = {
@@ -547,6 +575,7 @@ INJECT = {
     "poll-skip": _poll_skip, "nonmonotonic-poll": _nonmonotonic_poll,
     "duplicate-processing": _duplicate_processing, "lost-processing": _lost_processing,
     "duplicate-output": _duplicate_output, "lost-output": _lost_output, "key-order": _key_order,
-    "failed-write-read": _failed_write_read,
+    "failed-write-read": _failed_write_read, "replica-lost-write": _replica_lost_write,
+    "failover-reprocessing": _failover_reprocessing, "failover-skip": _failover_skip,
     "overcounted-state": _overcounted_state, "undercounted-state": _undercounted_state,
 }

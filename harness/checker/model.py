@@ -27,6 +27,9 @@ class AnomalyKind(StrEnum):
     PHANTOM = "phantom"
     OVERCOUNTED_STATE = "overcounted-state"
     UNDERCOUNTED_STATE = "undercounted-state"
+    REPLICA_LOST_WRITE = "replica-lost-write"
+    FAILOVER_REPROCESSING = "failover-reprocessing"
+    FAILOVER_SKIP = "failover-skip"
 
 
 DESCRIPTIONS: dict[AnomalyKind, str] = {
@@ -53,6 +56,12 @@ DESCRIPTIONS: dict[AnomalyKind, str] = {
                                    "distinct inputs of that key (an input counted twice)",
     AnomalyKind.UNDERCOUNTED_STATE: "a Kafka Streams application's final count for a key is below the number of "
                                     "distinct inputs of that key it went past (an input not counted)",
+    AnomalyKind.REPLICA_LOST_WRITE: "acknowledged by the primary (which lived), never copied to the replica by "
+                                    "MirrorMaker",
+    AnomalyKind.FAILOVER_REPROCESSING: "a record a consumer group had processed on the primary, read again by a "
+                                       "consumer of the group failing over to the replica",
+    AnomalyKind.FAILOVER_SKIP: "a record on the replica a consumer group never processed, below where a consumer "
+                               "of the group failing over to the replica started",
 }
 
 

@@ -20,9 +20,10 @@ from harness.semantics import Semantics
 
 _ALLOWED: dict[Semantics, set[K]] = {
     Semantics.AT_MOST_ONCE: {K.LOST_WRITE, K.UNSEEN, K.LOST_PROCESSING, K.LOST_OUTPUT, K.INCONSISTENT_OFFSETS,
-                             K.POLL_SKIP, K.NONMONOTONIC_POLL, K.NONMONOTONIC_SEND, K.UNDERCOUNTED_STATE},
+                             K.POLL_SKIP, K.NONMONOTONIC_POLL, K.NONMONOTONIC_SEND, K.UNDERCOUNTED_STATE,
+                             K.REPLICA_LOST_WRITE, K.FAILOVER_SKIP},
     Semantics.AT_LEAST_ONCE: {K.UNSEEN, K.DUPLICATE, K.DUPLICATE_PROCESSING, K.DUPLICATE_OUTPUT,
-                              K.OVERCOUNTED_STATE},
+                              K.OVERCOUNTED_STATE, K.FAILOVER_REPROCESSING},
     Semantics.EXACTLY_ONCE: {K.UNSEEN},
 }
 

@@ -33,6 +33,7 @@ def problems(exp: Experiment) -> Iterator[Problem]:
     yield from _min_isr(exp)
     yield from _fault_phase(exp)
     yield from _streams(exp)
+    yield from _mirror(exp)
     declared, grown = _world(exp, grown=False), _world(exp, grown=True)  # partitions named may be added ones
     for path, spec in exp.fault_paths():
         for loc, message in [*_references(spec, (), grown), *spec.conflicts(declared)]:
@@ -59,6 +60,13 @@ def _topics(exp: Experiment) -> Iterator[Problem]:
         if topic.name in first:
             yield ("topics", i, "name"), f"topic {topic.name!r} is declared twice (also topics[{first[topic.name]}])"
         first.setdefault(topic.name, i)
+
+
+def _mirror(exp: Experiment) -> Iterator[Problem]:
+    """The replica is a second local cluster beside the run's own, and MirrorMaker's faults act on
+    both from here: the run's cluster must be local too."""
+    if exp.mirror is not None and str(exp.cluster.backend) != "local":
+        yield ("mirror",), f"a mirror needs the local backend for the primary, not {exp.cluster.backend}"
 
 
 # ---- min.insync.replicas ----------------------------------------------------------------------
@@ -161,7 +169,8 @@ def _world(exp: Experiment, grown: bool) -> World:
         if isinstance(spec, AddPartitions) and grown:
             added[spec.topic] = max(added.get(spec.topic, 0), spec.to)
     topics = {t.name: (max(t.partitions, added.get(t.name, 0)), t.replication_factor) for t in exp.topics}
-    return World(nodes=tuple(sorted(exp.cluster.node_ids)), topics=topics, database=bool(exp.workload.sinks))
+    return World(nodes=tuple(sorted(exp.cluster.node_ids)), topics=topics, database=bool(exp.workload.sinks),
+                 mirror=exp.mirror is not None)
 
 
 def _references(value, loc: tuple, world: World, annotation=None) -> Iterator[Problem]:

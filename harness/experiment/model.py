@@ -34,6 +34,7 @@ from harness.experiment import consistency
 from harness.faults.base import FaultSpec
 from harness.faults.schedule import Nemesis, Schedule, Timeline
 from harness.limits import PositiveSeconds, Seconds
+from harness.mirror.spec import MirrorSpec
 from harness.names import TopicName
 from harness.semantics import Semantics
 from harness.workload.config import ConsumerConfig, ProducerConfig, SinkConfig, StreamsConfig, TransformerConfig
@@ -161,6 +162,8 @@ class Experiment(_Strict):
         default_factory=dict, description="per anomaly: fail, allowed, or how many are allowed")
     steady_state: SteadyState = Field(default_factory=SteadyState)
     observer: ObserverSpec = Field(default_factory=ObserverSpec)
+    mirror: MirrorSpec | None = Field(None, description="a replica cluster and MirrorMaker 2 copying this one to it "
+                                                        "(two data centres)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Experiment":

@@ -32,6 +32,7 @@ from harness.process import ProcessState
 
 if TYPE_CHECKING:
     from harness.events import EventLog
+    from harness.mirror.maker import MirrorMaker
     from harness.workload.launcher import Workload
 
 FAULTS: dict[str, type["FaultSpec"]] = {}
@@ -49,6 +50,7 @@ class Env:
     events: "EventLog"
     rng: random.Random
     workload: "Workload | None" = None
+    mirror: "MirrorMaker | None" = None  # MirrorMaker 2 to a replica cluster (harness.mirror)
 
     def offering(self, capability: Capability) -> Backend:
         if capability not in self.cluster.capabilities:
@@ -132,6 +134,7 @@ class World:
     nodes: tuple[int, ...]  # node ids
     topics: dict[str, tuple[int, int]]  # name -> (partitions, replication factor)
     database: bool = False  # the run has a database of its own (its workload has sinks)
+    mirror: bool = False  # the run mirrors its cluster to a replica (MirrorMaker 2)
 
 
 class FaultSpec(BaseModel):

@@ -1,11 +1,13 @@
 """Running one experiment end to end: its phases are a list of named steps, each in the event log,
 all in one ExitStack:
 
-    provision -> topics -> [database] -> [streams app] -> workers -> steady -> faults -> recovery ->
-    stop producers -> drain -> [dump database] -> final read -> check -> report
+    provision -> topics -> [mirror] -> [database] -> [streams app] -> workers -> steady -> faults ->
+    recovery -> stop producers -> drain -> [mirror settle] -> [dump database] -> final read -> check ->
+    report
 
 (the database steps only when the workload has sinks: a PostgreSQL of the run's own; the streams
-app step only with Kafka Streams workers: the application built, or taken from the cache)
+app step only with Kafka Streams workers: the application built, or taken from the cache; the
+mirror steps only with `mirror:`: a replica cluster and MirrorMaker 2, harness.mirror)
 
 Whatever fails on the way (or Ctrl-C, or SIGTERM) still heals the faults and stops the workers;
 the cluster pool tears the cluster down unless it is kept. A run that could not judge the
@@ -69,16 +71,19 @@ class Run:
         self.observer: ObserverProcess | None = None
         self.runner: FaultRunner | None = None
         self.checks: list[SteadyCheck] = []
+        self.mirror = None  # harness.mirror.phase.Mirror, for a mirrored run
 
     def steps(self) -> list[tuple[str, Callable[[ExitStack], None]]]:
         """The phases, in order."""
         database = [("database", self.start_database)] if self.plan.sinks else []
         dump = [("dump database", self.dump_database)] if self.plan.sinks else []
         streams = [("streams app", self.build_streams_app)] if self.plan.streams else []
-        return [("provision", self.provision), ("topics", self.create_topics), *database, *streams,
+        mirror = [("mirror", self.start_mirror)] if self.exp.mirror else []
+        settle = [("mirror settle", self.settle_mirror)] if self.exp.mirror else []
+        return [("provision", self.provision), ("topics", self.create_topics), *mirror, *database, *streams,
                 ("workers", self.start_workers), ("steady", self.steady), ("faults", self.inject_faults),
-                ("recovery", self.recover), ("stop producers", self.stop_producers), ("drain", self.drain), *dump,
-                ("final read", self.final_read), ("check", self.judge)]
+                ("recovery", self.recover), ("stop producers", self.stop_producers), ("drain", self.drain), *settle,
+                *dump, ("final read", self.final_read), ("check", self.judge)]
 
     def execute(self) -> RunRecord:
         started = time.monotonic()
@@ -140,6 +145,23 @@ class Run:
             BackendName(self.exp.cluster.backend), self.cluster.name, self.run.path, topics, self.plan.groups,
             self.exp.observer.interval_s))
 
+    def start_mirror(self, cleanup: ExitStack) -> None:
+        """The second data centre: a replica cluster and MirrorMaker, stopped on every way out."""
+        from harness.mirror.phase import Mirror
+
+        if self.exp.mirror.replica.name == self.cluster.name:
+            raise EnvironmentProblem(f"the mirror's replica cluster needs a name of its own, not {self.cluster.name!r}")
+        self.mirror = Mirror(self.exp.mirror, self.run, self.events)
+        self.mirror.start(cleanup, self.cluster.client_bootstrap_servers, self.cluster.kafka_version,
+                          [t.name for t in self.plan.topics], self.plan.groups)
+
+    def settle_mirror(self, cleanup: ExitStack) -> None:
+        """MirrorMaker copies what it has not yet; each group fails over; the replica is dumped."""
+        sends = load_history(self.run).sends
+        acked = sends[(sends["outcome"] == "ok") & (sends["txn"] == 0)]  # an aborted transaction's are not owed
+        self.mirror.settle(set(zip(acked["producer"].tolist(), acked["seq"].tolist())),
+                           self.exp.phases.drain_timeout_s)
+
     def start_database(self, cleanup: ExitStack) -> None:
         """The run's own PostgreSQL, for its sinks; stopped (and its files removed) on every way out."""
         from harness.database import table
@@ -175,7 +197,8 @@ class Run:
         self.wait(self.exp.phases.steady_s)  # the experiment's own timeline: load before faults
 
     def inject_faults(self, cleanup: ExitStack) -> None:
-        env = Env(cluster=self.cluster, events=self.events, rng=random.Random(self.plan.seed), workload=self.workload)
+        env = Env(cluster=self.cluster, events=self.events, rng=random.Random(self.plan.seed), workload=self.workload,
+                  mirror=self.mirror.maker if self.mirror else None)
         self.runner = FaultRunner(env, self.plan.faults, self.plan.seed, watch=self.watch)
         cleanup.callback(self.runner.heal_all)
         started = time.monotonic()

@@ -200,6 +200,21 @@ class RunDir:
         return self.path / "streams-state" / worker
 
     @property
+    def mirror(self) -> Path:
+        """A mirrored run's second data centre: MirrorMaker's config and log, what the replica held."""
+        return self.path / "mirror"
+
+    @property
+    def mirror_replica(self) -> Path:
+        """Every record of the replica's copies of the run's topics, read after the drain."""
+        return self.mirror / "replica.arrow"
+
+    @property
+    def mirror_failover(self) -> Path:
+        """Where each consumer group, failing over to the replica, resumed reading each partition."""
+        return self.mirror / "failover.json"
+
+    @property
     def broker_logs(self) -> Path:
         return self.path / "cluster"
 

@@ -1,7 +1,7 @@
 """Sinks into a real PostgreSQL on a real cluster: the known-bad at-least-once sink writes rows
 twice after a crash and the checker finds them in the table; the exactly-once sink survives its
-own crash and the database's; nothing of the database is left behind, also after the harness
-holding it was SIGKILLed (`kafka-chaos cluster down --name` removes it)."""
+own crash, a cut from Kafka (it reads nothing while cut, and goes on after) and the database's;
+nothing of the database is left behind, also after the harness holding it was SIGKILLed (`kafka-chaos cluster down --name` removes it)."""
 
 from __future__ import annotations
 
@@ -51,14 +51,21 @@ def test_an_at_least_once_sink_killed_between_rows_and_offsets_writes_rows_twice
 
 @pytest.mark.slow
 def test_an_exactly_once_sink_survives_its_crash_and_the_databases(session):
-    result = session.run(short_experiment("db-sink-exactly-once-crash"), seed=3)
+    result = session.run(short_experiment("db-sink-exactly-once-crash",
+                                          phases={"steady_s": 3, "faults_s": 18, "recovery_s": 4}), seed=3)
     assert result.outcome == Outcome.PASS, result.record.message
     invariants = {i.kind.value: i for i in result.check.invariants}
     assert invariants["duplicate-processing"].status.value == "pass"
     assert invariants["lost-processing"].status.value == "pass"
-    injected = {e["fault"] for e in read_events(result.run_dir) if e["source"] == "fault" and e["kind"] == "inject"}
-    assert injected == {"kill-worker", "kill-database"}
-    events = load_history(result.run_dir).events
+    faults = [e for e in read_events(result.run_dir) if e["source"] == "fault"]
+    assert {e["fault"] for e in faults if e["kind"] == "inject"} == {"kill-worker", "cut-worker", "kill-database"}
+    cut_from, cut_to = (next(e["mono"] for e in faults if e["fault"] == "cut-worker" and e["kind"] == kind)
+                        for kind in ("inject", "heal"))
+    history = load_history(result.run_dir)
+    reads = history.reads[history.reads["worker"] == "s1"]
+    assert not ((reads["mono"] > cut_from + 1_000_000_000) & (reads["mono"] < cut_to)).any(), "cut off Kafka"
+    assert (reads["mono"] > cut_to).any(), "it reconnected after the cut"
+    events = history.events
     sink = events[events["worker"] == "s1"]
     lost_database = sink[(sink["kind"] == "error") & sink["detail"].astype(str).str.startswith("database:")]
     assert len(lost_database), "the database died under a running sink"

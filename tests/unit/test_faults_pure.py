@@ -138,3 +138,17 @@ def test_every_capability_is_reached_through_a_property_of_env():
     accessors = ["processes", "topology", "network", "client_network", "proxies", "disks", "power", "clocks",
                  "protocol", "security"]
     assert [name for name in accessors if not isinstance(vars(Env).get(name), property)] == []
+
+
+def test_cut_worker_drops_its_open_sockets_by_port_and_its_new_ones_by_cgroup():
+    from harness.faults.cut_worker import rules
+
+    specs = rules("c1:cut-worker-ab12", "kc-cut-c1-ab12", [40001, 40000, 40001])
+    tagged = ["-m", "comment", "--comment", "kafka-chaos:c1:cut-worker-ab12", "-j", "DROP"]
+    assert specs == [["OUTPUT", "-m", "cgroup", "--path", "kc-cut-c1-ab12", *tagged],
+                     ["OUTPUT", "-p", "tcp", "--sport", "40000", *tagged],
+                     ["INPUT", "-p", "tcp", "--dport", "40000", *tagged],
+                     ["OUTPUT", "-p", "tcp", "--sport", "40001", *tagged],
+                     ["INPUT", "-p", "tcp", "--dport", "40001", *tagged]]
+    assert FAULTS["cut-worker"].model_validate({"fault": "cut-worker", "worker": "s1"}).capabilities() == {
+        Capability.CLIENT_NETWORK}

@@ -17,7 +17,8 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-format-1"
 
 # Kinds split or added since the fixture's verdict was written (issue 18): old name -> new names
 SPLIT = {"output-not-exactly-once": ("duplicate-output", "lost-output")}
-ADDED = {"failed-write-read", "overcounted-state", "undercounted-state"}  # kinds newer than the fixture
+ADDED = {"failed-write-read", "overcounted-state", "undercounted-state",  # kinds newer than the fixture
+         "replica-lost-write", "failover-reprocessing", "failover-skip"}
 
 
 def judged(verdict: dict) -> dict:
@@ -37,7 +38,9 @@ def test_an_old_run_directory_checks_to_the_verdict_it_was_given(tmp_path):
     assert again["damage"] == [], "an old history has no checksums to break: nothing is called damaged"
     added = {i["kind"]: i["status"] for i in again["invariants"] if i["kind"] in ADDED}
     assert added == {"failed-write-read": "not-applicable",  # no send of it definitely failed
-                     "overcounted-state": "not-applicable", "undercounted-state": "not-applicable"}  # no streams
+                     "overcounted-state": "not-applicable", "undercounted-state": "not-applicable",  # no streams
+                     "replica-lost-write": "not-applicable", "failover-reprocessing": "not-applicable",
+                     "failover-skip": "not-applicable"}  # no mirror
 
 
 def test_an_old_run_directory_renders(tmp_path):

@@ -1,3 +1,3 @@
 """One module per family of invariants; importing them registers their checks."""
 
-from harness.checker.invariants import log, order, processing, state, transactions, visibility  # noqa: F401
+from harness.checker.invariants import log, mirror, order, processing, state, transactions, visibility  # noqa: F401
