@@ -25,11 +25,36 @@ def _inside(pid: int, *command: str) -> list[str]:
 
 def bind_read_only(pid: int, directory: str) -> None:
     run(_inside(pid, "mount", "--bind", directory, directory))
-    run(_inside(pid, "mount", "-o", "remount,bind,ro", directory))
+    try:
+        run(_inside(pid, "mount", "-o", "remount,bind,ro", directory))
+    except Exception:
+        quietly(_inside(pid, "umount", directory))  # the fault's mounts are read-only, or there are none
+        raise
 
 
-def unmount(pid: int, directory: str) -> bool:
-    return quietly(_inside(pid, "umount", directory))
+def unbind_read_only(pid: int, directory: str) -> bool:
+    """Undo bind_read_only: unmount the read-only mounts stacked on top at `directory`, and no
+    more. The directory can itself be a mount the node started on (its lazyfs, its disk); taking
+    that away would leave the node an empty directory."""
+    try:
+        with open(f"/proc/{pid}/mounts") as mounts:
+            stacked = read_only_on_top(mounts.read(), directory)
+    except OSError:
+        return False
+    return any([quietly(_inside(pid, "umount", directory)) for _ in range(stacked)])
+
+
+def read_only_on_top(mounts: str, directory: str) -> int:
+    """How many read-only mounts are on top of the stack at `directory` (a /proc/PID/mounts
+    text). A log directory Kafka runs on is writable: only the read-only fault puts these there."""
+    stack = [fields[3].split(",") for fields in map(str.split, mounts.splitlines())
+             if len(fields) > 3 and fields[1] == directory]
+    count = 0
+    for options in reversed(stack):
+        if "ro" not in options:
+            break
+        count += 1
+    return count
 
 
 def mounts_under(pid: int, directory: str) -> list[str]:

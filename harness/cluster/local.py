@@ -47,7 +47,7 @@ from harness.errors import EnvironmentProblem, UsageError
 from harness.kafkaproxy import schema
 from harness.kafkaproxy.client import KafkaProxy
 from harness.lazyfs import mount as lazy
-from harness.mounts import bind_read_only, empty_disk, fill_disk, is_disk, mount_disk, mounts_under, unmount
+from harness.mounts import bind_read_only, empty_disk, fill_disk, is_disk, mount_disk, unbind_read_only
 from harness.net import iptables
 from harness.net.lab import Lab, has_net_admin
 from harness.net.toxiproxy import Toxiproxy
@@ -636,10 +636,8 @@ class LocalCluster:
 
     def make_writable(self, node: int) -> bool:
         """Undo make_read_only (a node that died took its mounts with it)."""
-        target, removed = self.node(node), False
-        for mount in reversed(mounts_under(target.pid, str(target.data_dir)) if target.pid else []):
-            removed |= unmount(target.pid, mount)
-        return removed
+        pid = self.node(node).pid
+        return pid is not None and unbind_read_only(pid, str(self.node(node).data_dir))
 
     def sweep_disks(self) -> list[str]:
         done = [f"emptied the disk of node {n}" for n in self.nodes if self.empty_disk(n)]

@@ -13,6 +13,7 @@ from harness.faults.partition import bridge, majorities_ring, one_way, split
 from harness.cluster.backend import Capability
 from harness.faults.schedule import Nemesis, Schedule, Timeline, plan
 from harness.faults.targets import Target
+from harness.mounts import read_only_on_top
 
 schedule = TypeAdapter(Schedule)
 
@@ -138,3 +139,23 @@ def test_every_capability_is_reached_through_a_property_of_env():
     accessors = ["processes", "topology", "network", "client_network", "proxies", "disks", "power", "clocks",
                  "protocol", "security"]
     assert [name for name in accessors if not isinstance(vars(Env).get(name), property)] == []
+
+
+LAZY = "kafka-chaos-lazy-run /n/1/data fuse.lazyfs rw,nosuid,nodev,relatime,user_id=0,group_id=0 0 0"
+ROOT = "/dev/sda1 / ext4 rw,relatime 0 0"
+
+
+def bind(options: str, point: str = "/n/1/data") -> str:
+    return f"/dev/sda1 {point} ext4 {options},relatime 0 0"
+
+
+@pytest.mark.parametrize("mounts, expected", [
+    ([ROOT], 0),                                           # a plain directory, not read-only
+    ([ROOT, bind("ro")], 1),                               # the fault's bind on a plain directory
+    ([ROOT, LAZY], 0),                                     # the node's lazyfs: it must stay
+    ([ROOT, LAZY, bind("ro")], 1),                         # the fault's bind over lazyfs: only that
+    ([ROOT, LAZY, bind("ro"), bind("ro")], 2),             # injected twice
+    ([ROOT, LAZY, bind("ro", "/n/1/data/x")], 0),          # another directory
+])
+def test_only_the_read_only_mounts_on_top_of_a_log_directory_are_the_faults(mounts, expected):
+    assert read_only_on_top("\n".join(mounts), "/n/1/data") == expected
