@@ -3,7 +3,8 @@
 Read-only log directory: a bind mount inside the node's own mount namespace. `ip netns exec`
 gives each node a private mount namespace, so a mount made from the root namespace after the
 node started would not reach it: the mount is made with nsenter inside the node's namespace,
-and it vanishes with the process.
+and it vanishes with the process. The heal unmounts only the read-only mounts on top of the
+directory: under them can be a mount the node started on (its lazyfs data directory).
 
 Full disk: each node's data directory is on its own small tmpfs, mounted in the root namespace
 before the node starts (so the node inherits it) and named after the cluster, so `cluster down`
