@@ -3,7 +3,8 @@
 Read-only log directory: a bind mount inside the node's own mount namespace. `ip netns exec`
 gives each node a private mount namespace, so a mount made from the root namespace after the
 node started would not reach it: the mount is made with nsenter inside the node's namespace,
-and it vanishes with the process.
+and it vanishes with the process. The heal unmounts only the read-only mounts on top of the
+directory: under them can be a mount the node started on (its lazyfs data directory).
 
 Full disk: each node's data directory is on its own small tmpfs, mounted in the root namespace
 before the node starts (so the node inherits it) and named after the cluster, so `cluster down`
@@ -33,8 +34,33 @@ def bind_read_only(pid: int, directory: str) -> None:
         raise
 
 
+def unbind_read_only(pid: int, directory: str) -> bool:
+    """Undo bind_read_only: unmount the read-only mounts stacked on top at `directory`, and no
+    more. The directory can itself be a mount the node started on (its lazyfs, its disk); taking
+    that away would leave the node an empty directory."""
+    try:
+        with open(f"/proc/{pid}/mounts") as mounts:
+            stacked = read_only_on_top(mounts.read(), directory)
+    except OSError:
+        return False
+    return any([unmount(pid, directory) for _ in range(stacked)])
+
+
 def unmount(pid: int, directory: str) -> bool:
     return quietly(_inside(pid, "umount", directory))
+
+
+def read_only_on_top(mounts: str, directory: str) -> int:
+    """How many read-only mounts are on top of the stack at `directory` (a /proc/PID/mounts
+    text). A log directory Kafka runs on is writable: only the read-only fault puts these there."""
+    stack = [fields[3].split(",") for fields in map(str.split, mounts.splitlines())
+             if len(fields) > 3 and fields[1] == directory]
+    count = 0
+    for options in reversed(stack):
+        if "ro" not in options:
+            break
+        count += 1
+    return count
 
 
 def mounts_under(pid: int, directory: str) -> list[str]:

@@ -3,12 +3,12 @@ disk), and a read-only bind mount of its log directory inside the node's own mou
 
 A backend mixes `OwnDisks` in and provides `node(id)` and `nodes`; each node has `disk_dir` (its
 own disk as this machine sees it), `mount_path` (its log directory as the node's process sees
-it), `own_mounts` (how many mounts it has at or under that path of its own) and `pid`.
+it) and `pid`.
 """
 
 from __future__ import annotations
 
-from harness.mounts import bind_read_only, empty_disk, fill_disk, is_disk, mounts_under, unmount
+from harness.mounts import bind_read_only, empty_disk, fill_disk, is_disk, unbind_read_only
 
 
 class OwnDisks:
@@ -28,14 +28,11 @@ class OwnDisks:
         return f"in the mount namespace of pid {target.pid}: mount --bind -o ro {target.mount_path} {target.mount_path}"
 
     def make_writable(self, node: int) -> bool:
-        """Undo make_read_only (a node that died took its mounts with it). The node's own mounts
-        (a container's data volume, a lazyfs mount) come first and stay: unmounting one under a
-        node that is starting would hide its data from it."""
-        target, removed = self.node(node), False
-        stacked = mounts_under(target.pid, target.mount_path)[target.own_mounts:] if target.pid else []
-        for mount in reversed(stacked):
-            removed |= unmount(target.pid, mount)
-        return removed
+        """Undo make_read_only (a node that died took its mounts with it): only the read-only
+        mounts on top go. Under them may be the node's own (a container's data volume, a lazyfs
+        mount), and taking one from a node that is starting would hide its data from it."""
+        target = self.node(node)
+        return target.pid is not None and unbind_read_only(target.pid, target.mount_path)
 
     def sweep_disks(self) -> list[str]:
         done = [f"emptied the disk of node {n}" for n in self.nodes if self.empty_disk(n)]

@@ -98,11 +98,6 @@ class Node:
         return str(self.data_dir)
 
     @property
-    def own_mounts(self) -> int:
-        """Mounts at or under the log directory that are the node's own: its lazyfs mount."""
-        return 1 if self.cluster.spec.hooks.lazyfs else 0
-
-    @property
     def backing_dir(self) -> Path:
         """Where a lazyfs data directory's files really are."""
         return (self.disk_dir if self.cluster.spec.disk_mb else self.dir) / "data.backing"

@@ -32,6 +32,7 @@ from harness.cluster.clientpath import ClientPath, sweep_redirects
 from harness.cluster.external import claim, client_side, kill_recorded_proxy, record_proxy, release
 from harness.cluster.ssh_config import SshClusterConfig, SshHost
 from harness.errors import EnvironmentProblem, UsageError
+from harness.mounts import read_only_on_top
 from harness.net import iptables
 from harness.net.shell import LOCAL, Recorder, Shell
 from harness.net.ssh import Access, SshShell
@@ -404,18 +405,22 @@ class SshCluster(remote.AttachedCluster):
         pid = target._running_pid()
         for directory in target.broker.data_dirs:
             shell.run(_inside(pid, "mount", "--bind", directory, directory))
-            shell.run(_inside(pid, "mount", "-o", "remount,bind,ro", directory))
+            try:
+                shell.run(_inside(pid, "mount", "-o", "remount,bind,ro", directory))
+            except Exception:
+                shell.quietly(_inside(pid, "umount", directory))  # the fault's mounts are read-only, or none
+                raise
         return f"{shell.where}: in the mount namespace of pid {pid}: mount --bind -o ro {target.broker.data_dirs}"
 
     def make_writable(self, node: int) -> bool:
         shell, pid = self.shells[node], self.node(node).pid_text()
         if pid is None:
             return False
-        mounts = shell.run(["cat", f"/proc/{pid}/mounts"], check=False).stdout.split("\n")
-        points = [line.split()[1] for line in mounts if len(line.split()) > 1]
+        mounts = shell.run(["cat", f"/proc/{pid}/mounts"], check=False).stdout
         removed = False
         for directory in self.node(node).broker.data_dirs:
-            for _ in range(points.count(directory)):
+            # the read-only binds make_read_only stacked there, never the disk the directory is on
+            for _ in range(read_only_on_top(mounts, directory)):
                 removed |= shell.quietly(_inside(pid, "umount", directory))
         return removed
 

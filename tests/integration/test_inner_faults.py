@@ -6,6 +6,7 @@ per family (power loss judged by the checker, a delayed API); the rest are slow.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -44,8 +45,14 @@ def env(cluster, tmp_path):
     heal_leftovers(cluster)
     cluster.wait_ready()
     for node in cluster.nodes.values():
-        assert cluster.has_lazy_disk(node.id), "every data directory back on lazyfs"
+        assert cluster.has_lazy_disk(node.id) and sees_lazyfs(node), "every data directory back on lazyfs"
     assert cluster.kafka_proxy.ask({"op": "rules"})["rules"] in ({}, {"1": [], "2": [], "3": []}), "a rule survived"
+
+
+def sees_lazyfs(node) -> bool:
+    """The node's own mount namespace, not only the harness's, has its data directory on lazyfs."""
+    mounts = [line.split() for line in Path(f"/proc/{node.pid}/mounts").read_text().splitlines()]
+    return any(point == str(node.data_dir) and kind == "fuse.lazyfs" for _, point, kind, *_ in mounts)
 
 
 def log_sizes(cluster, topic: str) -> dict[int, int]:
@@ -74,6 +81,8 @@ def test_power_loss_of_every_replica_loses_acknowledged_writes_not_fsynced_and_t
             assert all(n.status == "dead" for n in cluster.nodes.values())
             assert log_sizes(cluster, lossy) == {1: 0, 2: 0, 3: 0}, "acknowledged, never fsynced: gone on every node"
             assert log_sizes(cluster, flushed) == before[flushed], "fsynced before the ack (flush.messages=1): kept"
+        heal_leftovers(cluster)  # as a run does at the end of its fault phase, while the nodes start
+        assert all(sees_lazyfs(n) for n in cluster.nodes.values()), "the sweeps left each node its lazyfs"
         cluster.wait_in_sync([lossy, flushed])
         # More writes than were lost: the final read proves it read past every lost offset.
         assert workload.start(ProducerConfig(name="p2", topics=[lossy, flushed], messages=800)).wait(90) == 0

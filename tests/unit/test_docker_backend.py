@@ -192,18 +192,3 @@ def test_a_secured_cluster_or_a_cluster_of_others_does_not_move_to_docker():
         parse(yaml.safe_dump(ssh), backend=BackendName.DOCKER)
     back = parse(FULL_DISK.replace("name: full", "name: full\ncluster: {backend: docker}"), backend=BackendName.LOCAL)
     assert back.cluster.backend == BackendName.LOCAL and not hasattr(back.cluster, "docker")
-
-
-def test_a_heal_unmounts_only_the_read_only_mounts_above_a_nodes_own(monkeypatch):
-    from types import SimpleNamespace
-
-    from harness.cluster import disks
-
-    node = SimpleNamespace(pid=42, mount_path="/var/lib/kafka/data", own_mounts=1)
-    cluster = SimpleNamespace(node=lambda _: node)
-    unmounted = []
-    monkeypatch.setattr(disks, "unmount", lambda pid, path: unmounted.append(path) or True)
-    monkeypatch.setattr(disks, "mounts_under", lambda pid, path: [path])  # the data volume only
-    assert disks.OwnDisks.make_writable(cluster, 1) is False and unmounted == []
-    monkeypatch.setattr(disks, "mounts_under", lambda pid, path: [path, path])  # and a read-only bind on it
-    assert disks.OwnDisks.make_writable(cluster, 1) is True and unmounted == ["/var/lib/kafka/data"]

@@ -13,6 +13,7 @@ from harness.faults.partition import bridge, majorities_ring, one_way, split
 from harness.cluster.backend import Capability
 from harness.faults.schedule import Nemesis, Schedule, Timeline, plan
 from harness.faults.targets import Target
+from harness.mounts import read_only_on_top
 
 schedule = TypeAdapter(Schedule)
 
@@ -152,3 +153,25 @@ def test_cut_worker_drops_its_open_sockets_by_port_and_its_new_ones_by_cgroup():
                      ["INPUT", "-p", "tcp", "--dport", "40001", *tagged]]
     assert FAULTS["cut-worker"].model_validate({"fault": "cut-worker", "worker": "s1"}).capabilities() == {
         Capability.CLIENT_NETWORK}
+
+
+LAZY = "kafka-chaos-lazy-run /n/1/data fuse.lazyfs rw,nosuid,nodev,relatime,user_id=0,group_id=0 0 0"
+ROOT = "/dev/sda1 / ext4 rw,relatime 0 0"
+
+
+def bind(options: str, point: str = "/n/1/data") -> str:
+    return f"/dev/sda1 {point} ext4 {options},relatime 0 0"
+
+
+@pytest.mark.parametrize("mounts, expected", [
+    ([ROOT], 0),                                           # a plain directory, not read-only
+    ([ROOT, bind("ro")], 1),                               # the fault's bind on a plain directory
+    ([ROOT, LAZY], 0),                                     # the node's lazyfs: it must stay
+    ([ROOT, LAZY, bind("ro")], 1),                         # the fault's bind over lazyfs: only that
+    ([ROOT, LAZY, bind("ro"), bind("ro")], 2),             # injected twice
+    ([ROOT, LAZY, bind("ro", "/n/1/data/x")], 0),          # another directory
+    ([ROOT, bind("rw")], 0),                               # a container's data volume: it must stay
+    ([ROOT, bind("rw"), bind("ro")], 1),                   # the fault's bind over the volume: only that
+])
+def test_only_the_read_only_mounts_on_top_of_a_log_directory_are_the_faults(mounts, expected):
+    assert read_only_on_top("\n".join(mounts), "/n/1/data") == expected

@@ -86,11 +86,6 @@ class ContainerNode:
         return self.layout.id
 
     @property
-    def own_mounts(self) -> int:
-        """The container's data volume (or its disk) is mounted at the log directory."""
-        return 1
-
-    @property
     def address(self) -> str:
         return self.layout.broker_address if self.layout.is_broker else self.layout.controller_address
 
