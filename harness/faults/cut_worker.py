@@ -12,8 +12,8 @@ A sink's database is a Unix socket and stays reachable: only Kafka is cut.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from harness.cluster.backend import Backend, Capability
@@ -128,7 +128,8 @@ def leftovers(cluster: Backend) -> list[str]:
     """The rules and cgroups of cuts a dead harness left on this cluster's workers."""
     done = [r for fault in FAMILY for r in iptables.sweep([None], f"{cluster.name}:{fault}-", prefix=True)]
     root = cgroup2_root()
-    for group in sorted(root.glob(f"{PREFIX}{cluster.name}-*")) if root else []:
+    # The id's eight hex digits end the name, so cluster "a" never takes cluster "a-b"'s groups.
+    for group in sorted(root.glob(f"{PREFIX}{cluster.name}-{'[0-9a-f]' * 8}")) if root else []:
         release(root, group)
         done.append(f"cgroup {group.name} removed")
     return done
