@@ -47,6 +47,10 @@ faults:
 """
 
 
+# A guard against expanding or reading without end (an alias bomb, /dev/zero), which would take
+# minutes or forever; generous, since a loaded 2-core machine stalls a process for a second at times.
+PROMPTLY_S = 5.0
+
 def kafka_chaos(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120)
 
@@ -293,7 +297,7 @@ def test_alias_bombs_are_refused_quickly(levels, fanout, container):
     started = time.monotonic()
     with pytest.raises(UsageError) as caught:
         parse(text, "bomb.yaml")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < PROMPTLY_S
     size = 4  # a0: a list of three
     for _ in range(1, levels):
         size = 1 + fanout * (size if container == "list" else 1 + size)
@@ -331,7 +335,7 @@ def test_a_key_twice_in_one_mapping_is_refused(which, entry):
     assert key.value in text.splitlines()[line - 1]  # the line of the repeated key
 
 
-def test_files_that_are_not_experiments_are_refused_within_a_second(tmp_path):
+def test_files_that_are_not_experiments_are_refused_promptly(tmp_path):
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)  # no writer: opening it to read would block forever
     huge = tmp_path / "huge.yaml"
@@ -345,7 +349,7 @@ def test_files_that_are_not_experiments_are_refused_within_a_second(tmp_path):
         started = time.monotonic()
         with pytest.raises(UsageError, match=problem):
             load_experiment(Path(path))
-        assert time.monotonic() - started < 1.0, path
+        assert time.monotonic() - started < PROMPTLY_S, path
     result = kafka_chaos("validate", str(fifo), "/dev/zero", "/dev/urandom", str(huge))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 4
@@ -355,7 +359,7 @@ def test_a_file_of_too_many_values_is_refused_quickly():
     text = "name: x\nx: [" + ", ".join(["1"] * (MAX_NODES + 10)) + "]\n"
     started = time.monotonic()
     assert f"more than {MAX_NODES} values" in refused(text)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < PROMPTLY_S
 
 
 _DURATIONS = [("phases", "steady_s"), ("phases", "faults_s"), ("phases", "recovery_s"), ("phases", "drain_timeout_s"),
