@@ -51,6 +51,7 @@ faults:
 # minutes or forever; generous, since a loaded 2-core machine stalls a process for a second at times.
 PROMPTLY_S = 5.0
 
+
 def kafka_chaos(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120)
 
