@@ -189,7 +189,8 @@ def test_an_image_that_is_not_here_is_one_line(tmp_path):
 
     spec = SPEC.model_copy(update={"name": "dkimg", "subnet": 121, "docker": DockerSpec(image="dk-absent/kafka:0.0.1")})
     started = time.monotonic()
-    with pytest.raises(EnvironmentProblem, match="image dk-absent/kafka:0.0.1 is not here and cannot be pulled"):
+    with pytest.raises(EnvironmentProblem, match=r"image dk-absent/kafka:0.0.1 is not here \(not pulled: set "
+                                                 r"cluster.docker.pull"):
         DockerCluster(spec, tmp_path).start()
     assert time.monotonic() - started < 60
     assert docker_leftovers("dkimg") == []
