@@ -56,8 +56,8 @@ class FaultRunner:
         self.active.append((planned, injected))
         lag = round((time.monotonic_ns() - scheduled_mono) / 1e6, 1) if scheduled_mono else None
         self.env.events.record("fault", "inject", injected.text, fault=fault.name, index=planned.index,
-                               targets=injected.targets, applied=injected.applied, scheduled_mono=scheduled_mono,
-                               lag_ms=lag)  # from the scheduled moment to the fault in effect
+                               targets=injected.targets, applied=injected.applied, at_s=planned.start,
+                               scheduled_mono=scheduled_mono, lag_ms=lag)  # lag: the scheduled moment to the fault in effect
         return injected
 
     def heal(self, planned: Planned, scheduled_mono: int | None = None) -> None:
