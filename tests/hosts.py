@@ -104,7 +104,7 @@ class Hosts:
         for pid_file in self.sshd_pids.values():
             if pid_file.exists():
                 quietly(["kill", pid_file.read_text().strip()])
-        self.kafka.destroy(graceful=False)  # marked JVMs, disks, namespaces, bridge
+        self.kafka.destroy()  # marked JVMs, disks, namespaces, bridge
 
     def _keys(self) -> None:
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)])

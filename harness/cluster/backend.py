@@ -120,7 +120,7 @@ class Backend(Protocol):
     def segment_dirs(self, partitions: list[tuple[str, int]], scratch: Path) -> dict[int, Path]:
         """Each node's data directory as a local folder holding at least these partitions' segment
         files (fetched into `scratch` when they live elsewhere)."""
-    def destroy(self, graceful: bool = True) -> None: ...
+    def destroy(self) -> None: ...
 
 
 class Processes(Protocol):

@@ -82,7 +82,7 @@ class ExternalCluster(remote.AttachedCluster):
             raise
         return self
 
-    def destroy(self, graceful: bool = True) -> None:
+    def destroy(self) -> None:
         """Undo what this harness did here; the cluster itself goes on as it was."""
         self._admin = None
         self.sweep_here()

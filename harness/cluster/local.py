@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import psutil
@@ -357,7 +356,7 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
                 node.start()
             self.wait_ready(timeout)
         except BaseException:
-            self.destroy(graceful=False)  # nothing worth a controlled shutdown yet
+            self.destroy()
             raise
         if not owned:
             self.owner = None
@@ -433,16 +432,14 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
                     f"node {node.id} exited while starting: {java_error(tail(node.log_file))} "
                     f"(log: {node.log_file})")
 
-    def destroy(self, graceful: bool = True) -> None:
-        """Stop every node (brokers first), remove the lab network and forget the state.
+    def destroy(self) -> None:
+        """Kill every node, remove the lab network, the data and the state.
 
+        No controlled shutdown: nothing of the cluster outlives this, and one costs about 6 s.
         Each step is best-effort so one failure does not leave the rest behind.
         """
         self._admin = None
         try:
-            if graceful:
-                self._stop_all(self.brokers)
-                self._stop_all(self.controllers)
             if self.toxiproxy:
                 self.toxiproxy.stop()
             if self.kafka_proxy:
@@ -534,17 +531,6 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
 
     def sweep_clocks(self) -> list[str]:
         return [f"node {n}'s clock back to the real time" for n in self.nodes if self.reset_clock(n)]
-
-    def _stop_all(self, nodes: list[Node]) -> None:
-        """SIGTERM the nodes together and give them STOP_TIMEOUT_S in all before SIGKILL."""
-        running = [n.process for n in nodes if n.process and n.process.alive]
-        for proc in running:
-            proc.send(signal.SIGTERM)
-            proc.send(signal.SIGCONT)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for proc in running:
-            if not proc.wait_gone(max(0.0, deadline - time.monotonic())):
-                proc.kill()
 
     # ---- state ----------------------------------------------------------------------------
 

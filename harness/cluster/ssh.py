@@ -292,7 +292,7 @@ class SshCluster(remote.AttachedCluster):
             raise
         return self
 
-    def destroy(self, graceful: bool = True) -> None:
+    def destroy(self) -> None:
         """Undo what this harness did (rules, redirect, Toxiproxy); the brokers go on running."""
         self._admin = None
         self.sweep_rules()

@@ -26,7 +26,6 @@ import shutil
 import tarfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -376,7 +375,7 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
             self._start_all()
             self.wait_ready(timeout)
         except BaseException:
-            self.destroy(graceful=False)  # nothing worth a controlled shutdown yet
+            self.destroy()
             raise
         if not owned:
             self.owner = None
@@ -477,29 +476,15 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
                 raise EnvironmentProblem(f"node {node.id} exited while starting: {java_error(output)} "
                                          f"(docker logs {node.name})")
 
-    def destroy(self, graceful: bool = True) -> None:
-        """Stop every node (brokers first), then remove every container, the network and the
-        volumes of the cluster, its disks and its state. Each step is best-effort."""
+    def destroy(self) -> None:
+        """Remove every container (killed: no controlled shutdown of what is thrown away), the
+        network and the volumes of the cluster, its disks and its state. Each step is best-effort."""
         self._admin = None
         try:
-            if graceful:
-                self._stop_all(self.brokers)
-                self._stop_all(self.controllers)
             if self.toxiproxy:
                 self.toxiproxy.stop()
         finally:
             store.sweep(self.name)
-
-    def _stop_all(self, nodes: list[ContainerNode]) -> None:
-        """Stop the nodes together (SIGTERM, SIGKILL after STOP_TIMEOUT_S)."""
-        def stop(node: ContainerNode) -> None:
-            try:
-                node.stop()
-            except Exception as exc:  # noqa: BLE001  (the sweep after this removes it anyway)
-                log.warning("stopping node %s: %s", node.id, exc)
-
-        with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-            list(pool.map(stop, nodes))
 
     # ---- network: DROP rules in the nodes' namespaces (nsenter) ------------------------------
 

@@ -177,7 +177,7 @@ class ComposeCluster(DockerCluster):
                 raise UsageError(f"node {node.id} ({node.name}) of compose cluster {self.spec.docker.attach} "
                                  "is not running")
 
-    def destroy(self, graceful: bool = True) -> None:
+    def destroy(self) -> None:
         """Leave the project as it was found: no rule of ours, nothing paused, every node that ran
         when it was taken over running again; then forget it. Nothing is removed."""
         self._admin = None
