@@ -100,3 +100,14 @@ class Toxiproxy:
         """Every toxic in place, per proxy."""
         self.connect()
         return {name: sorted(p.toxics()) for name, p in self._client.proxies().items()}
+
+    def clear(self) -> list[str]:
+        """Remove every toxic, if the server runs; what was removed."""
+        if not (self.process and self.process.alive):
+            return []
+        removed = []
+        for proxy, toxics in self.toxics().items():
+            for toxic in toxics:
+                self.remove_toxic(proxy, toxic)
+                removed.append(f"toxic {toxic} on {proxy}")
+        return removed
