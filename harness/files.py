@@ -116,12 +116,16 @@ def json_lines(path: Path, max_bytes: int, max_lines: int, max_line: int = 2**20
                 yield value
 
 
-def write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str, private: bool = False) -> None:
     """Replace `path` with a regular file holding `text`, atomically: a reader never sees half of
-    it, and whatever was there (a FIFO, say, that would block an open for writing) is replaced."""
+    it, and whatever was there (a FIFO, say, that would block an open for writing) is replaced.
+    `private`: mode 0600 before a byte is written."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        if private:
+            temporary.unlink(missing_ok=True)
+            temporary.touch(mode=0o600)
         temporary.write_text(text)
         os.replace(temporary, path)
     finally:

@@ -9,15 +9,13 @@ written down, is found by a sweep.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import tempfile
 from pathlib import Path
 
 import psutil
 from pydantic import BaseModel
 
-from harness import mounts, paths
+from harness import files, mounts, paths
 from harness.cluster.layout import toxiproxy_port
 from harness.cluster.spec import ClusterSpec, NetworkMode
 from harness.kafkaproxy import client as kafkaproxy
@@ -58,13 +56,10 @@ def state_file(name: str) -> Path:
 
 
 def save(state: ClusterState) -> None:
-    """Write atomically: a reader (or a crash) never sees half a file."""
+    """Atomically (a reader or a crash never sees half a file), and private: it holds the spec."""
     path = state_file(state.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as out:
-        out.write(state.model_dump_json(indent=2))
-    os.replace(tmp, path)
+    files.write_text(path, state.model_dump_json(indent=2), private=True)
 
 
 def read_state(name: str) -> ClusterState | None:

@@ -10,6 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from harness import files
 from harness.cluster.layout import certificate_hosts, plan, server_properties
 from harness.cluster.security import (ADMIN_USER, BROKER_USER, Acl, BrokerSecurity, Material, Operation, Resource,
                                       SecuritySpec, admin_properties, client_properties, java_admin_properties,
@@ -187,3 +188,13 @@ def test_an_argfile_argument_reaches_java_as_written(tmp_path):
                                  [f"-Dkc.probe={tricky}", "-XshowSettings:properties", "-version"]) + "\n")
     shown = subprocess.run([java, f"@{argfile}"], capture_output=True, text=True, timeout=60).stderr
     assert f"kc.probe = {tricky}" in [line.strip() for line in shown.splitlines()], shown
+
+
+def test_a_private_file_is_the_owners_alone_also_when_it_replaces_a_readable_one(tmp_path: Path):
+    """Cluster state files hold the spec, security settings included."""
+    state = tmp_path / "run.json"
+    files.write_text(state, "{}")
+    assert stat.S_IMODE(state.stat().st_mode) == 0o644
+    files.write_text(state, '{"secret": 1}', private=True)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600 and state.read_text() == '{"secret": 1}'
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"], "no temporary file is left"

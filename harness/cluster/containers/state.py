@@ -11,13 +11,11 @@ over, which nodes were running when it was.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from harness import mounts, paths
+from harness import files, mounts, paths
 from harness.cluster.containers.engine import CLUSTER_LABEL, client, label_filter
 from harness.cluster.spec import ClusterSpec
 from harness.cluster.state import ProcessRecord
@@ -52,13 +50,10 @@ def state_file(name: str) -> Path:
 
 
 def save(state: ContainerState) -> None:
-    """Write atomically: a reader (or a crash) never sees half a file."""
+    """Atomically (a reader or a crash never sees half a file), and private: it holds the spec."""
     path = state_file(state.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as out:
-        out.write(state.model_dump_json(indent=2))
-    os.replace(tmp, path)
+    files.write_text(path, state.model_dump_json(indent=2), private=True)
 
 
 def read_state(name: str) -> ContainerState | None:
