@@ -2,9 +2,10 @@
 states from each broker's own Metadata (the freshest leader epoch wins), the active controller from
 the controllers' quorum-state files, readiness and in-sync waits.
 
-A backend mixes `KraftViews` in and provides `nodes` (id -> node), `brokers`, `controllers`,
-`admin()`, `name`, `access` (a secured cluster's logins, else None) and `_fail_if_any_died()`;
-each node has `layout`, `status` and `quorum_view()`.
+A backend mixes `KraftViews` in and provides `spec`, `nodes` (id -> node), `harness_client`,
+`access` (a secured cluster's logins, else None), `_admin` (None until first asked for) and
+`_fail_if_any_died()`; each node has `id`, `layout`, `status` and `quorum_view()`. The addresses,
+the node lookup and the admin client then come from here.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from confluent_kafka import KafkaException
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from harness.cluster import metadata
-from harness.cluster.admin import PartitionState
-from harness.errors import EnvironmentProblem
+from harness.cluster.admin import KafkaAdmin, PartitionState
+from harness.errors import EnvironmentProblem, UsageError
 from harness.process import ProcessState
 
 READY_TOPIC = "kafka-chaos-ready"
@@ -44,6 +45,48 @@ def parse_quorum_state(text: str | bytes | None) -> tuple[int, int] | None:
 
 class KraftViews:
     """Partitions, leaders, ISR and the controller as the cluster really has them; readiness."""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def brokers(self) -> list:
+        return [n for n in self.nodes.values() if n.layout.is_broker]
+
+    @property
+    def controllers(self) -> list:
+        return [n for n in self.nodes.values() if n.layout.is_controller]
+
+    @property
+    def node_ids(self) -> list[int]:
+        return sorted(self.nodes)
+
+    def node(self, node_id: int):
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise UsageError(f"cluster {self.name} has no node {node_id} (nodes: {sorted(self.nodes)})") from None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Direct addresses: what the harness itself (admin, observer) uses."""
+        return ",".join(n.layout.broker_address for n in self.brokers)
+
+    @property
+    def client_bootstrap_servers(self) -> str:
+        """What workers use: through the Kafka-protocol proxy when it is on, else through the
+        client proxies (Toxiproxy) when clients are proxied."""
+        if self.spec.proxy.kafka:
+            return ",".join(n.layout.protocol_proxy for n in self.brokers)
+        if self.spec.proxy.clients:
+            return ",".join(n.layout.client_proxy for n in self.brokers)
+        return self.bootstrap_servers
+
+    def admin(self) -> KafkaAdmin:
+        if self._admin is None:
+            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
+        return self._admin
 
     def partitions(self, topic: str) -> list[PartitionState]:
         """The topic's partitions as the cluster really has them: every running broker is asked

@@ -225,37 +225,6 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
         return self._dist
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def brokers(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.layout.is_broker]
-
-    @property
-    def controllers(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.layout.is_controller]
-
-    @property
-    def bootstrap_servers(self) -> str:
-        """Direct addresses: what the harness itself (admin, observer) uses."""
-        return ",".join(n.layout.broker_address for n in self.brokers)
-
-    @property
-    def client_bootstrap_servers(self) -> str:
-        """What workers use: through the Kafka-protocol proxy when it is on, else through the
-        client proxies (Toxiproxy) when clients are proxied."""
-        if self.spec.proxy.kafka:
-            return ",".join(n.layout.protocol_proxy for n in self.brokers)
-        if self.spec.proxy.clients:
-            return ",".join(n.layout.client_proxy for n in self.brokers)
-        return self.bootstrap_servers
-
-    @property
-    def node_ids(self) -> list[int]:
-        return sorted(self.nodes)
-
-    @property
     def kafka_version(self) -> str:
         return self.dist.version
 
@@ -296,17 +265,6 @@ class LocalCluster(KraftViews, ProxiedPaths, OwnDisks):
 
     def segment_dirs(self, partitions: list[tuple[str, int]], scratch: Path) -> dict[int, Path]:
         return self.data_dirs()  # already here
-
-    def node(self, node_id: int) -> Node:
-        try:
-            return self.nodes[node_id]
-        except KeyError:
-            raise UsageError(f"cluster {self.name} has no node {node_id} (nodes: {sorted(self.nodes)})") from None
-
-    def admin(self) -> KafkaAdmin:
-        if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers, client=self.harness_client)
-        return self._admin
 
     def _running_brokers(self) -> list[str]:
         return [n.layout.broker_address for n in self.brokers if n.status == ProcessState.RUNNING]

@@ -245,10 +245,6 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
         return client().api
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def network(self) -> str:
         return network_name(self.name)
 
@@ -256,30 +252,6 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
     def gateway(self) -> str:
         """The host's address on the cluster's network: where clients' packets come from."""
         return self.lab.gateway
-
-    @property
-    def brokers(self) -> list[ContainerNode]:
-        return [n for n in self.nodes.values() if n.layout.is_broker]
-
-    @property
-    def controllers(self) -> list[ContainerNode]:
-        return [n for n in self.nodes.values() if n.layout.is_controller]
-
-    @property
-    def bootstrap_servers(self) -> str:
-        """Direct addresses: what the harness itself (admin, observer) uses."""
-        return ",".join(n.layout.broker_address for n in self.brokers)
-
-    @property
-    def client_bootstrap_servers(self) -> str:
-        """What workers use: through the client proxies when clients are proxied."""
-        if self.spec.proxy.clients:
-            return ",".join(n.layout.client_proxy for n in self.brokers)
-        return self.bootstrap_servers
-
-    @property
-    def node_ids(self) -> list[int]:
-        return sorted(self.nodes)
 
     @property
     def kafka_version(self) -> str:
@@ -298,17 +270,6 @@ class DockerCluster(KraftViews, ProxiedPaths, OwnDisks):
     @property
     def harness_client(self) -> dict[str, str]:
         return {}  # plaintext: the harness's clients need no login
-
-    def node(self, node_id: int) -> ContainerNode:
-        try:
-            return self.nodes[node_id]
-        except KeyError:
-            raise UsageError(f"cluster {self.name} has no node {node_id} (nodes: {sorted(self.nodes)})") from None
-
-    def admin(self) -> KafkaAdmin:
-        if self._admin is None:
-            self._admin = KafkaAdmin(self.bootstrap_servers)
-        return self._admin
 
     def archive(self, container: str, path: str) -> _Archive:
         return _Archive(self.api, container, path)
