@@ -45,6 +45,9 @@ class ObserverConfig(BaseModel):
     topics: list[str]
     groups: dict[str, list[str]] = {}  # consumer group -> the topics it consumes
     interval_s: float = 0.5
+    # The harness's pid, not the observer's first getppid(): a harness killed while the observer
+    # was still importing would otherwise leave it an orphan that samples for ever.
+    harness_pid: int
 
 
 class Observer:
@@ -124,7 +127,7 @@ class ObserverProcess:
     def __init__(self, backend: BackendName, cluster: str, run_dir: Path, topics: list[str],
                  groups: dict[str, list[str]], interval_s: float = 0.5):
         self.config = ObserverConfig(backend=backend, cluster=cluster, run_dir=Path(run_dir).resolve(),
-                                     topics=topics, groups=groups, interval_s=interval_s)
+                                     topics=topics, groups=groups, interval_s=interval_s, harness_pid=os.getpid())
         self.process: ProcessRef | None = None
         self.popen: subprocess.Popen | None = None
 
@@ -155,6 +158,6 @@ def main(config_path: str) -> None:
     """The observer process: samples until SIGTERM, or until the harness that started it dies."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = ObserverConfig.model_validate_json(Path(config_path).read_text())
-    parent, stop = os.getppid(), []
+    stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    Observer(config).run(lambda: bool(stop) or os.getppid() != parent)
+    Observer(config).run(lambda: bool(stop) or os.getppid() != config.harness_pid)

@@ -1,8 +1,10 @@
-"""Finding the daemons a harness left, by the name on their command line (no cluster needed)."""
+"""Processes a harness leaves: daemons found by the name on their command line, and helpers that
+stop by themselves when their harness dies (no cluster needed)."""
 
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from harness.process import named_daemons
@@ -36,3 +38,19 @@ def test_daemons_are_found_by_module_and_cluster_name(daemons):
     assert pids("a") == {ours}
     assert pids(None) == {ours, other_cluster}
     assert other_module not in pids(None)
+
+
+def test_an_observer_whose_harness_dies_while_it_starts_stops_by_itself(tmp_path):
+    """The harness is gone before the observer has finished importing (a SIGKILL right after the
+    start): the observer must not take init for its harness and sample for ever. No cluster is
+    needed: each failed look is a warning, and the loop asks whether to stop between looks."""
+    harness = (f"import os; from harness.observe.observer import ObserverProcess\n"
+               f"p = ObserverProcess('local', 'kc-test-nocluster', {str(tmp_path)!r}, [], {{}}).__enter__()\n"
+               f"print(p.process.pid, flush=True); os._exit(0)")
+    observer = psutil.Process(int(subprocess.run([sys.executable, "-c", harness], capture_output=True, text=True,
+                                                  check=True, timeout=60).stdout))
+    try:
+        observer.wait(60)  # gone (init reaps it)
+    except psutil.TimeoutExpired:
+        observer.kill()
+        raise AssertionError("the orphaned observer was still sampling 60 s after its harness died") from None
