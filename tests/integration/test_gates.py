@@ -64,6 +64,7 @@ def test_the_plugin_passes_a_good_gate_and_fails_a_bad_one_readably(pytester, tm
     assert nothing_left(cluster="pytest") == []
 
 
+@pytest.mark.slow  # two runs, about two minutes: the plugin test above runs gates through the API in CI
 def test_the_api_gives_the_same_verdict_as_the_command_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(BAD))
@@ -87,6 +88,7 @@ def user_venv(tmp_path_factory) -> Path:
     return venv
 
 
+@pytest.mark.slow  # a fresh virtualenv and a run, three to four minutes: the full suite runs it
 def test_the_example_project_gates_its_consumer_as_a_user_would(user_venv, tmp_path):
     project = tmp_path / "orders-service"
     shutil.copytree(ROOT / "examples" / "orders-service", project)
@@ -103,7 +105,7 @@ def test_the_example_project_gates_its_consumer_as_a_user_would(user_venv, tmp_p
     assert nothing_left(cluster="pytest") == []
 
 
-@pytest.mark.slow  # a second pipeline on the fresh virtualenv: minutes; the example project runs in CI
+@pytest.mark.slow  # two pipelines on the fresh virtualenv: minutes
 def test_the_github_workflow_steps_run_a_gate_and_fail_on_a_violation(user_venv, tmp_path):
     workflow = yaml.safe_load((ROOT / "docs" / "ci" / "github-actions.yml").read_text())
     steps = [s["run"] for s in workflow["jobs"]["chaos-gate"]["steps"] if "run" in s]
