@@ -41,6 +41,21 @@ def eventually(check: Callable[[], T], timeout: float = 60) -> T:
     return retrying(attempt)
 
 
+def settled(read: Callable[[], T], quiet_s: float) -> Callable[[], T]:
+    """A check for `eventually`: what `read()` returns once it has returned the same for `quiet_s`
+    (an absence, such as no more progress, shown by a condition and not by a sleep that races)."""
+    seen: dict = {}
+
+    def check() -> T:
+        now, value = time.monotonic(), read()
+        if "value" not in seen or seen["value"] != value:
+            seen.update(value=value, since=now)
+        if now - seen["since"] < quiet_s:
+            raise NotYet(f"changed {now - seen['since']:.1f} s ago")
+        return value
+    return check
+
+
 def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 60) -> list:
     """Every record of `topic` from the earliest offset up to the high watermark at call time."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False,

@@ -11,7 +11,6 @@ checker measures. Both tests start two clusters and MirrorMaker: slow (the full 
 from __future__ import annotations
 
 import random
-import threading
 import time
 import uuid
 
@@ -27,7 +26,7 @@ from harness.faults.mirror import KillMirror, LosePrimary, PartitionDataCentres
 from harness.mirror.check import failover, replication
 from harness.mirror.maker import MirrorMaker, distribution
 from harness.mirror.spec import MirrorSpec
-from tests.support import eventually
+from tests.support import eventually, settled
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 MIRROR_VERSION = "4.3.0"  # connect-mirror 4.4.0 is not on this machine's Maven mirror; 4.3 clients speak to 4.4 brokers
@@ -230,8 +229,8 @@ def test_losing_the_primary_during_a_partition_leaves_a_measured_recovery_point(
             lost_at = time.monotonic()
         finally:
             cut.heal()  # the link is back, but the primary is gone
-        time.sleep(5)
-        on_replica = values(replica_log(replica.bootstrap_servers, mirrored_topic))
+        # Nothing more can arrive: the replica's log is read once it has stayed the same for 3 s.
+        on_replica = eventually(settled(lambda: values(replica_log(replica.bootstrap_servers, mirrored_topic)), 3), 60)
         found = replication(writer.acked, on_replica, lost_at=lost_at)
         lost.heal()
     print(f"RPO: {found.rpo_records} acknowledged writes, oldest {found.rpo_age} s before the loss "
