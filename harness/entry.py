@@ -17,12 +17,16 @@ def interrupt(signum, frame) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, interrupt)  # even if started with SIGINT ignored
+    # The command runs inside the try too: a signal that arrives in an import's last C call is
+    # handled at the next bytecode, which may already be past the import.
     try:
+        signal.signal(signal.SIGINT, interrupt)  # even if started with SIGINT ignored
         from harness.cli.main import main as run
-    except BaseException:
-        if not interrupted:
+        run()
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if not (interrupted or isinstance(exc, KeyboardInterrupt)):
             raise
         sys.stderr.write("interrupted\n")
         sys.exit(130)
-    run()
