@@ -54,10 +54,11 @@ class FaultRunner:
                                    index=planned.index)
             return None
         self.active.append((planned, injected))
+        # at_s: the planned second in the fault phase; lag_ms: from that moment to the fault in effect
         lag = round((time.monotonic_ns() - scheduled_mono) / 1e6, 1) if scheduled_mono else None
         self.env.events.record("fault", "inject", injected.text, fault=fault.name, index=planned.index,
                                targets=injected.targets, applied=injected.applied, at_s=planned.start,
-                               scheduled_mono=scheduled_mono, lag_ms=lag)  # lag: the scheduled moment to the fault in effect
+                               scheduled_mono=scheduled_mono, lag_ms=lag)
         return injected
 
     def heal(self, planned: Planned, scheduled_mono: int | None = None) -> None:
