@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from harness.files import Unreadable, read_text, regular
 from harness.history import values
@@ -33,13 +34,8 @@ def retrying(read, attempts: int = 10, pause_s: float = 1.0):
     made, whose leader the client does not know yet)."""
     from confluent_kafka import KafkaException
 
-    for attempt in range(attempts):
-        try:
-            return read()
-        except KafkaException:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(pause_s)
+    return Retrying(stop=stop_after_attempt(attempts), wait=wait_fixed(pause_s),
+                    retry=retry_if_exception_type(KafkaException), reraise=True)(read)
 
 
 class ReplicaError(Exception):
