@@ -25,6 +25,7 @@ from harness.faults import Env
 from harness.faults.mirror import KillMirror, LosePrimary, PartitionDataCentres
 from harness.mirror.check import failover, replication
 from harness.mirror.maker import MirrorMaker, distribution
+from harness.mirror.replica import resume_points as replica_resume_points
 from harness.mirror.spec import MirrorSpec
 from tests.support import eventually, settled
 
@@ -81,23 +82,8 @@ def values(log: dict[int, list[tuple[int, int]]]) -> set[int]:
 
 
 def resume_points(bootstrap: str, topic: str, group: str, reset: str) -> dict[int, int]:
-    """Where a consumer of `group` joining the replica starts reading each partition: the offset of
-    the first record it gets, or the end when it gets none (it started there)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": reset,
-                         "enable.auto.commit": False, "logger": CLIENT_LOG})
-    first: dict[int, int] = {}
-    try:
-        consumer.subscribe([topic])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(first) < PARTITIONS:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                first.setdefault(msg.partition(), msg.offset())
-        for p in range(PARTITIONS):
-            first.setdefault(p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
-        return first
-    finally:
-        consumer.close()
+    """Where a consumer of `group` joining the replica starts reading: as the harness probes it."""
+    return replica_resume_points({"bootstrap.servers": bootstrap, "logger": CLIENT_LOG}, topic, group, reset)
 
 
 def consume_and_commit(bootstrap: str, topic: str, group: str, count: int) -> set[int]:
