@@ -18,36 +18,43 @@ import os
 from pathlib import Path
 
 from harness.net.command import quietly, run
+from harness.net.shell import LOCAL, Shell
 
 
-def _inside(pid: int, *command: str) -> list[str]:
+def _inside(pid: int | str, *command: str) -> list[str]:
     return ["nsenter", "--target", str(pid), "--mount", "--", *command]
 
 
-def bind_read_only(pid: int, directory: str) -> None:
-    """Make `directory` read-only for process `pid`: a bind mount of itself, remounted read-only."""
-    run(_inside(pid, "mount", "--bind", directory, directory))
+def bind_read_only(pid: int | str, directory: str, shell: Shell = LOCAL) -> None:
+    """Make `directory` read-only for process `pid`: a read-only bind mount of itself on top.
+
+    The bind is made and remounted read-only at a staging point nobody writes through, then
+    moved onto `directory` in one step. Remounting a bind in place fails with EBUSY whenever the
+    node opens a file for writing through it between the bind and the remount (a checkpoint, a
+    new segment), and that bind can then not be unmounted either. The staging point is a private
+    mount of its own, because a mount cannot be moved out from under a shared one (a systemd
+    host's /tmp)."""
+    made = shell.run(_inside(pid, "mktemp", "-d", "/tmp/kafka-chaos-ro.XXXXXX")).stdout.strip()
+    stage = made or "/tmp/kafka-chaos-ro.XXXXXX"  # a dry run's recorder answers nothing
+    staged = f"{stage}/ro"
     try:
-        run(_inside(pid, "mount", "-o", "remount,bind,ro", directory))
-    except BaseException:
-        unmount(pid, directory)  # a writable bind mount nobody heals would outlive the fault
-        raise
+        shell.run(_inside(pid, "mount", "--bind", "--make-private", stage, stage))
+        shell.run(_inside(pid, "mkdir", staged))
+        shell.run(_inside(pid, "mount", "--bind", directory, staged))
+        shell.run(_inside(pid, "mount", "-o", "remount,bind,ro", staged))
+        shell.run(_inside(pid, "mount", "--move", staged, directory))
+    finally:
+        shell.quietly(_inside(pid, "umount", staged))  # only when the move did not happen
+        shell.quietly(_inside(pid, "umount", stage))
+        shell.quietly(_inside(pid, "rmdir", staged, stage))
 
 
-def unbind_read_only(pid: int, directory: str) -> bool:
+def unbind_read_only(pid: int | str, directory: str, shell: Shell = LOCAL) -> bool:
     """Undo bind_read_only: unmount the read-only mounts stacked on top at `directory`, and no
     more. The directory can itself be a mount the node started on (its lazyfs, its disk); taking
     that away would leave the node an empty directory."""
-    try:
-        with open(f"/proc/{pid}/mounts") as mounts:
-            stacked = read_only_on_top(mounts.read(), directory)
-    except OSError:
-        return False
-    return any([unmount(pid, directory) for _ in range(stacked)])
-
-
-def unmount(pid: int, directory: str) -> bool:
-    return quietly(_inside(pid, "umount", directory))
+    mounts = shell.run(["cat", f"/proc/{pid}/mounts"], check=False).stdout
+    return any([shell.quietly(_inside(pid, "umount", directory)) for _ in range(read_only_on_top(mounts, directory))])
 
 
 def read_only_on_top(mounts: str, directory: str) -> int:

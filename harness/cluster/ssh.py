@@ -32,7 +32,7 @@ from harness.cluster.clientpath import ClientPath, sweep_redirects
 from harness.cluster.external import claim, client_side, kill_recorded_proxy, record_proxy, release
 from harness.cluster.ssh_config import SshClusterConfig, SshHost
 from harness.errors import EnvironmentProblem, UsageError
-from harness.mounts import read_only_on_top
+from harness.mounts import bind_read_only, unbind_read_only
 from harness.net import iptables
 from harness.net.shell import LOCAL, Recorder, Shell
 from harness.net.ssh import Access, SshShell
@@ -404,25 +404,15 @@ class SshCluster(remote.AttachedCluster):
         target, shell = self.node(node), self.shells[node]
         pid = target._running_pid()
         for directory in target.broker.data_dirs:
-            shell.run(_inside(pid, "mount", "--bind", directory, directory))
-            try:
-                shell.run(_inside(pid, "mount", "-o", "remount,bind,ro", directory))
-            except Exception:
-                shell.quietly(_inside(pid, "umount", directory))  # the fault's mounts are read-only, or none
-                raise
+            bind_read_only(pid, directory, shell)
         return f"{shell.where}: in the mount namespace of pid {pid}: mount --bind -o ro {target.broker.data_dirs}"
 
     def make_writable(self, node: int) -> bool:
         shell, pid = self.shells[node], self.node(node).pid_text()
         if pid is None:
             return False
-        mounts = shell.run(["cat", f"/proc/{pid}/mounts"], check=False).stdout
-        removed = False
-        for directory in self.node(node).broker.data_dirs:
-            # the read-only binds make_read_only stacked there, never the disk the directory is on
-            for _ in range(read_only_on_top(mounts, directory)):
-                removed |= shell.quietly(_inside(pid, "umount", directory))
-        return removed
+        # the read-only binds make_read_only stacked there, never the disk the directory is on
+        return any([unbind_read_only(pid, d, shell) for d in self.node(node).broker.data_dirs])
 
     def sweep_disks(self) -> list[str]:
         done = [f"emptied the filler on node {n}" for n in self.nodes if self.empty_disk(n)]
@@ -477,7 +467,3 @@ class SshCluster(remote.AttachedCluster):
                                        recorded.toxiproxy_port)
         return cluster
 
-
-def _inside(pid: str, *command: str) -> list[str]:
-    """A command in the broker's own mount namespace."""
-    return ["nsenter", "--target", pid, "--mount", "--", *command]
