@@ -124,13 +124,15 @@ def sweep(cluster: str | None = None) -> list[str]:
             if module:
                 proc.kill()
                 removed.append(f"{HELPERS[module]} {proc.pid}")
-    for proc in marked_processes(cluster):
+    killed = []
+    for proc in marked_processes(cluster):  # all killed first: a JVM takes a second or two to go
         try:
             proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-            removed.append(f"process {proc.pid}")
-        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            killed.append(proc)
+        except psutil.NoSuchProcess:
             pass
+    gone, _ = psutil.wait_procs(killed, timeout=10)
+    removed += [f"process {proc.pid}" for proc in gone]
     removed += lazy.sweep(cluster)  # its writes kept: nothing else is a power loss
     removed += mounts.remove_disks(cluster)  # once no process holds them
     removed += lab.sweep(cluster)
