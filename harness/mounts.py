@@ -52,9 +52,12 @@ def bind_read_only(pid: int | str, directory: str, shell: Shell = LOCAL) -> None
 def unbind_read_only(pid: int | str, directory: str, shell: Shell = LOCAL) -> bool:
     """Undo bind_read_only: unmount the read-only mounts stacked on top at `directory`, and no
     more. The directory can itself be a mount the node started on (its lazyfs, its disk); taking
-    that away would leave the node an empty directory."""
+    that away would leave the node an empty directory. Lazily: a plain umount fails with EBUSY
+    while the node is looking a path up through the mount (about once in 150 heals of a busy
+    directory), and what still reads through a detached read-only mount does no harm."""
     mounts = shell.run(["cat", f"/proc/{pid}/mounts"], check=False).stdout
-    return any([shell.quietly(_inside(pid, "umount", directory)) for _ in range(read_only_on_top(mounts, directory))])
+    stacked = read_only_on_top(mounts, directory)
+    return any([shell.quietly(_inside(pid, "umount", "-l", directory)) for _ in range(stacked)])
 
 
 def read_only_on_top(mounts: str, directory: str) -> int:
