@@ -210,6 +210,8 @@ def test_cluster_heal_removes_what_a_sigkilled_harness_left_on_the_hosts(hosts, 
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         eventually(lambda: any(_ours(hosts.rules(n)) for n in hosts.node_ids), timeout=180)
+        for helper in "workload", "observe":
+            assert subprocess.run(["pgrep", "-f", f"harness.{helper} {out}"], capture_output=True).stdout, helper
     finally:
         harness.send_signal(signal.SIGKILL)
         harness.wait()
@@ -218,9 +220,9 @@ def test_cluster_heal_removes_what_a_sigkilled_harness_left_on_the_hosts(hosts, 
     assert healed.returncode == 0, healed.stderr
     assert "kafka-chaos:sshlab:partition-" in healed.stderr
     assert not any(_ours(hosts.rules(n)) for n in hosts.node_ids)
-    # the orphaned workers of this run stop by themselves: a producer flushes for up to
-    # FLUSH_TIMEOUT_S (+5 s) first, so give them that and a margin
-    mine = ["pgrep", "-f", f"harness.workload {out}"]
+    # the orphaned workers and observer of this run stop by themselves: a producer flushes for up
+    # to FLUSH_TIMEOUT_S (+5 s) first, so give them that and a margin
+    mine = ["pgrep", "-f", rf"harness\.(workload|observe) {out}"]
     eventually(lambda: not subprocess.run(mine, capture_output=True).stdout, timeout=FLUSH_TIMEOUT_S + 30)
 
 
