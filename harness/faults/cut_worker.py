@@ -5,7 +5,8 @@ process (towards some addresses only, or all) is dropped on this machine, where 
 Two kinds of rules, both in this machine's filter table and tagged `<cluster>:<fault>-<id>`:
 its sockets open at the cut are matched by their local port (a socket belongs to the cgroup it
 was made in, so a cgroup rule alone would spare them), and the sockets it opens during the cut
-by a cgroup (v2) of its own, which the process is moved into for the cut and out of at the heal.
+by a cgroup (v2) of its own, which the process is moved into for the cut and back out of, to the
+cgroup it came from, at the heal.
 A sink's database is a Unix socket and stays reachable: only Kafka is cut.
 """
 
@@ -62,12 +63,20 @@ def move(pid: int, group: Path) -> None:
     (group / "cgroup.procs").write_text(f"{pid}\n")
 
 
-def release(root: Path, group: Path) -> None:
-    """Every process of `group` back to the root cgroup, and the group gone."""
+def cgroup_of(pid: int, root: Path) -> Path:
+    """The cgroup v2 directory process `pid` is in now."""
+    line = next(line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if line.startswith("0::"))
+    return root / line[3:].strip().lstrip("/")
+
+
+def release(root: Path, group: Path, home: Path | None = None) -> None:
+    """Every process of `group` back to `home` (the cgroup it came from, when known and still
+    there; else the root cgroup), and the group gone."""
+    back = home if home is not None and (home / "cgroup.procs").exists() else root
     procs = group / "cgroup.procs"
     for pid in procs.read_text().split() if procs.exists() else []:
         try:
-            move(int(pid), root)
+            move(int(pid), back)
         except (OSError, ValueError):
             pass  # it ended meanwhile
     group.rmdir()
@@ -102,7 +111,7 @@ def cut_process(pid: int, cluster: str, fault_name: str, peers: list[str] | None
         raise FaultError(f"{fault_name} needs a cgroup v2 hierarchy mounted (none in /proc/mounts)")
     suffix = uuid.uuid4().hex[:8]
     tag, name = f"{cluster}:{fault_name}-{suffix}", f"{PREFIX}{cluster}-{suffix}"
-    group = root / name
+    group, home = root / name, cgroup_of(pid, root)
     group.mkdir()
     applied = []
     try:
@@ -112,12 +121,12 @@ def cut_process(pid: int, cluster: str, fault_name: str, peers: list[str] | None
             applied.append("iptables -A " + " ".join(spec))
     except Exception:
         iptables.sweep([None], tag)
-        release(root, group)
+        release(root, group, home)
         raise
 
     def heal() -> str:
         removed = len(iptables.sweep([None], tag))
-        release(root, group)
+        release(root, group, home)
         return f"removed {removed} rules and cgroup {name}"
 
     return applied, heal
@@ -125,7 +134,8 @@ def cut_process(pid: int, cluster: str, fault_name: str, peers: list[str] | None
 
 @sweep(Capability.CLIENT_NETWORK)
 def leftovers(cluster: Backend) -> list[str]:
-    """The rules and cgroups of cuts a dead harness left on this cluster's workers."""
+    """The rules and cgroups of cuts a dead harness left on this cluster's workers (whose processes
+    go to the root cgroup: where each came from died with the harness)."""
     done = [r for fault in FAMILY for r in iptables.sweep([None], f"{cluster.name}:{fault}-", prefix=True)]
     root = cgroup2_root()
     # The id's eight hex digits end the name, so cluster "a" never takes cluster "a-b"'s groups.

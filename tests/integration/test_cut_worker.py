@@ -1,7 +1,8 @@
 """Cutting one process off the network with real iptables rules and a real cgroup (no Kafka
 needed: a TCP echo server and a client process on loopback): its open connection and any new one
-go silent while the server still serves everyone else; the heal gives it back its connection;
-the sweep removes the rules and the cgroup a dead harness left, and puts the process back."""
+go silent while the server still serves everyone else; the heal gives it back its connection and
+the cgroup it came from; the sweep removes the rules and the cgroup a dead harness left, and puts
+the process in the root cgroup."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.faults.cut_worker import PREFIX, cgroup2_root, cut_process, leftovers
+from harness.faults.cut_worker import PREFIX, cgroup2_root, cut_process, leftovers, move
 from harness.net import iptables
 from tests.support import eventually
 
@@ -78,12 +79,25 @@ def cgroup_of(pid: int) -> str:
     return next(line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if line.startswith("0::"))[3:]
 
 
-def test_a_cut_process_is_silent_on_its_open_and_new_connections_until_healed_and_the_sweep_cleans_up(echo):
+@pytest.fixture
+def home():
+    """A cgroup of the test's own for the client to start in, as a systemd session's would be."""
+    group = cgroup2_root() / f"kc-test-home-{os.getpid()}"
+    group.mkdir()
+    yield group
+    for pid in (group / "cgroup.procs").read_text().split():
+        move(int(pid), cgroup2_root())
+    group.rmdir()
+
+
+def test_a_cut_process_is_silent_on_its_open_and_new_connections_until_healed_and_the_sweep_cleans_up(echo, home):
     client = subprocess.Popen([sys.executable, "-c", CLIENT, str(echo)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     try:
         assert ask(client, "kept") == "ok" and ask(client, "new") == "ok"
+        move(client.pid, home)
         before = cgroup_of(client.pid)
+        assert before == f"/{home.name}"
         applied, heal = cut_process(client.pid, CLUSTER, "cut-worker")
         assert cgroup_of(client.pid).startswith(f"/{PREFIX}{CLUSTER}-") and len(applied) >= 3
         assert ask(client, "kept") == "silent" and ask(client, "new") == "silent"
@@ -99,7 +113,7 @@ def test_a_cut_process_is_silent_on_its_open_and_new_connections_until_healed_an
         cut_process(client.pid, CLUSTER, "cut-worker")  # and the harness dies holding the cut
         swept = leftovers(SimpleNamespace(name=CLUSTER))
         assert any("cgroup" in s for s in swept) and any("DROP" in s for s in swept)
-        assert cgroup_of(client.pid) == before
+        assert cgroup_of(client.pid) == "/", "where it came from died with the harness"
         assert all(f"{CLUSTER}:" not in rule for rule in iptables.tagged(None))
         assert not list(cgroup2_root().glob(f"{PREFIX}{CLUSTER}-*"))
         eventually(lambda: ask(client, "new") == "ok", 10)
