@@ -33,7 +33,7 @@ def bind_read_only(pid: int | str, directory: str, shell: Shell = LOCAL) -> None
     node opens a file for writing through it between the bind and the remount (a checkpoint, a
     new segment), and that bind can then not be unmounted either. The staging point is a private
     mount of its own, because a mount cannot be moved out from under a shared one (a systemd
-    host's /tmp)."""
+    host's /)."""
     made = shell.run(_inside(pid, "mktemp", "-d", "/tmp/kafka-chaos-ro.XXXXXX")).stdout.strip()
     stage = made or "/tmp/kafka-chaos-ro.XXXXXX"  # a dry run's recorder answers nothing
     staged = f"{stage}/ro"
