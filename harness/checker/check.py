@@ -38,11 +38,14 @@ def check(run: RunDir | Path, semantics: Semantics | None = None,
     for kind in AnomalyKind:
         finding = findings[kind]
         state = Status.NOT_APPLICABLE if not finding.applicable else policy.status(finding.count, settings[kind])
+        toward = state  # what it adds to the verdict
         if kind in damaged:  # a damaged history: unknown whatever was counted on what is left
-            state = Status.UNKNOWN
+            state = toward = Status.UNKNOWN
         elif finding.applicable and finding.unknown:  # not fully judged: unknown, unless what was found fails
             state = max(state, Status.UNKNOWN, key=lambda s: s.severity)
-        worst = max(worst, state, key=lambda s: s.severity)
+            # but a kind allowed whatever its count cannot fail the run, judged or not
+            toward = state if policy.can_fail(settings[kind]) else Status.ALLOWED
+        worst = max(worst, toward, key=lambda s: s.severity)
         invariants.append(Invariant(kind=kind, status=state, count=finding.count,
                                     policy=policy.describe(settings[kind]), note=finding.note))
         if finding.count:

@@ -37,6 +37,11 @@ def describe(setting: PolicySetting) -> str:
     return f"at most {setting}" if isinstance(setting, int) and not isinstance(setting, bool) else str(Policy(setting))
 
 
+def can_fail(setting: PolicySetting) -> bool:
+    """Whether some count fails under `setting` (not so for a kind allowed whatever its count)."""
+    return isinstance(setting, int) and not isinstance(setting, bool) or Policy(setting) == Policy.FAIL
+
+
 def status(count: int, setting: PolicySetting) -> Status:
     if count == 0:
         return Status.PASS

@@ -3,7 +3,7 @@ make one outcome (and one exit code) in the run record."""
 
 from __future__ import annotations
 
-from harness.checker.model import CheckResult, Status, Verdict
+from harness.checker.model import CheckResult, Invariant, Policy, Status, Verdict
 from harness.rundir.record import Outcome, RunRecord, SteadyCheck
 
 
@@ -24,9 +24,14 @@ def fold(record: RunRecord, result: CheckResult, checks: list[SteadyCheck], expe
     record.failing = [
         {"name": i.kind.value, "count": i.count, "status": i.status,
          "example": (result.anomalies.get(i.kind.value) or [{}])[0].get("explanation", i.note)}
-        for i in result.invariants if i.status in (Status.FAIL, Status.UNKNOWN)
+        for i in result.invariants if i.status == Status.FAIL or _undecided(i)
     ] + [{"name": c.name, "count": 1, "status": Status.FAIL, "example": c.detail} for c in checks if not c.passed]
     record.outcome = decide(expect_violation, result.verdict, checks)
     if result.verdict == Verdict.UNKNOWN:
         record.message = "the checker could not judge the run: " + "; ".join(
-            f"{i.kind.value}: {i.note}" for i in result.invariants if i.status == Status.UNKNOWN)
+            f"{i.kind.value}: {i.note}" for i in result.invariants if _undecided(i))
+
+
+def _undecided(invariant: Invariant) -> bool:
+    """Unknown, of a kind some count would fail (an allowed kind's unknown count changes nothing)."""
+    return invariant.status == Status.UNKNOWN and invariant.policy != Policy.ALLOWED

@@ -18,7 +18,9 @@ from harness.checker.model import AnomalyKind, Verdict
 from harness.errors import UsageError
 from harness.experiment.loader import parse
 from harness.history.load import load_history
+from harness.orchestrator.fold import fold
 from harness.rundir import RunDir, WorkerDir
+from harness.rundir.record import Outcome, RunRecord
 from harness.semantics import Semantics
 from harness.workload import streams
 from harness.workload.config import Runtime, StreamsConfig, StreamsGuarantee, resolve
@@ -123,6 +125,54 @@ def test_an_input_without_committed_output_is_lost_processing_and_undercounts():
     run.streams_output(app, inputs[2], 2)
     run.final_reads()
     assert reported(run) == {"lost-processing": 1, "undercounted-state": 1}
+
+
+def _retry_written_twice(run: Run, producer: int) -> None:
+    """Key k: one send of `producer` in the input log twice (a retry), both read and counted."""
+    record = run.send(producer, 0, key="k")
+    again = run.append(TOPIC, 0, record.vid)
+    app = streams_app(run, topic=TOPIC)
+    run.consume(app, [(TOPIC, 0, record.offset), (TOPIC, 0, again)])
+    run.streams_output(app, record, 1)
+    run.streams_output(app, record, 2)
+
+
+@pytest.mark.parametrize("semantics, verdict", [("exactly-once", Verdict.VIOLATION), ("at-least-once", Verdict.PASS)])
+def test_a_retry_written_twice_without_idempotence_is_a_duplicate_and_leaves_the_count_unjudged(semantics, verdict):
+    run = Run(semantics)
+    run.clients[9] = {"acks": "all", "enable.idempotence": False}
+    _retry_written_twice(run, 9)
+    run.final_reads()
+    result = judged(run)
+    overcounted = result.invariant(AnomalyKind.OVERCOUNTED_STATE)
+    assert overcounted.status == "unknown" and "without idempotence" in overcounted.note
+    assert "overcounted-state" not in result.anomalies and "duplicate" in result.anomalies
+    # at-least-once allows overcounts whatever their number: unjudged, it cannot fail the run
+    assert result.verdict == verdict
+
+
+def test_a_passing_run_lists_no_unjudged_allowed_kind_as_failing():
+    run = Run("at-least-once")
+    run.clients[9] = {"acks": "all", "enable.idempotence": False}
+    _retry_written_twice(run, 9)
+    run.final_reads()
+    record = RunRecord(experiment="e", source="e.yaml", run_dir=Path("/runs/1-e"), semantics="at-least-once",
+                       expect="pass", seed=0)
+    fold(record, judged(run), [], expect_violation=False)
+    assert (record.outcome, record.failing) == (Outcome.PASS, [])
+
+
+def test_an_overcount_of_an_idempotent_key_is_found_beside_one_that_cannot_be_judged():
+    run = Run("at-least-once")
+    run.clients[9] = {"acks": "all", "enable.idempotence": False}
+    _retry_written_twice(run, 9)  # key k: unjudged
+    other = run.send(8, 0, key="j")  # key j: one idempotent input, counted twice
+    app = run.readers[-1]
+    run.consume(app, [(TOPIC, 0, other.offset)])
+    run.streams_output(app, other, 2)
+    run.final_reads()
+    assert reported(run)["overcounted-state"] == 1
+    assert judged(run).anomalies["overcounted-state"][0]["key"] == "j"
 
 
 def test_state_evidence_names_the_key_its_count_and_the_last_output():
