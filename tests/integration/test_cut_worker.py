@@ -12,12 +12,11 @@ import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from harness.faults.cut_worker import PREFIX, cgroup2_root, cut_process, leftovers, move
+from harness.faults.cut_worker import PREFIX, cgroup2_root, cgroup_of, cut_process, leftovers, move
 from harness.net import iptables
 from tests.support import eventually
 
@@ -75,10 +74,6 @@ def ask(client: subprocess.Popen, what: str) -> str:
     return client.stdout.readline().strip()
 
 
-def cgroup_of(pid: int) -> str:
-    return next(line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if line.startswith("0::"))[3:]
-
-
 @pytest.fixture
 def home():
     """A cgroup of the test's own for the client to start in, as a systemd session's would be."""
@@ -96,16 +91,18 @@ def test_a_cut_process_is_silent_on_its_open_and_new_connections_until_healed_an
     try:
         assert ask(client, "kept") == "ok" and ask(client, "new") == "ok"
         move(client.pid, home)
-        before = cgroup_of(client.pid)
-        assert before == f"/{home.name}"
+        root = cgroup2_root()
+        before = cgroup_of(client.pid, root)
+        assert before == home
         applied, heal = cut_process(client.pid, CLUSTER, "cut-worker")
-        assert cgroup_of(client.pid).startswith(f"/{PREFIX}{CLUSTER}-") and len(applied) >= 3
+        cut = cgroup_of(client.pid, root)
+        assert cut.parent == root and cut.name.startswith(f"{PREFIX}{CLUSTER}-") and len(applied) >= 3
         assert ask(client, "kept") == "silent" and ask(client, "new") == "silent"
         with socket.create_connection(("127.0.0.1", echo), timeout=1) as other:  # everyone else is served
             other.sendall(b"ping")
             assert other.recv(4) == b"ping"
         assert heal().startswith("removed")
-        assert cgroup_of(client.pid) == before
+        assert cgroup_of(client.pid, root) == before
         assert all(f"{CLUSTER}:" not in rule for rule in iptables.tagged(None))
         eventually(lambda: ask(client, "kept") == "ok", 30)  # TCP retransmits what was dropped
         assert ask(client, "new") == "ok"
@@ -113,7 +110,7 @@ def test_a_cut_process_is_silent_on_its_open_and_new_connections_until_healed_an
         cut_process(client.pid, CLUSTER, "cut-worker")  # and the harness dies holding the cut
         swept = leftovers(SimpleNamespace(name=CLUSTER))
         assert any("cgroup" in s for s in swept) and any("DROP" in s for s in swept)
-        assert cgroup_of(client.pid) == "/", "where it came from died with the harness"
+        assert cgroup_of(client.pid, root) == root, "where it came from died with the harness"
         assert all(f"{CLUSTER}:" not in rule for rule in iptables.tagged(None))
         assert not list(cgroup2_root().glob(f"{PREFIX}{CLUSTER}-*"))
         eventually(lambda: ask(client, "new") == "ok", 10)
